@@ -1,0 +1,1 @@
+"""hiper-repro."""
