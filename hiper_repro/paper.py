@@ -1,0 +1,206 @@
+"""``hiper-repro paper``: fill the manuscript from pipeline outputs and build it.
+
+The manuscript (``paper/manuscript.md``) is Markdown with four kinds of placeholder, each filled from a
+file the pipeline wrote, so that no number in the paper is typed by hand (showyourwork's idea):
+
+    {{ num KEY [FORMAT] }}     a value of stats/numbers.json; FORMAT: pct (0.734 -> 73.4%), pp (points),
+                               f1, f2, f3, x (ratio, 2.51x), int, str. null renders as "n/a".
+    {{ ci KEY [FORMAT] }}      "EST [LOW, HIGH]" from KEY.{estimate|mean}, KEY.ci_low, KEY.ci_high
+    {{ table NAME }}           tables/NAME.md
+    {{ figure NAME CAPTION }}  figures/NAME.png, embedded; a figure the figures step skipped is replaced
+                               by a sentence giving the reason it wrote in figures/index.json
+    {{ claims }}               one line per claim of the paper with its verdict and deciding CI
+
+KEY may contain ``{ref}`` (the reference method) and ``{base}`` (the first other method in the study).
+Any unknown key, table or figure stops the build with every problem listed: the built paper never holds an
+unfilled placeholder. Output: ``OUT/paper.md`` and a self-contained ``OUT/paper.html`` (figures inlined);
+``OUT/paper.pdf`` too when pandoc and a LaTeX engine are installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import json
+import math
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from hiper_repro.io import write_atomic
+
+PLACEHOLDER = re.compile(r"\{\{\s*(\w+)(?:\s+(.*?))?\s*\}\}", re.DOTALL)
+
+
+class PaperError(ValueError):
+    """The manuscript refers to something the pipeline did not produce."""
+
+
+def format_value(value: object, fmt: str = "str") -> str:
+    """Render one number of numbers.json; None and NaN read "n/a"."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, list | tuple):
+        return ", ".join(format_value(v, fmt) for v in value)
+    if fmt == "str" or isinstance(value, str | bool):
+        return str(value)
+    v = float(value)  # type: ignore[arg-type]
+    formats = {
+        "pct": lambda: f"{100 * v:.1f}%",
+        "pp": lambda: f"{100 * v:+.1f} points",
+        "f1": lambda: f"{v:.1f}",
+        "f2": lambda: f"{v:.2f}",
+        "f3": lambda: f"{v:.3f}",
+        "x": lambda: f"{v:.2f}x",
+        "int": lambda: f"{round(v):d}",
+    }
+    if fmt not in formats:
+        raise PaperError(f"unknown number format {fmt!r}; known: {sorted(formats)} and str")
+    return formats[fmt]()
+
+
+class Filler:
+    """Fills placeholders from the numbers, tables and figures of one pipeline run."""
+
+    def __init__(self, numbers: dict, tables: Path, figures: Path) -> None:
+        self.numbers, self.tables, self.figures = numbers, tables, figures
+        methods = [str(m) for m in numbers.get("meta.methods") or []]
+        self.ref = str(numbers.get("meta.reference", "hiper"))
+        others = [m for m in methods if m != self.ref]
+        self.base = others[0] if others else self.ref
+        index = figures / "index.json"
+        self.skipped: dict[str, str] = json.loads(index.read_text())["skipped"] if index.is_file() else {}
+        self.problems: list[str] = []
+
+    def key(self, raw: str) -> str:
+        return raw.replace("{ref}", self.ref).replace("{base}", self.base)
+
+    def lookup(self, key: str) -> object:
+        if key not in self.numbers:
+            self.problems.append(f"numbers.json has no key {key!r}")
+            return None
+        return self.numbers[key]
+
+    def num(self, args: str) -> str:
+        key, _, fmt = args.partition(" ")
+        return format_value(self.lookup(self.key(key)), fmt.strip() or "str")
+
+    def ci(self, args: str) -> str:
+        key, _, fmt = args.partition(" ")
+        key, fmt = self.key(key), fmt.strip() or "f2"
+        est = f"{key}.estimate" if f"{key}.estimate" in self.numbers else f"{key}.mean"
+        values = [self.lookup(k) for k in (est, f"{key}.ci_low", f"{key}.ci_high")]
+        e, lo, hi = (format_value(v, fmt) for v in values)
+        return f"{e} [{lo}, {hi}]"
+
+    def table(self, name: str) -> str:
+        path = self.tables / f"{name.strip()}.md"
+        if not path.is_file():
+            self.problems.append(f"no table {path}")
+            return ""
+        return path.read_text(encoding="utf-8").strip()
+
+    def figure(self, args: str) -> str:
+        name, _, caption = args.partition(" ")
+        path = self.figures / f"{name}.png"
+        if path.is_file():
+            data = base64.b64encode(path.read_bytes()).decode("ascii")
+            return f"![{caption.strip()}](data:image/png;base64,{data})\n\n*{caption.strip()}*"
+        if name in self.skipped:
+            return f"*Figure `{name}` is not drawn for this study: {self.skipped[name]}.*"
+        self.problems.append(f"no figure {path} and no reason in {self.figures / 'index.json'}")
+        return ""
+
+    def claims(self, _: str) -> str:
+        names = sorted(
+            {k.split(".")[1] for k in self.numbers if k.startswith("claims.") and k.count(".") >= 2}
+        )
+        if not names:
+            self.problems.append("numbers.json has no claims.* keys")
+        lines = []
+        for n in names:
+            get = lambda f, n=n: self.numbers.get(f"claims.{n}.{f}")  # noqa: E731
+            ci = f"{format_value(get('estimate'), 'f3')} [{format_value(get('ci_low'), 'f3')}, {format_value(get('ci_high'), 'f3')}]"
+            reason = f"; {get('reason')}" if get("reason") else ""
+            lines.append(
+                f"- **{get('verdict')}**: {get('statement')} Deciding estimate and 95% CI: {ci}{reason}."
+            )
+        return "\n".join(lines)
+
+    def fill(self, text: str) -> str:
+        handlers = {
+            "num": self.num,
+            "ci": self.ci,
+            "table": self.table,
+            "figure": self.figure,
+            "claims": self.claims,
+        }
+
+        def replace(m: re.Match) -> str:
+            kind, args = m.group(1), (m.group(2) or "").strip()
+            if kind not in handlers:
+                self.problems.append(f"unknown placeholder kind {kind!r} in {m.group(0)!r}")
+                return ""
+            return handlers[kind](args)
+
+        out = PLACEHOLDER.sub(replace, text)
+        if self.problems:
+            raise PaperError("the manuscript cannot be filled:\n  " + "\n  ".join(self.problems))
+        return out
+
+
+def to_html(markdown_text: str, title: str) -> str:
+    """A standalone HTML page (tables and images inline)."""
+    import markdown
+
+    body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code"])
+    style = (
+        "body{max-width:52em;margin:2em auto;font-family:Georgia,serif;line-height:1.45;padding:0 1em}"
+        "table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #bbb;padding:.2em .5em}"
+        "img{max-width:100%}"
+    )
+    return (
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body>\n{body}\n</body></html>\n"
+    )
+
+
+def build(manuscript: Path, stats: Path, figures: Path, tables: Path, out: Path) -> list[Path]:
+    """Fill ``manuscript`` and write paper.md, paper.html (and paper.pdf where pandoc+LaTeX exist)."""
+    numbers_path = stats / "numbers.json"
+    if not numbers_path.is_file():
+        raise PaperError(f"no {numbers_path}: run `hiper-repro stats` first")
+    numbers = json.loads(numbers_path.read_text())
+    filled = Filler(numbers, tables, figures).fill(manuscript.read_text(encoding="utf-8"))
+    title = next((ln.lstrip("# ").strip() for ln in filled.splitlines() if ln.startswith("# ")), "paper")
+    written = [out / "paper.md", out / "paper.html"]
+    write_atomic(written[0], filled)
+    write_atomic(written[1], to_html(filled, title))
+    if shutil.which("pandoc") and (shutil.which("pdflatex") or shutil.which("xelatex")):
+        subprocess.run(["pandoc", str(written[0]), "-o", str(out / "paper.pdf")], check=True)
+        written.append(out / "paper.pdf")
+    else:
+        print("paper: pandoc or LaTeX not installed: built HTML only", file=sys.stderr)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="hiper-repro paper", description=__doc__.splitlines()[0])
+    p.add_argument("--manuscript", type=Path, default=Path("paper/manuscript.md"), help="template")
+    p.add_argument("--stats", type=Path, required=True, help="folder written by hiper-repro stats")
+    p.add_argument("--figures", type=Path, required=True, help="folder written by hiper-repro figures")
+    p.add_argument("--tables", type=Path, required=True, help="tables folder written by hiper-repro figures")
+    p.add_argument("--out", type=Path, required=True, help="build folder")
+    a = p.parse_args(argv)
+    if not a.manuscript.is_file():
+        p.error(f"--manuscript: no such file {str(a.manuscript)!r}")
+    try:
+        for path in build(a.manuscript, a.stats, a.figures, a.tables, a.out):
+            print(f"paper: wrote {path}")
+    except PaperError as err:
+        print(f"hiper-repro paper: {err}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,162 @@
+"""Combining runs: `open_run`, `open_runs` and the core `merge_runs`.
+
+A merged DataTree has the groups of a run, each variable with leading dims ``(method, env, horizon,
+seed)`` whose coordinates live at the root (children inherit them). Cells of runs that do not exist,
+and iterations a run does not have, take the schema fills (NaN, -1, False, ""). Per-run provenance
+(`created`, `git_commit`, `config`, `config_hash`, ...) becomes root coordinates along the run dims,
+next to `run`, a label ``env/h{horizon}/{method}/seed{seed}`` ("" where no run exists). Root attrs
+are set explicitly (`MERGED_ATTRS`) rather than copied from any one run.
+
+Select methods with ``ds.sel({"method": "hiper"})``: ``ds.sel(method="hiper")`` passes xarray's
+fill-method argument and, with no other indexer, silently selects nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import xarray as xr
+
+from hiper_repro.traces.provenance import git_commit, package_version
+from hiper_repro.traces.schema import (
+    DIMS,
+    GROUPS,
+    PROVENANCE_COORDS,
+    ROOT_ATTRS,
+    RUN_DIMS,
+    SCHEMA_VERSION,
+    TraceSchemaError,
+)
+from hiper_repro.traces.store import read_tree, trace_path
+
+# Root attrs of a merged dataset, with their types.
+MERGED_ATTRS: dict[str, type] = {
+    "schema_version": str,
+    "created": str,
+    "hiper_repro_version": str,
+    "git_commit": str,
+    "n_runs": int,
+}
+RUN_LONG_NAMES = {"method": "method", "env": "environment", "horizon": "horizon (subtasks)", "seed": "seed"}
+
+
+def run_label(method: str, env: str, horizon: int, seed: int) -> str:
+    """The label of a run, matching the results layout ``{env}/h{horizon}/{method}/seed{seed}``."""
+    return f"{env}/h{horizon}/{method}/seed{seed}"
+
+
+def open_run(path: str | os.PathLike) -> xr.DataTree:
+    """Read a run's traces (a run directory or a ``.nc`` file) or a merged file into memory; validate."""
+    from hiper_repro.traces.validate import validate
+
+    file = trace_path(path)
+    tree = read_tree(file)
+    validate(tree, where=str(file))
+    return tree
+
+
+def open_runs(paths: Iterable[str | os.PathLike], *, created: str | None = None) -> xr.DataTree:
+    """Open and merge runs (directories or ``.nc`` files); every invalid run is reported in one error."""
+    from hiper_repro.traces.validate import is_merged, schema_problems
+
+    files = [trace_path(p) for p in paths]
+    if not files:
+        raise ValueError("open_runs: no paths given")
+    trees, problems = [], []
+    for file in files:
+        tree = read_tree(file)
+        if is_merged(tree):
+            problems.append(f"{file}: is a merged dataset, not a run")
+            continue
+        problems += [f"{file}: {p}" for p in schema_problems(tree)]
+        trees.append(tree)
+    if problems:
+        raise TraceSchemaError(problems, where=f"{len(files)} runs")
+    return merge_runs(trees, created=created)
+
+
+def _axis(values: Iterable) -> list:
+    return sorted(set(values))
+
+
+def merge_runs(trees: Sequence[xr.DataTree], *, created: str | None = None) -> xr.DataTree:
+    """Merge validated run trees along (method, env, horizon, seed); see the module docstring.
+
+    Run-dim coordinates are sorted; `created` (UTC ISO) defaults to now.
+    """
+    if not trees:
+        raise ValueError("merge_runs: no runs given")
+    keys = [tuple(tree.attrs[d] for d in RUN_DIMS) for tree in trees]
+    seen: dict[tuple, int] = {}
+    for i, key in enumerate(keys):
+        if key in seen:
+            raise ValueError(f"merge_runs: runs {seen[key]} and {i} are both {run_label(*key)}")
+        seen[key] = i
+    axes = {d: _axis(k[j] for k in keys) for j, d in enumerate(RUN_DIMS)}
+    shape = tuple(len(a) for a in axes.values())
+    cells = [tuple(axes[d].index(k[j]) for j, d in enumerate(RUN_DIMS)) for k in keys]
+
+    nodes = {"/": _root(trees, keys, axes, shape, cells, created)}
+    for gname, spec in GROUPS.items():
+        parts = [tree[gname].to_dataset(inherit=False) for tree in trees]
+        lead = spec.dims[0]
+        lead_values = _axis(v for ds in parts for v in ds[lead].values.tolist())
+        sizes = [len(lead_values)] + [max(ds.sizes[d] for ds in parts) for d in spec.dims[1:]]
+        data_vars = {}
+        for vname, var in spec.variables.items():
+            dtype = var.numpy_dtype
+            if var.dtype == "str":
+                dtype = np.dtype(f"<U{max([1] + [ds[vname].dtype.itemsize // 4 for ds in parts])}")
+            full = np.full(shape + tuple(sizes), var.fill, dtype)
+            for cell, ds in zip(cells, parts):  # a loop over runs; each copy is one block
+                rows = np.searchsorted(lead_values, ds[lead].values)
+                block = ds[vname].values
+                full[cell][(rows, *(slice(0, s) for s in block.shape[1:]))] = block
+            data_vars[vname] = (RUN_DIMS + spec.dims, full, dict(parts[0][vname].attrs))
+        coords = {lead: np.asarray(lead_values, np.int64)}
+        coords |= {d: np.arange(s, dtype=np.int64) for d, s in zip(spec.dims[1:], sizes[1:])}
+        ds = xr.Dataset(data_vars, coords=coords)
+        for d in spec.dims:
+            ds[d].attrs["long_name"] = DIMS[d]
+        nodes[f"/{gname}"] = ds
+    return xr.DataTree.from_dict(nodes)
+
+
+def _root(
+    trees: Sequence[xr.DataTree],
+    keys: list[tuple],
+    axes: dict[str, list],
+    shape: tuple[int, ...],
+    cells: list[tuple[int, ...]],
+    created: str | None,
+) -> xr.Dataset:
+    """Root of a merged tree: run-dim coords, `run` labels and per-run provenance as coords; merged attrs."""
+    coords: dict = {}
+    for d in RUN_DIMS:
+        values = np.asarray(axes[d], dtype=np.int64 if ROOT_ATTRS[d] is int else str)
+        coords[d] = (d, values, {"long_name": RUN_LONG_NAMES[d]})
+    label = np.full(shape, "", dtype=object)
+    for cell, key in zip(cells, keys):
+        label[cell] = run_label(*key)
+    coords["run"] = (RUN_DIMS, label.astype(str), {"long_name": "run label (empty: no such run)"})
+    for name in PROVENANCE_COORDS:
+        kind = ROOT_ATTRS[name]
+        values = np.full(shape, -1 if kind is int else "", dtype=np.int64 if kind is int else object)
+        for cell, tree in zip(cells, trees):
+            values[cell] = tree.attrs[name]
+        coords[name] = (
+            RUN_DIMS,
+            values if kind is int else values.astype(str),
+            {"long_name": name.replace("_", " ")},
+        )
+    attrs = {
+        "schema_version": SCHEMA_VERSION,
+        "created": created or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "hiper_repro_version": package_version(),
+        "git_commit": git_commit(),
+        "n_runs": len(trees),
+    }
+    return xr.Dataset(coords=coords, attrs=attrs)

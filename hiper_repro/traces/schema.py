@@ -1,0 +1,195 @@
+"""The trace schema: one table of groups, dimensions and variables, and the error that names violations.
+
+A run's traces are an `xarray.DataTree` with four groups below a root that carries the run's provenance
+(see `docs/TRACES.md` for the prose version of this table):
+
+========== ================================== ==========================================================
+group      dims                               one entry per
+========== ================================== ==========================================================
+/turns     (iteration, episode, turn)         turn of a training episode
+/segments  (iteration, episode, segment)      subgoal segment of a training episode (plan-execute only)
+/episodes  (iteration, episode)               training episode
+/evaluation (eval_iteration, eval_episode)    episode on the fixed evaluation split
+========== ================================== ==========================================================
+
+Merged datasets (`open_runs`) put the run dims ``(method, env, horizon, seed)`` in front of every variable.
+
+Padding rule (episodes, turns and segments differ in number between iterations and runs): floats are NaN,
+integer indices -1, flags False, strings "". Measured quantities that one averages (success, length,
+response length) are floats so that padding is NaN and `mean()` skips it; integers are reserved for
+indices (`segment_id`, `start_turn`, `group`), booleans for flags that `mask` qualifies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+SCHEMA_VERSION = "1"
+
+# Dimension names with a fixed meaning (ArviZ calls them reserved). Every one has an integer coordinate.
+DIMS: dict[str, str] = {
+    "iteration": "training iteration",  # the PPO update the data was collected for, 0-based
+    "episode": "episode",  # index within an iteration's rollout batch
+    "turn": "turn",  # environment step within an episode
+    "segment": "segment",  # subgoal segment within an episode; segment k starts at a SWITCH turn
+    "eval_iteration": "training iteration of the evaluation",  # evaluated after this iteration's update
+    "eval_episode": "evaluation episode",  # index within the fixed evaluation split
+}
+
+# Leading dims of merged datasets; their coordinates hold the run's identity.
+RUN_DIMS: tuple[str, ...] = ("method", "env", "horizon", "seed")
+RUN_DIM_DTYPES: dict[str, str] = {"method": "str", "env": "str", "horizon": "int", "seed": "int"}
+
+
+@dataclass(frozen=True)
+class Var:
+    """One variable of the schema: its dtype kind, CF long_name and units, and its padding value.
+
+    `dtype` is one of "float" (stored float32, fill NaN), "int" (int32, fill -1), "bool" (fill False;
+    netCDF stores int8 with attr ``dtype="bool"`` and xarray decodes it back), "str" (fill "").
+    """
+
+    dtype: str
+    long_name: str
+    units: str
+
+    @property
+    def fill(self) -> Any:
+        return FILL[self.dtype]
+
+    @property
+    def numpy_dtype(self) -> np.dtype:
+        return NUMPY_DTYPE[self.dtype]
+
+
+FILL: dict[str, Any] = {"float": np.float32(np.nan), "int": np.int32(-1), "bool": False, "str": ""}
+FILL_TEXT: dict[str, str] = {"float": "NaN", "int": "-1", "bool": "False", "str": '""'}
+NUMPY_DTYPE: dict[str, np.dtype] = {
+    "float": np.dtype(np.float32),
+    "int": np.dtype(np.int32),
+    "bool": np.dtype(bool),
+    "str": np.dtype(str),
+}
+# Which numpy dtype kinds each schema dtype accepts on input and after decoding.
+DTYPE_KINDS: dict[str, str] = {"float": "f", "int": "iu", "bool": "b", "str": "UO"}
+
+
+@dataclass(frozen=True)
+class Group:
+    """One DataTree group: its dims (in order), the dim whose padding is decided by which variable, and
+    its variables."""
+
+    dims: tuple[str, ...]
+    variables: dict[str, Var]
+    # Variable whose fill value marks a padded cell along the group's innermost dim (the "presence" flag):
+    # turns: mask is False; segments: start_turn is -1; episodes, evaluation: task_id is "".
+    presence: str
+
+
+_TURNS = {
+    "mask": Var("bool", "real turn (False at padding)", "1"),
+    "reward": Var("float", "environment reward", "1"),
+    "done": Var("bool", "episode terminated on this turn (truncation is not termination)", "1"),
+    "valid": Var("bool", "output parsed and action admissible", "1"),
+    "switch": Var("bool", "SWITCH decision q_t (turn 0 True; flat format False)", "1"),
+    "segment_id": Var("int", "index of the segment this turn belongs to (-1: no segments)", "1"),
+    "value_low": Var("float", "low-level value V_low(s_t, o_t) (flat format: V(s_t))", "1"),
+    "value_high": Var("float", "high-level value V_high(s_t)", "1"),
+    "value_term": Var("float", "termination value V_term(s_t, o_{t-1})", "1"),
+    "adv_low": Var("float", "low-level advantage A_low", "1"),
+    "adv_high": Var("float", "high-level advantage A_high (on segment-start turns only)", "1"),
+    "adv_switch": Var("float", "switch advantage A_switch", "1"),
+    "adv_flat": Var("float", "flat turn-level GAE advantage on the same turns and V_low", "1"),
+    "adv_action": Var("float", "advantage given to the action tokens by the trained method", "1"),
+    "ret_low": Var("float", "low-level value target R_low = A_low + V_low (flat: A + V)", "1"),
+    "returns": Var("float", "discounted reward-to-go G_t observed from this turn", "1"),
+    "logprob": Var("float", "log-probability of the whole response under the behaviour policy", "nat"),
+    "response_length": Var("float", "response length", "token"),
+}
+_SEGMENTS = {
+    "start_turn": Var("int", "first turn b_k of the segment", "1"),
+    "length": Var("float", "segment length d_k", "turn"),
+    "reward": Var("float", "discounted segment reward sum_t gamma^(t-b_k) r_t", "1"),
+    "adv_high": Var("float", "high-level advantage A_high_k", "1"),
+    "value_high": Var("float", "high-level value V_high(s_{b_k})", "1"),
+    "ret_high": Var("float", "high-level value target R_high = A_high + V_high", "1"),
+    "subgoal": Var("str", "subgoal text", ""),
+}
+_EPISODES = {
+    "task_id": Var("str", "task identifier", ""),
+    "task_type": Var("str", "task type", ""),
+    "group": Var("int", "rollout group (episodes of one group share a task)", "1"),
+    "success": Var("float", "success (1 won, 0 not)", "1"),
+    "score": Var("float", "environment score in [0, 1]", "1"),
+    "length": Var("float", "episode length", "turn"),
+    "return": Var("float", "undiscounted sum of environment rewards", "1"),
+    "invalid_rate": Var("float", "fraction of invalid turns", "1"),
+}
+_EVALUATION = {
+    "task_id": Var("str", "task identifier", ""),
+    "task_type": Var("str", "task type", ""),
+    "success": Var("float", "success (1 won, 0 not)", "1"),
+    "score": Var("float", "environment score in [0, 1]", "1"),
+    "length": Var("float", "episode length", "turn"),
+    "invalid_rate": Var("float", "fraction of invalid turns", "1"),
+    "switch_rate": Var("float", "fraction of turns after the first that SWITCH (NaN: flat format)", "1"),
+}
+
+GROUPS: dict[str, Group] = {
+    "turns": Group(("iteration", "episode", "turn"), _TURNS, presence="mask"),
+    "segments": Group(("iteration", "episode", "segment"), _SEGMENTS, presence="start_turn"),
+    "episodes": Group(("iteration", "episode"), _EPISODES, presence="task_id"),
+    "evaluation": Group(("eval_iteration", "eval_episode"), _EVALUATION, presence="task_id"),
+}
+
+# Root attributes of a run (the provenance), with their Python type.
+ROOT_ATTRS: dict[str, type] = {
+    "method": str,
+    "env": str,
+    "horizon": int,
+    "seed": int,
+    "created": str,  # UTC, ISO 8601
+    "hiper_repro_version": str,
+    "git_commit": str,
+    "library_versions": str,  # JSON object {package: version}
+    "config": str,  # resolved config, JSON
+    "config_hash": str,  # sha256 of the canonical config JSON
+    "model_id": str,
+    "device": str,
+    "schema_version": str,
+    "keep_every": int,  # only iterations divisible by it are stored
+}
+# Root attrs that identify a run: merged datasets make them dims; the others become coords along them.
+PROVENANCE_COORDS: tuple[str, ...] = tuple(k for k in ROOT_ATTRS if k not in RUN_DIMS + ("schema_version",))
+
+
+class TraceSchemaError(ValueError):
+    """A dataset breaks the trace schema; `problems` lists every violation found, one line each."""
+
+    def __init__(self, problems: list[str], where: str = "traces") -> None:
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{where} break the trace schema ({len(self.problems)} problems):\n{lines}")
+
+
+def variable_attrs(group: str, name: str) -> dict[str, str]:
+    """CF attributes (long_name, units) of a schema variable."""
+    var = GROUPS[group].variables[name]
+    return {"long_name": var.long_name, "units": var.units}
+
+
+def schema_markdown() -> str:
+    """The schema table rendered as Markdown (docs/TRACES.md embeds this output)."""
+    lines = []
+    for gname, group in GROUPS.items():
+        lines += [f"### /{gname}", "", f"dims: `({', '.join(group.dims)})`", ""]
+        lines += ["| variable | dtype | fill | units | long_name |", "| --- | --- | --- | --- | --- |"]
+        for vname, var in group.variables.items():
+            lines.append(
+                f"| `{vname}` | {var.dtype} | {FILL_TEXT[var.dtype]} | {var.units or '-'} | {var.long_name} |"
+            )
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,95 @@
+"""The paper builder: every placeholder filled from pipeline files, or a clear error listing what is missing."""
+
+import json
+
+import pytest
+
+from hiper_repro.paper import PLACEHOLDER, Filler, PaperError, build, format_value
+
+
+@pytest.fixture
+def outputs(tmp_path):
+    stats, figures, tables = (tmp_path / d for d in ("stats", "figures", "tables"))
+    for d in (stats, figures, tables):
+        d.mkdir()
+    numbers = {
+        "meta.methods": ["hiper", "ppo"],
+        "meta.reference": "hiper",
+        "aggregate.final.iqm.hiper.estimate": 0.734,
+        "aggregate.final.iqm.hiper.ci_low": 0.61,
+        "aggregate.final.iqm.hiper.ci_high": 0.8,
+        "speedup.hiper_over_ppo.estimate": None,
+        "claims.hae_lower_variance.statement": "HAE has lower variance.",
+        "claims.hae_lower_variance.verdict": "supported",
+        "claims.hae_lower_variance.estimate": 0.5,
+        "claims.hae_lower_variance.ci_low": 0.4,
+        "claims.hae_lower_variance.ci_high": 0.6,
+    }
+    (stats / "numbers.json").write_text(json.dumps(numbers))
+    (tables / "main_results.md").write_text("| a | b |\n|---|---|\n| 1 | 2 |\n")
+    (figures / "curves.png").write_bytes(b"\x89PNG fake")
+    (figures / "index.json").write_text(
+        json.dumps({"drawn": ["curves"], "skipped": {"theory": "no theory run"}})
+    )
+    return numbers, stats, figures, tables
+
+
+class TestFormatValue:
+    @pytest.mark.parametrize(
+        ("value", "fmt", "expected"),
+        [(0.734, "pct", "73.4%"), (0.05, "pp", "+5.0 points"), (2.514, "x", "2.51x"), (7.0, "int", "7"),
+         (None, "pct", "n/a"), (float("nan"), "f2", "n/a"), (["a", "b"], "str", "a, b"), ("x", "str", "x")],
+    )  # fmt: skip
+    def test_formats(self, value, fmt, expected):
+        assert format_value(value, fmt) == expected
+
+    def test_unknown_format_is_an_error(self):
+        with pytest.raises(PaperError, match="unknown number format 'pc'"):
+            format_value(0.5, "pc")
+
+
+class TestFiller:
+    def test_fills_every_kind(self, outputs):
+        numbers, _, figures, tables = outputs
+        text = (
+            "{{ num aggregate.final.iqm.{ref}.estimate pct }} {{ ci aggregate.final.iqm.hiper pct }}\n"
+            "{{ num speedup.{ref}_over_{base}.estimate x }}\n{{ table main_results }}\n"
+            "{{ figure curves Learning curves. }}\n{{ figure theory The lab. }}\n{{ claims }}"
+        )
+        out = Filler(numbers, tables, figures).fill(text)
+        assert not PLACEHOLDER.search(out)
+        assert "73.4% [61.0%, 80.0%]" in out
+        assert "n/a" in out  # the null speed-up
+        assert "| 1 | 2 |" in out
+        assert "data:image/png;base64," in out and "*Learning curves.*" in out
+        assert "not drawn for this study: no theory run" in out
+        assert "**supported**: HAE has lower variance." in out
+
+    def test_lists_every_missing_item(self, outputs):
+        numbers, _, figures, tables = outputs
+        with pytest.raises(PaperError) as err:
+            Filler(numbers, tables, figures).fill(
+                "{{ num nope }} {{ table nope }} {{ figure nope x }} {{ bad x }}"
+            )
+        message = str(err.value)
+        for part in ("key 'nope'", "no table", "no figure", "unknown placeholder kind 'bad'"):
+            assert part in message
+
+
+def test_build_writes_markdown_and_html(outputs, tmp_path):
+    _, stats, figures, tables = outputs
+    manuscript = tmp_path / "m.md"
+    manuscript.write_text("# Title\n\n{{ table main_results }}\n\n{{ claims }}\n")
+    written = build(manuscript, stats, figures, tables, tmp_path / "build")
+    html = (tmp_path / "build" / "paper.html").read_text()
+    assert "<table>" in html and "<title>Title</title>" in html
+    assert {p.name for p in written} >= {"paper.md", "paper.html"}
+
+
+def test_shipped_manuscript_uses_only_known_placeholder_kinds():
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "paper" / "manuscript.md").read_text()
+    kinds = {m.group(1) for m in PLACEHOLDER.finditer(text)}
+    assert kinds <= {"num", "ci", "table", "figure", "claims"}
+    assert "figure" in kinds and "claims" in kinds

@@ -1,0 +1,110 @@
+"""Synthetic traces: valid, reproducible, and shaped like real training (for stats and figure tests).
+
+Note `.sel({"method": ...})`: `.sel(method=...)` is xarray's fill-method argument, not the dim.
+"""
+
+import numpy as np
+import pytest
+from xarray.testing import assert_identical
+
+from hiper_repro.traces.synthetic import METHODS, success_probability, synthetic_merged, synthetic_writer
+from hiper_repro.traces.validate import schema_problems
+
+
+@pytest.fixture(scope="module")
+def merged():
+    return synthetic_merged(methods=("hiper", "ppo", "grpo"), horizons=(1, 3), seeds=(0, 1, 2), iterations=8)
+
+
+def test_merged_is_valid_and_has_the_run_dims(merged):
+    assert schema_problems(merged) == []
+    assert list(merged["method"].values) == ["grpo", "hiper", "ppo"]
+    assert list(merged["horizon"].values) == [1, 3] and list(merged["seed"].values) == [0, 1, 2]
+    assert merged["turns"]["reward"].dims[:4] == ("method", "env", "horizon", "seed")
+
+
+def test_same_arguments_same_data():
+    a = synthetic_writer("hiper", 2, 0, iterations=3, episodes=4).tree()
+    b = synthetic_writer("hiper", 2, 0, iterations=3, episodes=4).tree()
+    c = synthetic_writer("hiper", 2, 1, iterations=3, episodes=4).tree()
+    assert_identical(a, b)
+    assert not c["episodes"].to_dataset().identical(a["episodes"].to_dataset())
+
+
+def test_hierarchical_methods_have_every_quantity_flat_ones_do_not(merged):
+    turns = merged["turns"].to_dataset().isel(env=0)
+    mask = turns["mask"]
+    hiper, ppo, grpo = (turns.sel({"method": m}) for m in ("hiper", "ppo", "grpo"))
+    real = mask.sel({"method": "hiper"})
+    for name in ("value_low", "value_high", "value_term", "adv_low", "adv_switch", "adv_flat", "adv_action"):
+        assert hiper[name].where(real).notnull().sum() == real.sum(), name
+    # ppo (flat GAE): critic quantities only.
+    real_ppo = mask.sel({"method": "ppo"})
+    assert ppo["value_low"].where(real_ppo).notnull().sum() == real_ppo.sum()
+    assert ppo["adv_flat"].where(real_ppo).notnull().sum() == real_ppo.sum()
+    for name in ("value_high", "value_term", "adv_low", "adv_high", "adv_switch"):
+        assert ppo[name].isnull().all(), name
+    assert not ppo["switch"].any() and (ppo["segment_id"] == -1).all()
+    # grpo: no critic at all, but action advantages.
+    assert grpo["value_low"].isnull().all() and grpo["adv_flat"].isnull().all()
+    assert (
+        grpo["adv_action"].where(mask.sel({"method": "grpo"})).notnull().sum()
+        == mask.sel({"method": "grpo"}).sum()
+    )
+    segments = merged["segments"].to_dataset()
+    assert (segments["start_turn"].sel({"method": "hiper"}) >= 0).any()
+    assert (segments["start_turn"].sel({"method": ["ppo", "grpo"]}) == -1).all()
+
+
+def test_advantages_follow_the_recursions(merged):
+    # gamma = lam = 1 and a terminal bootstrap of 0: flat GAE equals reward-to-go minus V (Sutton & Barto).
+    t = merged["turns"].to_dataset().sel({"method": "ppo"})
+    np.testing.assert_allclose(t["adv_flat"], t["returns"] - t["value_low"], atol=1e-5)
+    h = merged["turns"].to_dataset().sel({"method": "hiper"})
+    np.testing.assert_allclose(h["ret_low"], h["adv_low"] + h["value_low"], atol=1e-5)
+    # adv_high on a turn is the adv_high of the segment starting there, and only there.
+    assert (h["adv_high"].notnull() == h["switch"]).all()
+
+
+def test_segments_tile_each_episode(merged):
+    seg = merged["segments"].to_dataset().sel({"method": "hiper"})
+    ep = merged["episodes"].to_dataset().sel({"method": "hiper"})
+    turns = merged["turns"].to_dataset().sel({"method": "hiper"})
+    np.testing.assert_array_equal(seg["length"].sum("segment"), ep["length"].fillna(0))
+    np.testing.assert_array_equal((seg["start_turn"] >= 0).sum("segment"), turns["switch"].sum("turn"))
+    assert (turns["switch"].isel(turn=0) == (ep["task_id"] != "")).all()
+
+
+def test_success_grows_and_depends_on_method_and_horizon(merged):
+    success = merged["episodes"]["success"].mean(["env", "seed", "episode"])
+    first, last = (
+        success.isel(iteration=slice(0, 2)).mean("iteration"),
+        success.isel(iteration=slice(-3, None)).mean("iteration"),
+    )
+    assert (last > first).all()
+    assert last.sel({"method": "hiper", "horizon": 3}) > last.sel({"method": "ppo", "horizon": 3})
+    assert last.sel({"method": "ppo", "horizon": 1}) > last.sel({"method": "ppo", "horizon": 3})
+    curve = success_probability("hiper", 3, np.arange(8), 8)
+    assert (np.diff(curve) > 0).all() and success_probability("hiper", 3, 7, 8) > success_probability(
+        "ppo", 3, 7, 8
+    )
+
+
+def test_evaluation_every_two_iterations_on_a_fixed_split(merged):
+    ev = merged["evaluation"].to_dataset()
+    assert list(ev["eval_iteration"].values) == [0, 2, 4, 6, 7]
+    ids = ev["task_id"].values.reshape(-1, ev.sizes["eval_episode"])
+    by_horizon = ev["task_id"].sel(horizon=3).values.reshape(-1, ev.sizes["eval_episode"])
+    assert (by_horizon == by_horizon[0]).all() and ids.shape[0] > 1
+    assert ev["switch_rate"].sel({"method": "ppo"}).isnull().all()
+    assert ev["switch_rate"].sel({"method": "hiper"}).notnull().all()
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match="unknown synthetic method 'sac'"):
+        synthetic_writer("sac", 1, 0)
+    with pytest.raises(ValueError, match="episodes must be"):
+        synthetic_writer("hiper", 1, 0, episodes=0)
+    with pytest.raises(ValueError, match="multiple of the group size 4"):
+        synthetic_writer("grpo", 1, 0, episodes=6)
+    assert set(METHODS) >= {"hiper", "ppo", "grpo", "rloo", "gigpo"}
