@@ -1,0 +1,274 @@
+"""The lab's grid: bias and variance of every estimator over K, lambda, gamma and critic noise.
+
+For each number of subtasks K and replicate r, one MDP and one policy point are drawn (seeded by
+(seed, K, r)); the policy's competence is set by bisection so that its success probability is 1/2 (a
+policy in mid-training, so that instances with different K are comparable; `calibrated_policy`). N
+episodes are sampled once; every estimator, lambda, gamma and critic-noise level is evaluated on those
+same episodes (common random numbers: paired comparisons between estimators), against the exact gradient
+for that gamma; critic noise is drawn per (seed, K, r, gamma, noise level). Replicates are independent MDP/policy draws, so their spread is the
+spread over problem instances as well as over samples. The result is one xarray Dataset:
+
+    dims   estimator, K (subtasks), lam, gamma, critic_noise, replicate, block
+    vars   bias_norm, bias_se, bias_sq_debiased, relative_bias, variance, cosine, block_variance
+           objective, grad_norm (K, gamma, replicate); success, length, segments (K, replicate)
+
+reinforce, grpo, rloo and gigpo read neither lambda nor a critic: their values repeat along those dims.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+from hiper_repro.theory.estimators import (
+    ESTIMATORS,
+    USES_CRITIC,
+    episode_gradients,
+    exact_critics,
+    noisy_critics,
+    turn_advantages,
+)
+from hiper_repro.theory.exact import exact_gradient, exact_values
+from hiper_repro.theory.mdp import ChainMDP, make_chain_mdp
+from hiper_repro.theory.moments import gradient_moments
+from hiper_repro.theory.policy import BLOCKS, TabularPolicy, init_policy
+from hiper_repro.theory.sampler import sample_episodes
+
+MOMENTS: tuple[str, ...] = ("bias_norm", "bias_se", "bias_sq_debiased", "relative_bias", "variance", "cosine")
+ATTRS: dict[str, tuple[str, str]] = {
+    "bias_norm": ("distance of the mean estimate from the exact gradient", "1"),
+    "bias_se": ("sqrt(trace of covariance / episodes): RMS distance from sampling alone", "1"),
+    "bias_sq_debiased": ("squared bias with the sampling term removed", "1"),
+    "relative_bias": ("bias_norm / norm of the exact gradient", "1"),
+    "variance": ("trace of the per-episode covariance of the estimate", "1"),
+    "cosine": ("cosine between mean estimate and exact gradient", "1"),
+    "block_variance": ("trace of the per-episode covariance, per parameter block", "1"),
+    "objective": ("exact expected discounted return J", "1"),
+    "grad_norm": ("norm of the exact gradient", "1"),
+    "success": ("fraction of sampled episodes that succeed", "1"),
+    "length": ("mean episode length", "turns"),
+    "segments": ("mean segments (SWITCH turns) per episode", "segments"),
+}
+
+
+@dataclass(frozen=True)
+class Grid:
+    """One grid of the lab.
+
+    Swept: ``n_subtasks`` (K), ``lam`` (lam_low = lam_high), ``gamma``, ``critic_noise`` (sigma of the fixed
+    critic error), ``replicates`` (independent MDP/policy draws). Fixed: ``n_episodes`` per draw, subtask
+    ``steps``, ``n_actions``, distractor ``slip``, ``group_size`` of the group estimators, ``free_switch``,
+    and the calibration's ``target_success``.
+    """
+
+    n_subtasks: tuple[int, ...]
+    lam: tuple[float, ...]
+    gamma: tuple[float, ...]
+    critic_noise: tuple[float, ...]
+    replicates: int
+    n_episodes: int
+    steps: int = 2
+    n_actions: int = 4
+    slip: float = 0.5
+    group_size: int = 8
+    free_switch: bool = True
+    target_success: float = 0.5
+
+
+GRIDS: dict[str, Grid] = {
+    "quick": Grid((1, 2, 3, 4), (0.95, 1.0), (0.95, 1.0), (0.0, 0.1), replicates=4, n_episodes=2048),
+    "full": Grid(
+        (1, 2, 3, 4, 5, 6),
+        (0.5, 0.8, 0.95, 1.0),
+        (0.95, 0.99, 1.0),
+        (0.0, 0.05, 0.1, 0.2),
+        replicates=16,
+        n_episodes=8192,
+    ),
+}
+
+
+def _seed(*parts: int) -> int:
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
+
+
+def calibrated_policy(
+    mdp: ChainMDP, *, seed: int, target: float = 0.5, free_switch: bool = True, iterations: int = 24
+) -> TabularPolicy:
+    """``init_policy`` at the competence c in [0, 8] where P(success) = J(gamma = 1) ~ ``target``.
+
+    Competence scales the policy's structure together: skill = 3c, plan = commit = c (c = 0: noise only).
+    J grows with c; found by bisection. When even c = 0 succeeds more often than ``target`` (short chains)
+    c stays 0, and when c = 8 does not reach it c stays 8.
+    """
+    if not 0.0 < target < 1.0:
+        raise ValueError(f"target must lie in (0, 1), got {target!r}")
+
+    def policy(c: float) -> TabularPolicy:
+        return init_policy(mdp, seed=seed, skill=3 * c, plan=c, commit=c, free_switch=free_switch)
+
+    def success(c: float) -> float:
+        with torch.no_grad():
+            return float(exact_values(mdp, policy(c), 1.0, method="layers").objective)
+
+    lo, hi = 0.0, 8.0
+    if success(lo) >= target:
+        hi = lo
+    elif success(hi) <= target:
+        lo = hi
+    for _ in range(iterations if lo < hi else 0):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if success(mid) < target else (lo, mid)
+    return policy(0.5 * (lo + hi))
+
+
+def run_grid(grid: Grid, seed: int = 0, progress: Callable[[str], None] | None = None) -> xr.Dataset:
+    """Evaluate every cell of ``grid`` (module docstring); same grid and seed, same dataset."""
+    if grid.replicates < 1 or grid.n_episodes < 2 or grid.n_episodes % grid.group_size:
+        raise ValueError(
+            f"grid needs replicates >= 1 and n_episodes a multiple of group_size={grid.group_size}, got "
+            f"replicates={grid.replicates}, n_episodes={grid.n_episodes}"
+        )
+    shape = (len(ESTIMATORS), len(grid.n_subtasks), len(grid.lam), len(grid.gamma))
+    shape += (len(grid.critic_noise), grid.replicates)
+    moments = {k: np.full(shape, np.nan) for k in MOMENTS}
+    block_var = np.full((*shape, len(BLOCKS)), np.nan)
+    per_gamma = {k: np.full((shape[1], shape[3], shape[5]), np.nan) for k in ("objective", "grad_norm")}
+    per_draw = {k: np.full((shape[1], shape[5]), np.nan) for k in ("success", "length", "segments")}
+
+    for ik, k in enumerate(grid.n_subtasks):
+        for r in range(grid.replicates):
+            mdp = make_chain_mdp(
+                k, steps=grid.steps, n_actions=grid.n_actions, slip=grid.slip, seed=_seed(seed, k, r, 1)
+            )
+            policy = calibrated_policy(
+                mdp, seed=_seed(seed, k, r, 2), target=grid.target_success, free_switch=grid.free_switch
+            )
+            blocks = policy.block_slices()
+            episodes = sample_episodes(mdp, policy, grid.n_episodes, seed=_seed(seed, k, r, 3))
+            per_draw["success"][ik, r] = float(episodes.won.double().mean())
+            per_draw["length"][ik, r] = float(episodes.length.double().mean())
+            per_draw["segments"][ik, r] = float((episodes.switch & episodes.mask).sum(1).double().mean())
+            for ig, gamma in enumerate(grid.gamma):
+                objective, exact = exact_gradient(mdp, policy, gamma)
+                per_gamma["objective"][ik, ig, r] = objective
+                per_gamma["grad_norm"][ik, ig, r] = float(exact.norm())
+                critics0 = exact_critics(exact_values(mdp, policy, gamma))
+                for ic, noise in enumerate(grid.critic_noise):
+                    critics = noisy_critics(critics0, noise, seed=_seed(seed, k, r, 4, ig, ic))
+                    for il, lam in enumerate(grid.lam):
+                        for ie, name in enumerate(ESTIMATORS):
+                            if name not in USES_CRITIC and (il or ic):
+                                continue  # filled from the first cell below
+                            adv = turn_advantages(
+                                name,
+                                policy,
+                                episodes,
+                                critics,
+                                gamma=gamma,
+                                lam=lam,
+                                group_size=grid.group_size,
+                            )
+                            g = episode_gradients(policy, episodes, adv, gamma)
+                            stats = gradient_moments(g, exact, blocks)
+                            cell = (ie, ik, il, ig, ic, r)
+                            for key in MOMENTS:
+                                moments[key][cell] = stats[key]
+                            block_var[cell] = [stats[f"variance_{b}"] for b in BLOCKS]
+            if progress is not None:
+                progress(f"K={k} replicate={r} done")
+
+    # critic-free estimators: copy their one cell along lambda and critic noise
+    for ie, name in enumerate(ESTIMATORS):
+        if name not in USES_CRITIC:
+            for arr in (*moments.values(), block_var):
+                arr[ie] = arr[ie, :, :1, :, :1]
+
+    dims = ("estimator", "K", "lam", "gamma", "critic_noise", "replicate")
+    data = {k: (dims, v) for k, v in moments.items()}
+    data["block_variance"] = ((*dims, "block"), block_var)
+    data |= {k: (("K", "gamma", "replicate"), v) for k, v in per_gamma.items()}
+    data |= {k: (("K", "replicate"), v) for k, v in per_draw.items()}
+    ds = xr.Dataset(
+        data,
+        coords={
+            "estimator": list(ESTIMATORS),
+            "K": list(grid.n_subtasks),
+            "lam": list(grid.lam),
+            "gamma": list(grid.gamma),
+            "critic_noise": list(grid.critic_noise),
+            "replicate": np.arange(grid.replicates),
+            "block": list(BLOCKS),
+        },
+    )
+    for name, (long_name, units) in ATTRS.items():
+        ds[name].attrs.update(long_name=long_name, units=units)
+    ds["K"].attrs.update(long_name="subtasks K", units="subtasks")
+    ds["lam"].attrs.update(long_name="lambda (lam_low = lam_high)", units="1")
+    ds["gamma"].attrs.update(long_name="discount gamma", units="1")
+    ds["critic_noise"].attrs.update(long_name="critic error standard deviation", units="1")
+    ds.attrs.update(_provenance(grid, seed))
+    return ds
+
+
+def _provenance(grid: Grid, seed: int) -> dict[str, str | int]:
+    import h5netcdf
+
+    versions = {
+        "hiper_repro": _package_version(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "xarray": xr.__version__,
+        "h5netcdf": h5netcdf.__version__,
+    }
+    return {
+        "title": "hiper-repro exact-gradient lab",
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seed": int(seed),
+        "grid": json.dumps(asdict(grid)),
+        "library_versions": json.dumps(versions),
+    }
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hiper-repro")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
+
+def variance_ratio(ds: xr.Dataset, numerator: str = "hae", denominator: str = "gae") -> xr.DataArray:
+    """variance[numerator] / variance[denominator], cell by cell (paired: same episodes)."""
+    for name in (numerator, denominator):
+        if name not in ds["estimator"].values:
+            raise ValueError(f"estimator {name!r} not in the dataset: {list(ds['estimator'].values)}")
+    v = ds["variance"]
+    return (v.sel(estimator=numerator) / v.sel(estimator=denominator)).rename("variance_ratio")
+
+
+def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write ``ds`` to ``path`` (netCDF4 via h5netcdf) atomically: temp file in the same folder, then replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine="h5netcdf")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
