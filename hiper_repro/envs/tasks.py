@@ -1,0 +1,133 @@
+"""Deterministic task sets, split into disjoint train and eval sets, stored as JSONL.
+
+``make_tasks(env, horizon, split, n, seed)`` draws candidate worlds from one stream per
+``(env, horizon, seed)``: candidate ``i`` comes from ``random.Random(f"{env}|{horizon}|{seed}|{i}")``
+(string seeding hashes with SHA-512, so the stream is the same on every platform and Python run).
+A candidate belongs to the eval split when the SHA-256 of its canonical JSON spec is 0 modulo
+``EVAL_MODULUS`` and to the train split otherwise, so
+
+- the splits are disjoint by construction (a world is in exactly one of them),
+- each split is a prefix-stable sequence: ``n=10`` gives the first 10 tasks of ``n=100``,
+- neither depends on a training seed: the pipeline writes each split once
+  (``results/tasks/{env}/h{horizon}/{split}.jsonl``) and every method and seed reads that file.
+
+Duplicate specs inside a split are dropped. Each env module provides ``sample_spec(rng, horizon,
+**options) -> dict`` (cheap), ``describe(spec, **options) -> (task_type, instruction)``, the names of
+the options it takes (``TASK_OPTIONS``) and optionally ``check_horizon(horizon)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import random
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from types import ModuleType
+
+from hiper_repro.envs.protocol import ENV_NAMES, SPLITS, Task
+
+EVAL_MODULUS = 4  # about a quarter of all worlds are eval worlds
+_MODULES = {
+    "household": "hiper_repro.envs.household",
+    "shop": "hiper_repro.envs.shop",
+    "textworld": "hiper_repro.envs.textworld_env",
+    "alfworld": "hiper_repro.envs.alfworld_env",
+}
+
+
+def env_module(env: str) -> ModuleType:
+    """The module implementing environment ``env`` (imported lazily)."""
+    if env not in _MODULES:
+        raise ValueError(f"env must be one of {list(ENV_NAMES)}, got {env!r}")
+    return importlib.import_module(_MODULES[env])
+
+
+def spec_key(spec: dict) -> str:
+    """SHA-256 of the canonical JSON of a spec: the identity of a world."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def split_of(spec: dict) -> str:
+    """The split a world belongs to: ``"eval"`` when its key is 0 modulo EVAL_MODULUS."""
+    return "eval" if int(spec_key(spec), 16) % EVAL_MODULUS == 0 else "train"
+
+
+def make_tasks(env: str, horizon: int, split: str, n: int, seed: int = 0, **options) -> list[Task]:
+    """The first ``n`` tasks of ``split`` for ``(env, horizon, seed)``; see the module docstring."""
+    module = env_module(env)
+    if not isinstance(horizon, int) or isinstance(horizon, bool) or horizon < 1:
+        raise ValueError(f"horizon must be an int >= 1, got {horizon!r}")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"n must be an int >= 0, got {n!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an int, got {seed!r}")
+    unknown = sorted(set(options) - set(getattr(module, "TASK_OPTIONS", ())))
+    if unknown:
+        allowed = list(getattr(module, "TASK_OPTIONS", ()))
+        raise ValueError(f"env {env!r} takes task options {allowed}, got unknown {unknown}")
+    check = getattr(module, "check_horizon", None)
+    if check is not None:
+        check(horizon)
+    tasks: list[Task] = []
+    seen: set[str] = set()
+    max_candidates = 200 * n + 1000  # a world space this small is a bug in the generator, not bad luck
+    for i in range(max_candidates):
+        if len(tasks) == n:
+            break
+        spec = module.sample_spec(random.Random(f"{env}|{horizon}|{seed}|{i}"), horizon, **options)
+        key = spec_key(spec)
+        if key in seen or split_of(spec) != split:
+            continue
+        seen.add(key)
+        task_type, instruction = module.describe(spec, **options)
+        tid = f"{env}-h{horizon}-{split}-s{seed}-{len(tasks):05d}"
+        tasks.append(Task(tid, env, horizon, split, task_type, instruction, spec))
+    if len(tasks) < n:
+        raise ValueError(
+            f"only {len(tasks)} distinct {split} worlds for env={env!r} horizon={horizon} "
+            f"after {max_candidates} candidates; asked for n={n}"
+        )
+    return tasks
+
+
+def save_tasks(path: str | os.PathLike, tasks: Iterable[Task]) -> None:
+    """Write tasks as JSONL (one task per line), atomically: temp file in the same folder, then replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for task in tasks:
+                if not isinstance(task, Task):
+                    raise ValueError(f"tasks must hold Task objects, got {type(task).__name__}")
+                f.write(json.dumps(task.to_dict(), sort_keys=True, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_tasks(path: str | os.PathLike) -> list[Task]:
+    """Read a JSONL split written by :func:`save_tasks`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"task file {str(path)!r} does not exist")
+    tasks = []
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{lineno}: not valid JSON ({err})") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+            tasks.append(Task.from_dict(row))
+    return tasks

@@ -1,0 +1,158 @@
+"""``hiper-repro figures --merged merged.nc [--theory theory.nc] --stats DIR --out DIR --tables DIR``.
+
+Draws every figure from the ``hiper-repro stats`` tables in ``--stats`` (and, for raw distributions,
+the merged traces) and saves each as ``--out/NAME.pdf`` and ``--out/NAME.png``; writes the tables as
+CSV, Markdown and LaTeX into ``--tables``. A figure whose data does not exist (no plan-execute method,
+a single horizon, no theory dataset) is skipped with a line saying why, never drawn empty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # before anything imports pyplot: draw without a display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import xarray as xr  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from hiper_repro.figures import credit, results, tables  # noqa: E402
+from hiper_repro.io import write_atomic  # noqa: E402
+from hiper_repro.traces.store import read_tree  # noqa: E402
+
+STATS_TABLES = (
+    "run_scores", "final_success", "aggregate", "aggregate_by_env", "task_types", "improvement",
+    "performance_profile", "learning_curves", "time_to_threshold", "sample_efficiency", "switch_rate",
+    "variance_by_position", "variance_by_horizon",
+)  # fmt: skip
+
+
+def save_figure(fig: Figure, out_dir: Path, name: str) -> list[Path]:
+    """Save ``fig`` as ``name.pdf`` and ``name.png`` (each through a temporary file and os.replace)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in ("pdf", "png"):
+        target = out_dir / f"{name}.{ext}"
+        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=f".{ext}")
+        os.close(fd)
+        try:
+            fig.savefig(tmp, format=ext)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        paths.append(target)
+    return paths
+
+
+def read_stats(stats_dir: Path) -> dict[str, pd.DataFrame]:
+    """The stats tables this command needs, by name; a missing file is a clear error."""
+    missing = [n for n in STATS_TABLES if not (stats_dir / f"{n}.csv").is_file()]
+    if missing:
+        raise ValueError(
+            f"--stats {stats_dir}: missing {', '.join(f'{n}.csv' for n in missing)} (run hiper-repro stats)"
+        )
+    out = {}
+    for n in STATS_TABLES:
+        try:
+            out[n] = pd.read_csv(stats_dir / f"{n}.csv")
+        except pd.errors.EmptyDataError:
+            out[n] = pd.DataFrame()
+    return out
+
+
+def figure_jobs(
+    s: dict[str, pd.DataFrame], tree: xr.DataTree, reference: str
+) -> dict[str, Callable[[], Figure]]:
+    """Every figure as a name and a thunk that draws it."""
+    return {
+        "final_success": lambda: results.final_success_bars(s["final_success"], s["run_scores"], "final"),
+        "final_success_last_k": lambda: results.final_success_bars(
+            s["final_success"], s["run_scores"], "last_k"
+        ),
+        "learning_curves": lambda: results.learning_curves(s["learning_curves"]),
+        "success_vs_horizon": lambda: results.success_vs_horizon(s["final_success"], s["run_scores"]),
+        "sample_efficiency": lambda: results.sample_efficiency(
+            s["sample_efficiency"], s["time_to_threshold"]
+        ),
+        "sample_efficiency_env_steps": lambda: results.sample_efficiency(
+            s["sample_efficiency"], s["time_to_threshold"], "env_steps"
+        ),
+        "performance_profiles": lambda: results.performance_profiles(s["performance_profile"]),
+        "probability_of_improvement": lambda: results.improvement_intervals(s["improvement"]),
+        "variance_by_position": lambda: credit.variance_by_position(s["variance_by_position"], reference),
+        "variance_by_horizon": lambda: credit.variance_by_horizon(
+            s["variance_by_horizon"], (reference, "ppo")
+        ),
+        "segments": lambda: credit.segment_distributions(tree, reference),
+        "switch_rate": lambda: credit.switch_rate_dynamics(s["switch_rate"]),
+    }
+
+
+def write_tables(s: dict[str, pd.DataFrame], tree: xr.DataTree, out: Path) -> None:
+    """Main results, per task type, and ours beside the published numbers."""
+    tables.write_table(
+        tables.main_results(s["final_success"], s["aggregate"]), out, "main_results",
+        "Final evaluation success (%), mean over seeds with 95% stratified bootstrap CI.",
+    )  # fmt: skip
+    tables.write_table(
+        tables.task_type_results(s["task_types"]), out, "task_types",
+        "Final evaluation success (%) per task type, mean over seeds with 95% bootstrap CI.",
+    )  # fmt: skip
+    facts = tables.study_facts(tree)
+    tables.write_table(
+        tables.published_comparison(s["aggregate_by_env"], facts),
+        out,
+        "published_comparison",
+        tables.differences(facts),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="hiper-repro figures", description=__doc__.splitlines()[0])
+    p.add_argument("--merged", required=True, type=Path, help="merged traces (hiper-repro aggregate output)")
+    p.add_argument("--theory", type=Path, help="theory lab dataset (hiper-repro theory output)")
+    p.add_argument("--stats", required=True, type=Path, help="folder written by hiper-repro stats")
+    p.add_argument("--out", required=True, type=Path, help="folder for the figures (PDF and PNG)")
+    p.add_argument("--tables", type=Path, help="folder for the tables (CSV, Markdown, LaTeX); default --out")
+    p.add_argument("--reference", default="hiper", help="method whose credit assignment is drawn")
+    a = p.parse_args(argv)
+    if not a.merged.is_file():
+        p.error(f"--merged: no such file {str(a.merged)!r}")
+    if a.theory is not None and not a.theory.is_file():
+        p.error(f"--theory: no such file {str(a.theory)!r}")
+    matplotlib.rc_file(str(Path(__file__).with_name("matplotlibrc")))
+    stats = read_stats(a.stats)
+    tree = read_tree(a.merged)
+    jobs = figure_jobs(stats, tree, a.reference)
+    if a.theory is not None:
+        from hiper_repro.figures.theory import plot_theory
+
+        jobs["theory"] = lambda: plot_theory(xr.load_dataset(a.theory, engine="h5netcdf"))
+    drawn, skipped = [], {}
+    for name, draw in jobs.items():
+        try:
+            fig = draw()
+        except ValueError as err:  # the data for this figure does not exist in this study
+            print(f"figures: skipped {name}: {err}", file=sys.stderr)
+            skipped[name] = str(err)
+            continue
+        save_figure(fig, a.out, name)
+        plt.close(fig)  # plot_theory draws through pyplot; closing a bare Figure is a no-op
+        drawn.append(name)
+        print(f"figures: wrote {a.out / name}.pdf|png")
+    if a.theory is None:
+        skipped["theory"] = "no theory-lab dataset was given (--theory)"
+    # The manifest tells the paper and the report which figures exist, and why the others do not.
+    write_atomic(a.out / "index.json", json.dumps({"drawn": drawn, "skipped": skipped}, indent=1) + "\n")
+    write_tables(stats, tree, a.tables or a.out)
+    return 0

@@ -1,0 +1,183 @@
+"""Figures of credit assignment: advantage variance by turn position and by horizon (flat GAE vs HAE low
+and high), per-segment advantage and segment-length distributions, and switch-rate dynamics.
+
+Variance and switch-rate figures take tables from ``hiper-repro stats``; the segment figure reads the
+``/segments`` group of the merged traces directly (it shows raw distributions, not a statistic).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from matplotlib.figure import Figure
+
+from hiper_repro.figures.results import grid
+from hiper_repro.figures.style import ESTIMATOR_LABELS, label, order, palette, require, styled
+
+ESTIMATOR_STYLE = {
+    "flat": ("tab:grey", "o", "-"),
+    "low": ("tab:blue", "s", "-"),
+    "high": ("tab:orange", "^", "--"),
+}
+
+
+def _estimator_style(est: str) -> tuple[str, str, str]:
+    return ESTIMATOR_STYLE.get(est, ("black", "x", ":"))
+
+
+@styled
+def variance_by_position(variance: pd.DataFrame, method: str = "hiper") -> Figure:
+    """Variance of the advantage at each turn position for ``method``'s estimators (flat GAE on the same
+    turns, HAE low, HAE high), with hierarchical bootstrap CIs; rows environments, columns horizons.
+    ``variance`` is the ``variance_by_position`` table."""
+    require(
+        variance,
+        ["method", "estimator", "env", "horizon", "turn", "variance", "ci_low", "ci_high"],
+        "variance_by_position",
+    )
+    v = variance[variance["method"] == method]
+    if v.empty:
+        raise ValueError(
+            f"variance_by_position: no rows for method {method!r}; methods seen: {sorted(variance['method'].unique())}"
+        )
+    envs, horizons = sorted(v["env"].unique()), sorted(v["horizon"].unique())
+    fig, axes = grid(len(envs), len(horizons))
+    for (r, env), (c, h) in ((a, b) for a in enumerate(envs) for b in enumerate(horizons)):
+        ax = axes[r, c]
+        for est in [e for e in ESTIMATOR_STYLE if e in set(v["estimator"])]:
+            d = v[(v["env"] == env) & (v["horizon"] == h) & (v["estimator"] == est)].sort_values("turn")
+            colour, marker, ls = _estimator_style(est)
+            ax.plot(
+                d["turn"],
+                d["variance"],
+                marker=marker,
+                linestyle=ls,
+                color=colour,
+                label=ESTIMATOR_LABELS.get(est, est),
+            )
+            ax.fill_between(d["turn"], d["ci_low"], d["ci_high"], color=colour, alpha=0.2)
+        ax.set(title=f"{env}, h={h}", yscale="log")
+        if r == len(envs) - 1:
+            ax.set_xlabel("turn position")
+        if c == 0:
+            ax.set_ylabel("advantage variance")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=3)
+    fig.suptitle(f"{label(method)}: advantage variance by turn position")
+    return fig
+
+
+@styled
+def variance_by_horizon(variance: pd.DataFrame, methods: tuple[str, ...] = ("hiper", "ppo")) -> Figure:
+    """Advantage variance over all turns against horizon, with hierarchical bootstrap CIs; colour marks the
+    estimator (flat GAE, HAE low, HAE high), line style the method (``methods`` present in the table); one
+    panel per environment. ``variance`` is the ``variance_by_horizon`` table."""
+    require(
+        variance,
+        ["method", "estimator", "env", "horizon", "variance", "ci_low", "ci_high"],
+        "variance_by_horizon",
+    )
+    shown = [m for m in methods if m in set(variance["method"])]
+    if not shown:
+        raise ValueError(
+            f"variance_by_horizon: none of {list(methods)} in methods {sorted(variance['method'].unique())}"
+        )
+    envs = sorted(variance["env"].unique())
+    fig, axes = grid(1, len(envs), width=3.6)
+    styles = dict(zip(shown, ["-", "--", ":", "-."]))
+    for ax, env in zip(axes[0], envs):
+        v = variance[variance["env"] == env]
+        for m in shown:
+            for est in [e for e in ESTIMATOR_STYLE if e in set(v.loc[v["method"] == m, "estimator"])]:
+                d = v[(v["method"] == m) & (v["estimator"] == est)].sort_values("horizon")
+                colour, marker, _ = _estimator_style(est)
+                yerr = [d["variance"] - d["ci_low"], d["ci_high"] - d["variance"]]
+                ax.errorbar(d["horizon"], d["variance"], yerr=yerr, marker=marker, linestyle=styles[m], capsize=2,
+                            color=colour, label=f"{label(m)}: {ESTIMATOR_LABELS.get(est, est)}")  # fmt: skip
+        ax.set(title=env, xlabel="horizon (subtasks)", yscale="log", xticks=sorted(v["horizon"].unique()))
+    axes[0, 0].set_ylabel("advantage variance (all turns)")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(3, len(labels)))
+    return fig
+
+
+def _segments_frame(tree: xr.DataTree, method: str) -> pd.DataFrame:
+    """Tidy real segments of ``method``: env, horizon, adv_high, length."""
+    if "segments" not in tree.children:
+        raise ValueError(f"merged tree has no group 'segments'; groups seen: {sorted(tree.children)}")
+    seg = tree["segments"].to_dataset()
+    if method not in seg["method"].values:
+        raise ValueError(f"segments: no method {method!r}; methods seen: {list(seg['method'].values)}")
+    s = seg[["adv_high", "length"]].sel({"method": method})
+    real = (seg["start_turn"].sel({"method": method}) >= 0).transpose(*s["length"].dims).values
+    env, horizon, _ = xr.broadcast(s["env"], s["horizon"], s["length"])
+    return pd.DataFrame(
+        {
+            "env": env.transpose(*s["length"].dims).values[real],
+            "horizon": horizon.transpose(*s["length"].dims).values[real],
+            "adv_high": s["adv_high"].values[real],
+            "length": s["length"].values[real],
+        }
+    )
+
+
+@styled
+def segment_distributions(tree: xr.DataTree, method: str = "hiper") -> Figure:
+    """Per-option (segment) high-level advantages A_high and segment lengths d_k of ``method``, by horizon
+    (violins for A_high, histograms of lengths), pooled over seeds and iterations; one row per env."""
+    df = _segments_frame(tree, method)
+    if df.empty:
+        raise ValueError(f"segments: {method!r} has no real segment (a flat-format method has none)")
+    envs, horizons = sorted(df["env"].unique()), sorted(df["horizon"].unique())
+    fig, axes = grid(len(envs), 2, width=3.6)
+    colours = dict(
+        zip(horizons, [tuple(c) for c in np.linspace([0.2, 0.4, 0.8], [0.9, 0.4, 0.1], len(horizons))])
+    )
+    for r, env in enumerate(envs):
+        d = df[df["env"] == env]
+        adv = [d.loc[(d["horizon"] == h) & d["adv_high"].notna(), "adv_high"].to_numpy() for h in horizons]
+        pos = [i for i, a in enumerate(adv) if a.size > 1]
+        if pos:
+            parts = axes[r, 0].violinplot([adv[i] for i in pos], positions=pos, showmedians=True)
+            for body, i in zip(parts["bodies"], pos):
+                body.set_facecolor(colours[horizons[i]])
+        axes[r, 0].set_xticks(range(len(horizons)), [f"h={h}" for h in horizons])
+        axes[r, 0].set(title=f"{env}: segment advantage A_high", ylabel="A_high")
+        top = int(np.nanmax(d["length"])) if len(d) else 1
+        bins = np.arange(0.5, top + 1.5)
+        for h in horizons:
+            lengths = d.loc[d["horizon"] == h, "length"].dropna()
+            axes[r, 1].hist(lengths, bins=bins, density=True, histtype="step", linewidth=1.5, color=colours[h],
+                            label=f"h={h} (mean {lengths.mean():.1f})")  # fmt: skip
+        axes[r, 1].set(
+            title=f"{env}: segment length", xlabel="turns per segment", ylabel="fraction of segments"
+        )
+        axes[r, 1].legend()
+    fig.suptitle(f"{label(method)}: segments (options)")
+    return fig
+
+
+@styled
+def switch_rate_dynamics(rates: pd.DataFrame) -> Figure:
+    """Fraction of turns (after the first) that SWITCH, over training, mean over seeds with CI band, for
+    every plan-execute method; one panel per (env, horizon). ``rates`` is the ``switch_rate`` table."""
+    require(rates, ["method", "env", "horizon", "iteration", "estimate", "ci_low", "ci_high"], "switch_rate")
+    envs, horizons = sorted(rates["env"].unique()), sorted(rates["horizon"].unique())
+    fig, axes = grid(len(envs), len(horizons), sharey=True)
+    colours = palette(rates["method"])
+    for (r, env), (c, h) in ((a, b) for a in enumerate(envs) for b in enumerate(horizons)):
+        ax = axes[r, c]
+        sub = rates[(rates["env"] == env) & (rates["horizon"] == h)]
+        for m in order(sub["method"]):
+            d = sub[sub["method"] == m].sort_values("iteration")
+            ax.plot(d["iteration"], d["estimate"], color=colours[m], label=label(m))
+            ax.fill_between(d["iteration"], d["ci_low"], d["ci_high"], color=colours[m], alpha=0.2)
+        ax.set(title=f"{env}, h={h}", ylim=(0, 1))
+        if r == len(envs) - 1:
+            ax.set_xlabel("training iteration")
+        if c == 0:
+            ax.set_ylabel("switch rate")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=max(1, len(labels)))
+    return fig

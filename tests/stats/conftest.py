@@ -1,0 +1,39 @@
+"""Fixtures for the statistics tests: small hand-made arrays and one synthetic merged tree."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from hiper_repro.traces.merge import merge_runs
+from hiper_repro.traces.synthetic import synthetic_writer
+
+
+def scores_array(values: dict[tuple[str, str, int], list[float]], n_seeds: int = 3) -> xr.DataArray:
+    """Scores with dims (method, env, horizon, seed) from {(method, env, horizon): per-seed values}."""
+    methods = sorted({k[0] for k in values})
+    envs = sorted({k[1] for k in values})
+    horizons = sorted({k[2] for k in values})
+    arr = np.full((len(methods), len(envs), len(horizons), n_seeds), np.nan)
+    for (m, e, h), v in values.items():
+        arr[methods.index(m), envs.index(e), horizons.index(h), : len(v)] = v
+    coords = {"method": methods, "env": envs, "horizon": horizons, "seed": np.arange(n_seeds)}
+    return xr.DataArray(arr, dims=tuple(coords), coords=coords)
+
+
+@pytest.fixture
+def make_scores():
+    """The :func:`scores_array` builder (a fixture, so test modules never import conftest)."""
+    return scores_array
+
+
+@pytest.fixture(scope="session")
+def merged() -> xr.DataTree:
+    """Synthetic merged traces: 3 methods x 2 envs x 2 horizons x 3 seeds, 8 iterations."""
+    trees = [
+        synthetic_writer(m, h, s, env=e, iterations=8, episodes=12, eval_episodes=12).tree()
+        for m in ("hiper", "ppo", "grpo")
+        for e in ("household", "shop")
+        for h in (1, 3)
+        for s in (0, 1, 2)
+    ]
+    return merge_runs(trees)
