@@ -1,0 +1,232 @@
+"""`hiper-repro bench credit`: vectorised `gae` and `hae` against a per-episode Python loop.
+
+Both run in the same process on the same random batch (random lengths and segment structure, NaN on
+padding). The loop baseline is plain Python over floats (`.tolist()` is done before timing, so the
+baseline is not slowed by numpy scalar access); the vectorised side is timed end to end, argument
+checks included. CPU runs are timed in process CPU time (robust to other load on a shared machine),
+CUDA runs in wall time after a synchronisation. Medians over --repeat runs, and the ratio of bests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from hiper_repro.credit.gae import gae
+from hiper_repro.credit.hae import hae
+
+
+def make_batch(batch: int, horizon: int, seed: int, device: str, dtype: torch.dtype) -> dict:
+    """A random padded batch: lengths uniform in [1, T], switch with probability 0.3, half the rows
+    terminated (sparse reward 1 at their last turn), the rest truncated with a bootstrap value."""
+    rng = np.random.default_rng(seed)
+    length = rng.integers(1, horizon + 1, batch)
+    turn = np.arange(horizon)
+    mask = turn[None, :] < length[:, None]
+    last = turn[None, :] == (length - 1)[:, None]
+    ended = rng.random(batch) < 0.5
+    arrays = {
+        "rewards": rng.normal(0.0, 0.1, (batch, horizon)) + (last & ended[:, None]),
+        "values_low": rng.normal(0.5, 0.2, (batch, horizon)),
+        "values_high": rng.normal(0.5, 0.2, (batch, horizon)),
+    }
+    for name in arrays:
+        arrays[name] = np.where(mask, arrays[name], np.nan)  # padding must not matter
+    out = {name: torch.tensor(x, dtype=dtype, device=device) for name, x in arrays.items()}
+    out["switch"] = torch.tensor(rng.random((batch, horizon)) < 0.3, device=device)
+    out["mask"] = torch.tensor(mask, device=device)
+    out["terminated"] = torch.tensor(last & ended[:, None], device=device)
+    for name in ("last_value_low", "last_value_high"):
+        out[name] = torch.tensor(rng.normal(0.5, 0.2, batch), dtype=dtype, device=device)
+    out["length"] = length
+    out["ended"] = ended
+    return out
+
+
+def loop_gae(r, v, length, ended, last_value, gamma, lam):
+    """Per-episode flat GAE over Python lists (the baseline): advantages as a list of rows."""
+    out = []
+    for rr, vv, n, done, boot in zip(r, v, length, ended, last_value):
+        adv = [0.0] * len(rr)
+        running = 0.0
+        nxt = 0.0 if done else boot
+        for t in range(n - 1, -1, -1):
+            running = rr[t] + gamma * nxt - vv[t] + gamma * lam * running
+            adv[t] = running
+            nxt = vv[t]
+        out.append(adv)
+    return out
+
+
+def loop_hae(r, vl, vh, switch, length, ended, boot_low, boot_high, gamma, lam_low, lam_high):
+    """Per-episode HAE over Python lists (the baseline): (adv_low rows, adv_high rows)."""
+    out_low, out_high = [], []
+    for b in range(len(r)):
+        rr, ll, hh, sw, n = r[b], vl[b], vh[b], switch[b], length[b]
+        adv_low = [0.0] * len(rr)
+        adv_high = [0.0] * len(rr)
+        a_low = a_high = 0.0
+        next_low = 0.0 if ended[b] else boot_low[b]
+        next_high = 0.0 if ended[b] else boot_high[b]
+        seg_return = 0.0  # discounted reward from t to the end of its segment
+        seg_discount = 1.0  # gamma^(steps from t to the end of its segment + 1)
+        for t in range(n - 1, -1, -1):
+            rt = rr[t]
+            a_low = rt + gamma * next_low - ll[t] + gamma * lam_low * a_low
+            adv_low[t] = a_low
+            seg_return = rt + gamma * seg_return
+            seg_discount *= gamma
+            if t == 0 or sw[t]:  # segment start b_k: close the macro-step
+                a_high = seg_return + seg_discount * (next_high + lam_high * a_high) - hh[t]
+                adv_high[t] = a_high
+                next_low = next_high = hh[t]
+                a_low, seg_return, seg_discount = 0.0, 0.0, 1.0
+            else:
+                next_low = ll[t]
+        out_low.append(adv_low)
+        out_high.append(adv_high)
+    return out_low, out_high
+
+
+def _timings(
+    fn: Callable[[], object], repeat: int, sync: Callable[[], None], clock: Callable[[], float]
+) -> tuple[float, float]:
+    """(median, best) time in seconds over `repeat` runs after one warm-up run."""
+    fn()  # warm-up: allocator, lazy init, cached discount matrices
+    sync()
+    times = []
+    for _ in range(repeat):
+        start = clock()
+        fn()
+        sync()
+        times.append(clock() - start)
+    return statistics.median(times), min(times)
+
+
+def run(batch: int, horizon: int, repeat: int, device: str, dtype: torch.dtype, seed: int) -> list[dict]:
+    """Time gae and hae, vectorised and looped, on one batch; also report their largest difference."""
+    gamma, lam, lam_low, lam_high = 0.99, 0.95, 0.95, 0.95
+    data = make_batch(batch, horizon, seed, device, dtype)
+    cuda = device.startswith("cuda")
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    # On CPU, process CPU time: on a shared machine, time spent preempted by other processes would
+    # otherwise land on whichever side it happened to hit. On CUDA, wall time after a synchronisation.
+    clock = time.perf_counter if cuda else time.process_time
+    cpu = {k: v.cpu().numpy() for k, v in data.items() if isinstance(v, torch.Tensor)}
+    lists = {k: v.tolist() for k, v in cpu.items()}  # plain Python floats, converted before timing
+    length, ended = data["length"].tolist(), data["ended"].tolist()
+
+    def vec_gae():
+        return gae(
+            data["rewards"],
+            data["values_low"],
+            data["mask"],
+            data["terminated"],
+            gamma,
+            lam,
+            data["last_value_low"],
+        )
+
+    def vec_hae():
+        return hae(
+            data["rewards"],
+            data["values_low"],
+            data["values_high"],
+            data["switch"],
+            data["mask"],
+            data["terminated"],
+            gamma,
+            lam_low,
+            lam_high,
+            data["last_value_low"],
+            data["last_value_high"],
+        )
+
+    def py_gae():
+        return loop_gae(
+            lists["rewards"], lists["values_low"], length, ended, lists["last_value_low"], gamma, lam
+        )
+
+    def py_hae():
+        return loop_hae(
+            lists["rewards"],
+            lists["values_low"],
+            lists["values_high"],
+            lists["switch"],
+            length,
+            ended,
+            lists["last_value_low"],
+            lists["last_value_high"],
+            gamma,
+            lam_low,
+            lam_high,
+        )
+
+    rows = []
+    for name, vec, py, pick in (
+        ("gae", vec_gae, py_gae, lambda out: [out[0]]),
+        ("hae", vec_hae, py_hae, lambda out: [out.adv_low, out.adv_high]),
+    ):
+        mask = cpu["mask"]
+        error = max(
+            float(np.max(np.abs(np.where(mask, got.cpu().double().numpy() - np.array(ref), 0.0))))
+            for got, ref in zip(pick(vec()), py() if name == "hae" else [py()])
+        )
+        t_vec, best_vec = _timings(vec, repeat, sync, clock)
+        t_loop, best_loop = _timings(py, max(3, repeat // 4), lambda: None, clock)
+        rows.append(
+            {
+                "name": name,
+                "vectorised_s": t_vec,
+                "loop_s": t_loop,
+                "ratio": t_loop / t_vec,
+                "best_ratio": best_loop / best_vec,
+                "max_abs_diff": error,
+            }
+        )
+    return rows
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="hiper-repro bench credit", description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=1024, help="episodes B (default 1024)")
+    parser.add_argument("--horizon", type=int, default=50, help="turns T (default 50)")
+    parser.add_argument(
+        "--repeat", type=int, default=40, help="timed runs of the vectorised side (default 40)"
+    )
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:i] (default cpu)")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.batch < 1 or args.horizon < 1 or args.repeat < 1:
+        parser.error(
+            f"--batch, --horizon and --repeat must be >= 1, got {args.batch}, {args.horizon}, {args.repeat}"
+        )
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: CUDA is not available here")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        rows = run(args.batch, args.horizon, args.repeat, args.device, getattr(torch, args.dtype), args.seed)
+    finally:
+        torch.set_num_threads(threads)
+    print(
+        f"credit benchmark: B={args.batch} T={args.horizon} {args.dtype} on {args.device}, "
+        f"{args.threads} CPU thread(s), {'wall' if args.device.startswith('cuda') else 'CPU'} time; median of {args.repeat} vectorised runs and "
+        f"{max(3, args.repeat // 4)} loop runs (ratio of bests in brackets)"
+    )
+    print(
+        f"{'estimator':<10}{'vectorised (ms)':>17}{'python loop (ms)':>18}{'ratio':>9}{'(best)':>10}{'max |diff|':>12}"
+    )
+    for row in rows:
+        print(
+            f"{row['name']:<10}{row['vectorised_s'] * 1e3:>17.3f}{row['loop_s'] * 1e3:>18.2f}"
+            f"{row['ratio']:>8.1f}x{'(' + format(row['best_ratio'], '.1f') + 'x)':>10}{row['max_abs_diff']:>12.1e}"
+        )
+    return 0

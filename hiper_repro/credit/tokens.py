@@ -1,0 +1,60 @@
+"""From turns to tokens: whitening over real entries and broadcasting turn advantages onto tokens."""
+
+from __future__ import annotations
+
+import torch
+
+from hiper_repro.credit._checks import check_bool, check_float
+from hiper_repro.credit.scan import zero_padding
+
+
+def whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """(x - mean) / sqrt(var + eps) over the entries where mask is True; 0 elsewhere.
+
+    mean and the unbiased variance are taken over real entries only, each counted once (pass per-turn
+    advantages, not per-token copies). Needs at least two real entries.
+    """
+    x = check_float("x", x)
+    mask = check_bool("mask", mask, tuple(x.shape))
+    n = int(mask.view(torch.uint8).sum(dtype=torch.int64)) if mask.numel() else 0
+    if n < 2:
+        raise ValueError(f"whiten needs at least two entries where mask is True, got {n}")
+    values = zero_padding(x, mask)
+    mean = values.sum() / n
+    var = zero_padding((x - mean) ** 2, mask).sum() / (n - 1)
+    return zero_padding((x - mean) * torch.rsqrt(var + eps), mask)
+
+
+def broadcast_to_tokens(
+    turn_values: torch.Tensor, turn_index: torch.Tensor, token_mask: torch.Tensor
+) -> torch.Tensor:
+    """out[b, l] = turn_values[b, turn_index[b, l]] where token_mask[b, l], else 0.
+
+    Args:
+        turn_values: (B, T) float, e.g. per-turn advantages.
+        turn_index: (B, L) int, the turn each token belongs to (any value where token_mask is False).
+        token_mask: (B, L) bool, tokens that take a value (e.g. the action block).
+    Returns:
+        (B, L) tensor of turn_values' dtype.
+    """
+    turn_values = check_float("turn_values", turn_values)
+    if turn_values.ndim != 2:
+        raise ValueError(f"turn_values must be 2-D (B, T), got shape {tuple(turn_values.shape)}")
+    if (
+        not isinstance(turn_index, torch.Tensor)
+        or turn_index.dtype.is_floating_point
+        or turn_index.dtype == torch.bool
+    ):
+        raise ValueError(
+            f"turn_index must be an integer tensor, got {getattr(turn_index, 'dtype', turn_index)!r}"
+        )
+    if turn_index.ndim != 2 or turn_index.shape[0] != turn_values.shape[0]:
+        raise ValueError(
+            f"turn_index must have shape ({turn_values.shape[0]}, L), got {tuple(turn_index.shape)}"
+        )
+    token_mask = check_bool("token_mask", token_mask, tuple(turn_index.shape))
+    horizon = turn_values.shape[1]
+    index = torch.where(token_mask, turn_index.long(), 0)
+    if index.numel() and bool(((index < 0) | (index >= horizon)).any()):
+        raise ValueError(f"turn_index must lie in [0, {horizon}) where token_mask is True")
+    return zero_padding(turn_values.gather(1, index), token_mask)
