@@ -5,13 +5,7 @@ from __future__ import annotations
 import torch
 
 from hiper_repro.credit._checks import check_bool, check_float, check_layout, check_same, check_unit
-from hiper_repro.credit.scan import (
-    add_at_last_turn,
-    discounted_suffix_sum,
-    keep_bits,
-    shift_left,
-    zero_padding,
-)
+from hiper_repro.credit.scan import add_at_last_turn, discounted_suffix_sum, keep_bits, zero_padding
 
 
 def bootstrap_values(
@@ -76,8 +70,11 @@ def gae(
 
     real = keep_bits(mask, rewards.dtype)
     v = zero_padding(values, real)
+    # delta = r - V(s_t) + gamma V(s_{t+1}), in place on one fresh tensor: 0 on padding, and the
+    # last real turn reads the zeroed padding (or nothing at t = T - 1) before its bootstrap is added.
+    delta = zero_padding(rewards, real).sub_(v)
+    delta[:, :-1].add_(v[:, 1:], alpha=gamma)
     boot = bootstrap_values(layout.ended, last_value, rewards)
-    next_value = add_at_last_turn(shift_left(v), layout.length, boot)
-    delta = zero_padding(rewards, real) + gamma * next_value - v  # 0 on padding: every term is
+    add_at_last_turn(delta, layout.length, gamma * boot)
     advantages = discounted_suffix_sum(delta, gamma * lam)
     return advantages, advantages + v

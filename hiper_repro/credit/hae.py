@@ -46,14 +46,15 @@ def segment_suffix(
     be 0 on padding.
     """
     unsegmented = discounted_suffix_sum(x, discount)
-    table = -torch.nn.functional.pad(unsegmented, (0, 1))
+    table = torch.nn.functional.pad(unsegmented, (0, 1))
+    sign = -1.0
     if at_following is not None:
-        table = table + at_following
-    turn = torch.arange(x.shape[1], dtype=following.dtype, device=x.device)
+        table, sign = at_following - table, 1.0  # y = U + w (z_f - U_f)
     # f(t) - t >= 1 on real turns; padding (f = L_b <= t) is clamped so no power overflows there.
-    steps = (following - turn).clamp(min=1).to(x.dtype)
-    weight = torch.exp(steps * math.log(discount)) if discount > 0 else torch.zeros_like(steps)
-    return unsegmented + weight * table.gather(1, following)
+    turn = torch.arange(x.shape[1], dtype=x.dtype, device=x.device)
+    steps = following.to(x.dtype).sub_(turn).clamp_(min=1.0)
+    weight = steps.mul_(math.log(discount)).exp_() if discount > 0 else steps.zero_()
+    return torch.addcmul(unsegmented, weight, table.gather(1, following), value=sign)
 
 
 def hae(
@@ -146,24 +147,26 @@ def hae(
     v_low = zero_padding(values_low, real)
     v_high = zero_padding(values_high, at_start)  # V_high(s_{b_k}) at starts, 0 elsewhere
 
-    # Low level: bootstrap from V_low inside a segment, from V_high across a boundary.
+    # Low level: bootstrap from V_low inside a segment, from V_high across a boundary; delta is built
+    # in place on one fresh tensor (the last real turn reads the zeroed padding, then its bootstrap).
+    bootstrap = zero_padding(v_low, ~at_start).add_(v_high)
+    delta = r - v_low
+    delta[:, :-1].add_(bootstrap[:, 1:], alpha=gamma)
     boot_low = bootstrap_values(layout.ended, last_value_low, rewards)
-    bootstrap = v_high + zero_padding(values_low, real & ~at_start)
-    next_low = add_at_last_turn(shift_left(bootstrap), layout.length, boot_low)
-    delta = r + gamma * next_low - v_low
+    add_at_last_turn(delta, layout.length, gamma * boot_low)
     adv_low = segment_suffix(delta, gamma * lam_low, bounds.following)
 
     # High level in turn time (see the docstring): d_t carries the (1 - lam_high) share of the next
     # start's value and the truncation bootstrap; the lam_high share flows through the recursion.
     boot_high = bootstrap_values(layout.ended, last_value_high, rewards)
-    d = add_at_last_turn(
-        r + (gamma * (1.0 - lam_high)) * shift_left(v_high), layout.length, gamma * boot_high
-    )
+    d = r  # r is not needed after this point: reuse it
+    d[:, :-1].add_(v_high[:, 1:], alpha=gamma * (1.0 - lam_high))
+    add_at_last_turn(d, layout.length, gamma * boot_high)
     if lam_high == 1.0:
         w = discounted_suffix_sum(d, gamma)
     elif lam_high > 0.0 and lam_high ** (horizon - 1) >= torch.finfo(r.dtype).tiny ** 0.5:
-        scale = torch.exp(bounds.raw_id.to(r.dtype) * math.log(lam_high))  # P_t = lam_high^k(t) <= 1
-        w = (d * scale) @ discount_matrix(gamma, horizon, r.dtype, r.device) / scale
+        scale = bounds.raw_id.to(r.dtype).mul_(math.log(lam_high)).exp_()  # P_t = lam_high^k(t) <= 1
+        w = d.mul_(scale).matmul(discount_matrix(gamma, horizon, r.dtype, r.device)).div_(scale)
     else:
         inside = torch.full_like(r, gamma)
         coef = torch.where(shift_left(start), inside * lam_high, inside)

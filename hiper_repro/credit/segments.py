@@ -37,7 +37,7 @@ def segment_bounds(switch: torch.Tensor, mask: torch.Tensor, length: torch.Tenso
     turn = torch.arange(horizon, dtype=torch.int32, device=start.device).expand(batch, horizon)
     # Starts write b_k to column k; other turns write to column T, which is never read
     # (ids + 1 <= K, and K = T leaves no other turns).
-    slot = horizon - is_start * (horizon - raw_id)
+    slot = (raw_id - horizon).mul_(is_start).add_(horizon)
     table.scatter_(1, slot.long(), turn)
     return Bounds(start, raw_id, table.gather(1, raw_id), table.gather(1, raw_id + 1))
 
@@ -72,5 +72,5 @@ def segments_from_switch(
 def ids_and_lengths(bounds: Bounds, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """segment_id (-1 on padding) and segment_length (0 on padding) from the bounds."""
     real = mask.view(torch.uint8).to(torch.int32)
-    segment_id = ((bounds.raw_id + 1) * real - 1).long()
-    return segment_id, ((bounds.following - bounds.current) * real).long()
+    segment_id = (bounds.raw_id + 1).mul_(real).sub_(1).long()
+    return segment_id, (bounds.following - bounds.current).mul_(real).long()

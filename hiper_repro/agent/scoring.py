@@ -1,0 +1,123 @@
+"""``score_turns``: one batched forward over prompt + response for the PPO update.
+
+For N turns, the sequences ``prompt_i + response_i`` are right-padded to one (N, L) batch. The log-prob
+of response token k is read from the hidden state one position before it (position P_i + k - 1), at
+``temperature`` (1.0 for PPO at the authors' training temperature). Values and the switch probability
+are read at exactly the positions the rollout used (see :mod:`hiper_repro.agent.rollout`):
+
+    value_high, value_term, value_low_prev   last prompt token (P_i - 1)
+    value_low                                P_i + value_low_pos (P_i - 1 when value_low_pos = -1)
+    switch_prob                              the distribution predicting response token switch_pos
+
+so, for the same weights, log-probs and values equal the rollout's up to float noise (tested).
+With ``reference=True`` the reference policy is scored under no_grad (log-probs only; values NaN).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from hiper_repro.agent.generation import switch_prob
+from hiper_repro.agent.policy import Policy
+from hiper_repro.agent.rollout import TurnTokens
+
+
+@dataclass
+class TurnScores:
+    """Padded per-token quantities (N, R_max) with ``mask``, and per-turn values (N,)."""
+
+    logprobs: torch.Tensor  # (N, R) log pi(token)
+    entropy: torch.Tensor  # (N, R) entropy of the predicting distribution
+    mask: torch.Tensor  # (N, R) bool, real response tokens
+    block: torch.Tensor  # (N, R) long, 0 at padding
+    value_low: torch.Tensor  # (N,)
+    value_high: torch.Tensor  # (N,), NaN without that head
+    value_term: torch.Tensor  # (N,), NaN without that head
+    value_low_prev: torch.Tensor  # (N,)
+    switch_prob: torch.Tensor  # (N,) beta_t
+
+
+def score_turns(
+    policy: Policy,
+    turns: list[TurnTokens],
+    pad_id: int,
+    temperature: float = 1.0,
+    reference: bool = False,
+) -> TurnScores:
+    """Score ``turns`` in one forward (with grad unless ``reference``); see the module docstring."""
+    if not turns:
+        raise ValueError("turns must not be empty")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    device = policy.device
+    p_len = torch.tensor([len(t.prompt_ids) for t in turns])
+    r_len = torch.tensor([len(t.response_ids) for t in turns])
+    if bool((p_len == 0).any()):
+        raise ValueError("every turn needs a non-empty prompt_ids")
+    n, width, r_max = len(turns), int((p_len + r_len).max()), max(int(r_len.max()), 1)
+    ids = torch.full((n, width), pad_id, dtype=torch.long)
+    resp = torch.full((n, r_max), pad_id, dtype=torch.long)
+    block = torch.zeros((n, r_max), dtype=torch.long)
+    for i, t in enumerate(turns):
+        seq = torch.cat([t.prompt_ids.long(), t.response_ids.long()])
+        ids[i, : len(seq)] = seq
+        resp[i, : len(t.response_ids)] = t.response_ids
+        block[i, : len(t.block)] = t.block
+    attn = (torch.arange(width)[None, :] < (p_len + r_len)[:, None]).long()
+    mask = torch.arange(r_max)[None, :] < r_len[:, None]
+
+    rows = torch.arange(n)
+    # Position predicting response token k is P + k - 1; clamp keeps padding gathers in range.
+    pred_pos = (p_len[:, None] + torch.arange(r_max)[None, :] - 1).clamp(max=width - 1)
+    low_pos = torch.tensor([t.value_low_pos for t in turns])
+    low_pos = torch.where(low_pos < 0, p_len - 1, p_len + low_pos)
+    sw_pos = p_len + torch.tensor([t.switch_pos for t in turns]) - 1
+
+    ids, attn = ids.to(device), attn.to(device)
+    context = torch.no_grad() if reference else torch.enable_grad()
+    with context:
+        if reference:
+            with policy.reference_mode():
+                h, _ = policy.hidden(ids, attn)
+        else:
+            h, _ = policy.hidden(ids, attn)
+        h_pred = h[rows[:, None], pred_pos]
+        logits = policy.logits(h_pred) / temperature
+        logp_all = torch.log_softmax(logits, dim=-1)
+        logprobs = logp_all.gather(-1, resp.to(device)[..., None]).squeeze(-1)
+        entropy = -(logp_all.exp() * logp_all).sum(-1)
+        mask_d = mask.to(device)
+        logprobs = torch.where(mask_d, logprobs, torch.zeros_like(logprobs))
+        entropy = torch.where(mask_d, entropy, torch.zeros_like(entropy))
+        nan = torch.full((n,), float("nan"), device=device)
+        if reference:
+            v_low = v_high = v_term = v_prev = beta = nan
+        else:
+            v_end = policy.values(h[rows, p_len - 1])
+            v_at_low = policy.values(h[rows, low_pos])
+            pick = {k: policy.head_index(k) for k in ("low", "high", "term")}
+            v_low = v_at_low[:, pick["low"]]
+            v_prev = v_end[:, pick["low"]]
+            v_high = v_end[:, pick["high"]] if pick["high"] is not None else nan
+            v_term = v_end[:, pick["term"]] if pick["term"] is not None else nan
+            beta = switch_prob(policy.logits(h[rows, sw_pos]) / temperature, policy.keep_id, policy.switch_id)
+    return TurnScores(
+        logprobs=logprobs,
+        entropy=entropy,
+        mask=mask_d,
+        block=block.to(device),
+        value_low=v_low,
+        value_high=v_high,
+        value_term=v_term,
+        value_low_prev=v_prev,
+        switch_prob=beta,
+    )
+
+
+def reference_logprobs(
+    policy: Policy, turns: list[TurnTokens], pad_id: int, temperature: float = 1.0
+) -> torch.Tensor:
+    """(N, R) log-probs of the response tokens under the reference policy (LoRA off, or frozen copy)."""
+    return score_turns(policy, turns, pad_id, temperature, reference=True).logprobs

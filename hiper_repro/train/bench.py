@@ -1,0 +1,98 @@
+"""`hiper-repro bench train`: seconds per training iteration, split by phase, and peak memory.
+
+Runs the real loop (`train.loop.train`) for a few iterations into a scratch folder, evaluating every
+iteration so that evaluation is timed too, and reports per phase the mean over iterations after the
+first (the first pays one-off costs; it is reported apart), tokens/s and the peak RSS of the process.
+
+    hiper-repro bench train --model DIR [--preset cpu-tiny] [--method hiper] [--iterations 3] [--set k=v ...]
+
+`--model` is a policy or base-model folder (a warm start; `{env}`/`{format}` placeholders allowed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+PHASES = ("time_rollout", "time_credit", "time_update", "time_eval", "time_trace")
+
+
+def bench_train(
+    model: str, preset: str, method: str, iterations: int, overrides: list[str], out: Path
+) -> dict:
+    """Train `iterations` iterations into `out`; return the timing summary (see module docstring)."""
+    import pandas as pd
+
+    from hiper_repro.train.config import build_config
+    from hiper_repro.train.loop import train
+
+    cfg = build_config(
+        {
+            "preset": preset,
+            "model": {"path": model},
+            "method": {"name": method},
+            "run": {
+                "iterations": iterations,
+                "eval_every": 1,
+                "checkpoint_every": iterations,
+                "progress": False,
+            },
+        },
+        overrides,
+    )
+    train(cfg, out)
+    df = pd.read_csv(out / "metrics.csv")
+    steady = df.iloc[1:] if len(df) > 1 else df
+    run = json.loads((out / "run.json").read_text())
+    summary = {
+        "preset": preset,
+        "method": method,
+        "model": model,
+        "episodes": cfg.rollout.episodes,
+        "eval_episodes": cfg.run.eval_episodes,
+        "iterations": iterations,
+        "first_iteration_s": {p.removeprefix("time_"): round(float(df[p].iloc[0]), 3) for p in PHASES},
+        "seconds_per_iteration": {p.removeprefix("time_"): round(float(steady[p].mean()), 3) for p in PHASES},
+        "turns_per_iteration": float(steady["turns"].mean()),
+        "tokens_per_s": round(float(steady["tokens_per_s"].mean()), 1),
+        "peak_rss_mb": round(float(run["peak_rss_mb"]), 1),
+    }
+    summary["seconds_per_iteration"]["total"] = round(sum(summary["seconds_per_iteration"].values()), 3)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="hiper-repro bench train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, help="policy or base-model folder ({env}/{format} allowed)")
+    p.add_argument("--preset", default="cpu-tiny", help="training preset (train/presets/*.yaml)")
+    p.add_argument("--method", default="hiper", help="hiper, ppo, ppo-pe, grpo, rloo or gigpo")
+    p.add_argument(
+        "--iterations", type=int, default=3, help="iterations to time (the first is reported apart)"
+    )
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    p.add_argument("--out", default=None, help="run folder to keep (default: a temporary one)")
+    p.add_argument("--json", default=None, help="also write the summary to this JSON file")
+    args = p.parse_args(argv)
+    if args.iterations < 1:
+        p.error(f"--iterations must be >= 1, got {args.iterations}")
+    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
+        out = Path(args.out) if args.out else Path(tmp) / "run"
+        try:
+            summary = bench_train(args.model, args.preset, args.method, args.iterations, args.set, out)
+        except ValueError as err:
+            print(f"hiper-repro bench train: {err}", file=sys.stderr)
+            return 2
+    text = json.dumps(summary, indent=1)
+    print(text)
+    if args.json:
+        from hiper_repro.train.config import atomic_write_text
+
+        atomic_write_text(args.json, text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

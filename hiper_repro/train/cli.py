@@ -1,0 +1,48 @@
+"""`hiper-repro train --config FILE --out DIR [--set dotted.key=value ...]`.
+
+Resumes from DIR's latest checkpoint when there is one; a finished run (DIR/done) is left alone unless
+`--force`. Works under `accelerate launch` / `torchrun` (one process per device).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from hiper_repro.train.config import load_config, preset_names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hiper-repro train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", required=True, help=f"YAML config (may start from `preset:` {preset_names()})")
+    p.add_argument("--out", required=True, help="run folder; rerunning with the same folder resumes")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. ppo.lr=1e-5"
+    )
+    p.add_argument("--force", action="store_true", help="train again even if the run folder says done")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        cfg = load_config(args.config, args.set)
+    except (ValueError, OSError) as err:
+        print(f"hiper-repro train: {err}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    if (out / "done").is_file() and not args.force:
+        print(f"hiper-repro train: {out} is finished (done marker); nothing to do", file=sys.stderr)
+        return 0
+    from hiper_repro.train.loop import train
+
+    train(cfg, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,381 @@
+"""One dataclass tree for a training run: defaults, YAML loading, `--set` overrides, presets.
+
+A config file is YAML mirroring the tree (`ppo: {clip: 0.2}`); an optional top-level `preset: NAME` key
+starts from a shipped preset (`cpu-tiny`, `smollm2`, `gpu-1.5b`, `gpu-7b`, files in `train/presets/`)
+before the file's own keys apply. Unknown keys are rejected naming the dotted key. `--set a.b=value`
+overrides parse `value` as YAML (so `1e-5`, `true`, `[1, 2]` work). Derived sizes are computed once by
+`TrainConfig.derived()`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+METHODS = ("hiper", "ppo", "ppo-pe", "grpo", "rloo", "gigpo")
+GROUP_METHODS = ("grpo", "rloo", "gigpo")
+CRITIC_METHODS = ("hiper", "ppo", "ppo-pe")
+PRESET_DIR = Path(__file__).with_name("presets")
+
+
+@dataclass
+class ModelConfig:
+    """The policy model (built by `hiper_repro.agent`)."""
+
+    path: str = ""
+    """folder of the starting model (base or warm-start checkpoint); required"""
+    lora_rank: int = 0
+    """LoRA rank for the policy; 0 trains all weights"""
+    lora_alpha: int = 16
+    """LoRA alpha (scaling alpha / rank)"""
+    gradient_checkpointing: bool = False
+    """recompute activations in backward to save memory (GPU presets)"""
+    critic_path: str = ""
+    """separate critic model (authors' setup): not implemented, must stay empty (heads share the trunk)"""
+
+
+@dataclass
+class EnvConfig:
+    """Environment and task splits."""
+
+    name: str = "household"
+    """environment name for `hiper_repro.envs.make_env`"""
+    horizon: int = 2
+    """number of dependent subtasks"""
+    train_tasks: str = ""
+    """JSONL of training tasks; empty: generate `n_train_tasks` with `make_tasks(split='train')`"""
+    eval_tasks: str = ""
+    """JSONL of the fixed evaluation split; empty: generate `eval_episodes` with `make_tasks(split='eval')`"""
+    n_train_tasks: int = 1024
+    """training tasks generated when `train_tasks` is empty"""
+    task_seed: int = 0
+    """seed of generated task splits; independent of the run seed so every method sees the same tasks"""
+    history_length: int = 2
+    """observation/action pairs shown in the prompt"""
+
+
+@dataclass
+class MethodConfig:
+    """Credit assignment: which estimator, its discounting and options."""
+
+    name: str = "hiper"
+    """one of hiper, ppo, ppo-pe, grpo, rloo, gigpo"""
+    gamma: float = 1.0
+    """discount per turn"""
+    lam: float = 1.0
+    """GAE lambda of flat methods (ppo, ppo-pe) and of adv_flat in traces"""
+    lam_low: float = 1.0
+    """HAE low-level lambda"""
+    lam_high: float = 0.95
+    """HAE high-level (segment) lambda"""
+    switch_form: str = "paper"
+    """switch advantage: 'paper' ((q - beta)(V_high - V_low)) or 'code' (third head V_term)"""
+    group_size: int = 4
+    """episodes per task for group methods (grpo, rloo, gigpo)"""
+    gigpo_step_weight: float = 1.0
+    """GiGPO weight of the step-level (anchor-state) advantage added to the episode-level one"""
+    gigpo_gamma: float = 0.95
+    """GiGPO discount for the step-level discounted returns"""
+    grpo_std_normalise: bool = True
+    """GRPO divides by the group's reward std (Dr.GRPO: False)"""
+
+
+@dataclass
+class ShapingConfig:
+    """Reward shaping applied in training only (environments stay sparse); all recorded in the run."""
+
+    invalid_penalty: float = 0.1
+    """subtracted from an invalid turn's reward (HIPER.md section 1)"""
+    keep_penalty: float = 0.0
+    """subtracted on every KEEP turn (authors' ALFWorld code: 0.3); off by default"""
+    keep_consistency_penalty: float = 0.0
+    """subtracted when a KEEP turn changes the subgoal text (authors' code: 0.3); off by default"""
+    success_reward: float = 1.0
+    """scale of the environment's success reward (authors: 10)"""
+
+
+@dataclass
+class PPOConfig:
+    """Policy-gradient update."""
+
+    lr: float = 1e-6
+    """actor learning rate"""
+    critic_lr: float = 1e-5
+    """learning rate of the value heads (and critic model)"""
+    warmup_iterations: int = 0
+    """linear learning-rate warm-up over this many iterations"""
+    epochs: int = 1
+    """passes over the iteration's turns"""
+    minibatch_turns: int = 256
+    """turns per minibatch (global, over all processes)"""
+    clip: float = 0.2
+    """PPO ratio clip epsilon"""
+    kl_coef: float = 0.01
+    """coefficient of the k3 KL to the reference (starting) policy; 0 skips the reference pass"""
+    entropy_coef: float = 0.001
+    """entropy bonus coefficient"""
+    value_coef: float = 1.0
+    """weight of each value head's loss"""
+    value_clip: float = 0.5
+    """value-prediction clip around the old values"""
+    max_grad_norm: float = 1.0
+    """global gradient-norm clip"""
+    whiten: bool = True
+    """whiten advantages per type (switch, subgoal, action) over the batch's real turns"""
+    skip_zero_reward_batches: bool = True
+    """skip the policy update (value heads still train) when every reward in the batch is zero"""
+    weight_decay: float = 0.0
+    """AdamW weight decay"""
+
+
+@dataclass
+class RolloutConfig:
+    """Sampling."""
+
+    episodes: int = 32
+    """episodes per iteration (global); group methods: tasks x group_size"""
+    temperature: float = 1.0
+    """training sampling temperature"""
+    eval_temperature: float = 0.4
+    """evaluation sampling temperature"""
+    max_new_tokens: int = 32
+    """cap on response tokens per turn"""
+    max_turns: int = 0
+    """cap on turns per episode; 0 uses the environment's step limit"""
+
+
+@dataclass
+class RunConfig:
+    """Schedule, logging, devices."""
+
+    iterations: int = 25
+    """training iterations"""
+    seed: int = 0
+    """run seed: weights init of new heads, sampling, task order"""
+    eval_every: int = 5
+    """evaluate every K iterations (and at the end); 0: only at the end"""
+    eval_episodes: int = 128
+    """episodes of the fixed eval split per evaluation"""
+    checkpoint_every: int = 5
+    """checkpoint every N iterations (and at the end)"""
+    keep_checkpoints: int = 2
+    """most recent checkpoints kept on disk"""
+    trace_every: int = 1
+    """keep traces of every Nth iteration (1: all)"""
+    cpu: bool = True
+    """force CPU even where a GPU exists"""
+    mixed_precision: str = "no"
+    """'no' or 'bf16' (GPU only)"""
+    distributed: str = "ddp"
+    """'ddp' or 'fsdp' when several processes run (set through `accelerate launch`)"""
+    progress: bool = True
+    """show a tqdm progress bar with ETA"""
+
+
+@dataclass
+class TrainConfig:
+    """A training run: every option, with `derived()` sizes computed once."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    shaping: ShapingConfig = field(default_factory=ShapingConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    # ---- derived, never set by users -------------------------------------------------------------
+    @property
+    def format(self) -> str:
+        """Prompt format: 'flat' for ppo only; every other method writes Plan-Execute blocks.
+
+        GRPO/RLOO/GiGPO use Plan-Execute like the paper's ablation rows; every block of a turn takes the
+        turn's advantage.
+        """
+        return "flat" if self.method.name == "ppo" else "plan_execute"
+
+    @property
+    def has_critic(self) -> bool:
+        return self.method.name in CRITIC_METHODS
+
+    @property
+    def is_group(self) -> bool:
+        return self.method.name in GROUP_METHODS
+
+    def derived(self, world_size: int = 1) -> dict[str, int]:
+        """Sizes computed once: tasks and episodes per iteration, per process."""
+        group = self.method.group_size if self.is_group else 1
+        if self.rollout.episodes % (group * world_size):
+            raise ValueError(
+                f"rollout.episodes={self.rollout.episodes} must be a multiple of group_size x processes "
+                f"= {group} x {world_size}"
+            )
+        return {
+            "group_size": group,
+            "tasks_per_iteration": self.rollout.episodes // group,
+            "episodes_per_process": self.rollout.episodes // world_size,
+            "tasks_per_process": self.rollout.episodes // (group * world_size),
+        }
+
+    def validate(self) -> TrainConfig:
+        """Check values; return self. Raises ValueError naming the key and the value seen."""
+        m, p, r = self.method, self.ppo, self.run
+        checks = [
+            (m.name in METHODS, "method.name", m.name, f"one of {METHODS}"),
+            (m.switch_form in ("paper", "code"), "method.switch_form", m.switch_form, "'paper' or 'code'"),
+            (0.0 <= m.gamma <= 1.0, "method.gamma", m.gamma, "in [0, 1]"),
+            (0.0 <= m.lam <= 1.0, "method.lam", m.lam, "in [0, 1]"),
+            (0.0 <= m.lam_low <= 1.0, "method.lam_low", m.lam_low, "in [0, 1]"),
+            (0.0 <= m.lam_high <= 1.0, "method.lam_high", m.lam_high, "in [0, 1]"),
+            (m.group_size >= 2 or not self.is_group, "method.group_size", m.group_size, ">= 2"),
+            (p.epochs >= 1, "ppo.epochs", p.epochs, ">= 1"),
+            (p.minibatch_turns >= 1, "ppo.minibatch_turns", p.minibatch_turns, ">= 1"),
+            (p.clip > 0, "ppo.clip", p.clip, "> 0"),
+            (p.lr > 0, "ppo.lr", p.lr, "> 0"),
+            (p.max_grad_norm > 0, "ppo.max_grad_norm", p.max_grad_norm, "> 0"),
+            (self.rollout.episodes >= 1, "rollout.episodes", self.rollout.episodes, ">= 1"),
+            (r.iterations >= 1, "run.iterations", r.iterations, ">= 1"),
+            (r.eval_every >= 0, "run.eval_every", r.eval_every, ">= 0"),
+            (r.checkpoint_every >= 1, "run.checkpoint_every", r.checkpoint_every, ">= 1"),
+            (r.trace_every >= 1, "run.trace_every", r.trace_every, ">= 1"),
+            (r.mixed_precision in ("no", "bf16"), "run.mixed_precision", r.mixed_precision, "'no' or 'bf16'"),
+            (r.distributed in ("ddp", "fsdp"), "run.distributed", r.distributed, "'ddp' or 'fsdp'"),
+            (self.env.horizon >= 1, "env.horizon", self.env.horizon, ">= 1"),
+            (bool(self.model.path), "model.path", self.model.path, "a model folder"),
+            (
+                not self.model.critic_path,
+                "model.critic_path",
+                self.model.critic_path,
+                "empty: a separate critic model is not implemented (value heads share the policy trunk)",
+            ),
+        ]
+        for ok, key, seen, want in checks:
+            if not ok:
+                raise ValueError(f"config {key}={seen!r}: expected {want}")
+        self.derived()
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def hash(self) -> str:
+        """Short SHA-256 of the resolved config (sorted JSON)."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+
+def _merge(obj: Any, data: dict[str, Any], prefix: str) -> None:
+    """Set dataclass fields of `obj` from a nested dict, rejecting unknown keys by dotted name."""
+    if not isinstance(data, dict):
+        raise ValueError(f"config {prefix or '<root>'}: expected a mapping, got {type(data).__name__}")
+    names = {f.name: f for f in dataclasses.fields(obj)}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in names:
+            raise ValueError(f"unknown config key {dotted!r}; known here: {sorted(names)}")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            _merge(current, value, dotted + ".")
+        else:
+            setattr(obj, key, _coerce(current, value, dotted))
+
+
+def _coerce(current: Any, value: Any, dotted: str) -> Any:
+    """Coerce a YAML value to the field's type (int -> float allowed); reject other mismatches."""
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"config {dotted}: expected true/false, got {value!r}")
+        return value
+    if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(current, float) and isinstance(value, str):
+        try:
+            return float(value)  # YAML reads "1e-5" (no dot) as a string
+        except ValueError:
+            pass
+    if type(value) is not type(current):
+        raise ValueError(f"config {dotted}: expected {type(current).__name__}, got {value!r}")
+    return value
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    path = PRESET_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise ValueError(f"unknown preset {name!r}; known: {preset_names()}")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`['ppo.lr=1e-5', 'run.seed=3']` -> nested dict; values parsed as YAML."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--set expects dotted.key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        node = out
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(raw)
+    return out
+
+
+def build_config(data: dict[str, Any] | None = None, overrides: list[str] = ()) -> TrainConfig:
+    """Defaults <- preset (if `data['preset']`) <- data <- overrides; validated."""
+    data = dict(data or {})
+    cfg = TrainConfig()
+    preset = data.pop("preset", None)
+    if preset is not None:
+        _merge(cfg, load_preset(preset), "")
+    _merge(cfg, data, "")
+    _merge(cfg, parse_overrides(list(overrides)), "")
+    return cfg.validate()
+
+
+def load_config(path: str | os.PathLike, overrides: list[str] = ()) -> TrainConfig:
+    """Read a YAML config file (see module docstring) and apply `--set` overrides."""
+    text = Path(path).read_text()
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {path}: expected a YAML mapping at the top level")
+    return build_config(data, overrides)
+
+
+def config_from_dict(data: dict[str, Any]) -> TrainConfig:
+    """Rebuild a resolved config (as saved by `save_config`) without presets or overrides."""
+    cfg = TrainConfig()
+    _merge(cfg, data, "")
+    return cfg.validate()
+
+
+def save_config(cfg: TrainConfig, path: str | os.PathLike) -> None:
+    """Write the resolved config as YAML, atomically."""
+    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write to a temp file in the same folder, then os.replace (never a half-written file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

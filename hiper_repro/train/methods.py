@@ -1,0 +1,251 @@
+"""Methods: reward shaping, then which turn and which block gets which advantage (HIPER.md section 4).
+
+`assign_credit(rollout, cfg)` turns a Rollout (B episodes, T turns) into a `Credit`: per-turn (B, T)
+advantages for each block type, value targets for each head, and the per-turn/per-segment quantities the
+traces record. The estimators themselves live in `hiper_repro.credit`; this module only decides, per
+method, which estimator feeds which block:
+
+| method  | format        | switch tokens   | subgoal tokens              | action tokens | value heads      |
+| ------- | ------------- | --------------- | --------------------------- | ------------- | ---------------- |
+| hiper   | Plan-Execute  | A_switch        | A_high (segment starts only)| A_low         | low, high (+term)|
+| ppo     | flat          | -               | -                           | A_flat (GAE)  | low              |
+| ppo-pe  | Plan-Execute  | A_flat          | A_flat                      | A_flat        | low              |
+| grpo    | Plan-Execute  | A_episode       | A_episode                   | A_episode     | none             |
+| rloo    | Plan-Execute  | A_episode       | A_episode                   | A_episode     | none             |
+| gigpo   | Plan-Execute  | A_ep + w A_step | A_ep + w A_step             | A_ep + w A_step | none           |
+
+Subgoal tokens on KEEP turns copy the previous subgoal and carry no loss (NaN advantage) under hiper.
+Whitening (`ppo.whiten`) applies to the critic methods, per type over the real turns that carry that type,
+each turn counted once; group methods normalise inside their estimator (as in veRL/GiGPO).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from hiper_repro import credit
+from hiper_repro.train.config import TrainConfig
+
+NAN = float("nan")
+
+
+@dataclass
+class Credit:
+    """Per-turn (B, T) tensors, NaN where a quantity does not apply (padding, other blocks)."""
+
+    rewards: Tensor
+    """shaped reward r_t the estimators saw (environment reward x success_reward minus penalties)"""
+    adv_switch: Tensor
+    """advantage of the switch-block tokens"""
+    adv_subgoal: Tensor
+    """advantage of the subgoal-block tokens"""
+    adv_action: Tensor
+    """advantage of the action-block tokens (and of flat-format action tokens)"""
+    targets: dict[str, Tensor]
+    """value head name ('low', 'high', 'term') -> target per turn; NaN where that head has no loss"""
+    trace: dict[str, Tensor] = field(default_factory=dict)
+    """per-turn variables for the traces' /turns group (adv_low, adv_high, adv_flat, ret_low, returns, ...)"""
+    segments: dict[str, Any] = field(default_factory=dict)
+    """per-segment arrays (B, K) for the traces' /segments group; empty for the flat format"""
+    policy_skipped: bool = False
+    """True when every shaped reward of the batch is zero: the policy update is skipped"""
+
+
+def shape_rewards(rollout: Any, cfg: TrainConfig) -> Tensor:
+    """r_t = success_reward * env r_t - invalid_penalty [invalid] - keep_penalty [KEEP, t > 0]
+    - keep_consistency_penalty [KEEP that changed the subgoal text]; 0 at padding.
+
+    KEEP terms apply to the Plan-Execute format only (the flat format has no switch decision).
+    """
+    s = cfg.shaping
+    mask = rollout.mask
+    r = rollout.rewards.float() * s.success_reward
+    r = r - s.invalid_penalty * (~rollout.valid).float()
+    if cfg.format == "plan_execute":
+        t = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
+        keep = ~rollout.switch & (t > 0)
+        r = r - s.keep_penalty * keep.float()
+        r = r - s.keep_consistency_penalty * (keep & rollout.subgoal_changed_on_keep).float()
+    return torch.where(mask, r, torch.zeros_like(r))
+
+
+def _discounted_to_go(rewards: Tensor, mask: Tensor, gamma: float) -> Tensor:
+    """G_t = sum_{u >= t} gamma^(u - t) r_u over the real turns (loop over time, batched over episodes)."""
+    out = torch.zeros_like(rewards)
+    running = torch.zeros_like(rewards[:, 0])
+    for t in reversed(range(rewards.shape[1])):
+        running = torch.where(mask[:, t], rewards[:, t] + gamma * running, torch.zeros_like(running))
+        out[:, t] = running
+    return out
+
+
+def state_ids(keys: list[list[str]], shape: tuple[int, int]) -> Tensor:
+    """(B, T) int64 ids of the rollout's hex state keys (GiGPO anchor states); 0 at padding."""
+    out = torch.zeros(shape, dtype=torch.long)
+    for b, row in enumerate(keys):  # string -> int conversion only; the grouping itself is vectorised
+        out[b, : len(row)] = torch.tensor([int(k[:15], 16) if k else 0 for k in row], dtype=torch.long)
+    return out
+
+
+def _nan_outside(x: Tensor, where: Tensor) -> Tensor:
+    return torch.where(where, x, torch.full_like(x, NAN))
+
+
+def _whiten(x: Tensor, where: Tensor) -> Tensor:
+    """Whiten over the entries in `where` (each turn once); NaN elsewhere."""
+    if int(where.sum()) < 2:
+        return _nan_outside(x, where)
+    return _nan_outside(credit.whiten(torch.nan_to_num(x), where), where)
+
+
+def segment_table(
+    rollout: Any, rewards: Tensor, gamma: float, at_starts: dict[str, Tensor]
+) -> dict[str, Any]:
+    """Per-segment (B, K) arrays for the traces: start_turn (-1 at padding), length, discounted segment
+    reward rtilde_k = sum_{t=b_k}^{e_k} gamma^(t-b_k) r_t, subgoal text, and each (B, T) tensor of
+    `at_starts` read at the segment's start turn. Segments start at SWITCH turns (turn 0 always does).
+    """
+    mask = rollout.mask
+    starts, seg_id, _ = credit.segments_from_switch(rollout.switch, mask)
+    n_b, n_t = mask.shape
+    k_max = max(int(starts.sum(1).max()) if n_b else 0, 0)
+    bs, ts = torch.nonzero(starts, as_tuple=True)  # row-major: segments in order within each episode
+    ks = seg_id[bs, ts]
+    start = torch.full((n_b, k_max), -1, dtype=torch.long)
+    start[bs, ks] = ts
+    real = mask & (seg_id >= 0)
+    sid = seg_id.clamp(min=0)
+    length = torch.zeros((n_b, k_max)).scatter_add_(1, sid, real.float())
+    t_idx = torch.arange(n_t).expand(n_b, n_t)
+    offset = (t_idx - start.gather(1, sid).clamp(min=0)).float()
+    disc = torch.where(real, rewards.float() * gamma**offset, torch.zeros(()))
+    seg_reward = torch.zeros((n_b, k_max)).scatter_add_(1, sid, disc)
+    present = start >= 0
+    nan = torch.tensor(float("nan"))
+    out: dict[str, Any] = {
+        "start_turn": start,
+        "length": torch.where(present, length, nan),
+        "reward": torch.where(present, seg_reward, nan),
+    }
+    sub = [["" for _ in range(k_max)] for _ in range(n_b)]
+    for b, t, k in zip(bs.tolist(), ts.tolist(), ks.tolist()):  # strings: traces only, not a hot path
+        sub[b][k] = rollout.subgoals[b][t]
+    out["subgoal"] = sub
+    for name, x in at_starts.items():
+        vals = torch.full((n_b, k_max), float("nan"))
+        vals[bs, ks] = x[bs, ts].float().cpu()
+        out[name] = vals
+    return out
+
+
+def assign_credit(rollout: Any, cfg: TrainConfig) -> Credit:
+    """Advantages per block and value targets per head for one iteration's rollout (see module table)."""
+    m = cfg.method
+    mask = rollout.mask
+    rewards = shape_rewards(rollout, cfg)
+    term = rollout.terminated
+    nan = torch.full_like(rewards, NAN)
+    trace: dict[str, Tensor] = {"returns": _nan_outside(_discounted_to_go(rewards, mask, m.gamma), mask)}
+    targets: dict[str, Tensor] = {}
+    pe = cfg.format == "plan_execute"
+    if pe:
+        starts, segment_id, _ = credit.segments_from_switch(rollout.switch, mask)
+        trace["segment_id"] = segment_id
+
+    if cfg.has_critic:
+        # adv_flat: what flat turn-level GAE on V_low would give on the same turns (every critic method)
+        flat_adv, flat_ret = credit.gae(rewards, rollout.value_low, mask, term, gamma=m.gamma, lam=m.lam)
+        trace["adv_flat"] = _nan_outside(flat_adv, mask)
+        trace["ret_low"] = _nan_outside(flat_ret, mask)
+        targets["low"] = trace["ret_low"]
+
+    if m.name == "hiper":
+        h = credit.hae(
+            rewards,
+            rollout.value_low,
+            rollout.value_high,
+            rollout.switch,
+            mask,
+            term,
+            gamma=m.gamma,
+            lam_low=m.lam_low,
+            lam_high=m.lam_high,
+        )
+        adv_low = _nan_outside(h.adv_low, mask)
+        adv_high = _nan_outside(h.adv_high, starts)
+        sw = credit.switch_advantage(
+            rollout.switch,
+            mask,
+            rollout.value_high,
+            form=m.switch_form,
+            switch_prob=rollout.switch_prob,
+            values_low_prev=rollout.value_low_prev,
+            rewards=rewards,
+            values_term=rollout.value_term if m.switch_form == "code" else None,
+            terminated=term,
+            gamma=m.gamma,
+        )
+        # Turn 0 always switches: its switch tokens make no decision and carry no loss.
+        decision = mask.clone()
+        decision[:, 0] = False
+        adv_switch = _nan_outside(sw.advantages, decision)
+        trace |= {"adv_low": adv_low, "adv_high": adv_high, "adv_switch": adv_switch}
+        trace["ret_low"] = _nan_outside(h.ret_low, mask)
+        targets["low"] = trace["ret_low"]
+        targets["high"] = _nan_outside(h.ret_high, starts)
+        if m.switch_form == "code":
+            targets["term"] = _nan_outside(sw.returns, mask)
+        else:
+            # V_low(s_t, o_{t-1}) (prompt-end read) equals V_low(s_t, o_t) on KEEP turns: same target there;
+            # on SWITCH turns it is a counterfactual with no observed return, so no loss.
+            t_idx = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
+            keep = mask & ~rollout.switch & (t_idx > 0)
+            targets["low_prev"] = _nan_outside(h.ret_low, keep)
+        if cfg.ppo.whiten:
+            adv_low, adv_high, adv_switch = (
+                _whiten(adv_low, mask),
+                _whiten(adv_high, starts),
+                _whiten(adv_switch, decision),
+            )
+        out = Credit(rewards, adv_switch, adv_high, adv_low, targets)
+    elif m.name in ("ppo", "ppo-pe"):
+        a = trace["adv_flat"]
+        if cfg.ppo.whiten:
+            a = _whiten(a, mask)
+        out = Credit(rewards, a if pe else nan, a if pe else nan, a, targets)
+    else:
+        ep_return = rewards.sum(1)
+        if m.name == "grpo":
+            a_ep = credit.grpo(ep_return, rollout.group_ids, normalize_std=m.grpo_std_normalise)
+            a = a_ep[:, None].expand_as(rewards)
+        elif m.name == "rloo":
+            a = credit.rloo(ep_return, rollout.group_ids)[:, None].expand_as(rewards)
+        else:
+            a = credit.gigpo(
+                ep_return,
+                rollout.group_ids,
+                _discounted_to_go(rewards, mask, m.gigpo_gamma),
+                state_ids(rollout.state_keys, mask.shape),
+                mask,
+                step_weight=m.gigpo_step_weight,
+            )
+        a = _nan_outside(a.clone(), mask)
+        out = Credit(rewards, a, a, a, targets)
+
+    trace["adv_action"] = out.adv_action
+    out.trace = trace
+    if pe:
+        at_starts = {
+            "adv_high": trace.get("adv_high"),
+            "value_high": rollout.value_high if cfg.has_critic else None,
+            "ret_high": targets.get("high"),
+        }
+        out.segments = segment_table(
+            rollout, rewards, m.gamma, {k: v for k, v in at_starts.items() if v is not None}
+        )
+    out.policy_skipped = bool(cfg.ppo.skip_zero_reward_batches and not bool((rewards[mask] != 0).any()))
+    return out

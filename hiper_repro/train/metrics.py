@@ -1,0 +1,92 @@
+"""Per-iteration metrics: the documented list, a CSV writer that survives resume, and the tracker bridge.
+
+Every logged metric is one entry of METRICS (name -> meaning). `MetricsLog.log` rejects names not listed,
+so the list stays the single documentation of what a run's `metrics.csv` and tensorboard hold.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from hiper_repro.train.config import atomic_write_text
+
+METRICS: dict[str, str] = {
+    "iteration": "training iteration (0-based) the row belongs to",
+    "success": "share of training episodes won",
+    "return": "mean undiscounted environment return per episode (no shaping)",
+    "shaped_return": "mean return per episode after shaping penalties",
+    "episode_length": "mean turns per episode",
+    "invalid_rate": "share of real turns whose output failed to parse or named an inadmissible action",
+    "switch_rate": "share of turns after the first that chose SWITCH (NaN: flat format)",
+    "segment_length": "mean segment length in turns (NaN: flat format)",
+    "turns": "real turns in the iteration's batch (global)",
+    "loss_policy": "PPO-clip surrogate, token mean over loss-carrying tokens",
+    "loss_value_low": "clipped value loss of V_low (flat methods: V)",
+    "loss_value_high": "clipped value loss of V_high (hiper, ppo-pe with Plan-Execute heads)",
+    "loss_value_term": "clipped value loss of V_term (hiper, switch_form=code)",
+    "loss_value_low_prev": "clipped value loss of V_low(s_t, o_{t-1}) on KEEP turns (hiper, switch_form=paper)",
+    "kl": "k3 KL to the reference policy, token mean",
+    "entropy": "policy entropy per loss-carrying token",
+    "grad_norm": "global gradient norm before clipping (mean over minibatches)",
+    "clip_fraction": "share of tokens where the clipped PPO term was active",
+    "approx_kl_old": "mean log pi_old - log pi_theta over tokens (drift within the update)",
+    "value_clip_fraction": "share of turns where the clipped value term was active (V_low)",
+    "policy_skipped": "1 when the policy update was skipped (all rewards zero), else 0",
+    "lr": "actor learning rate after the iteration's scheduler step",
+    "tokens_per_s": "response tokens generated per second of rollout",
+    "time_rollout": "seconds in rollout (generation + environment)",
+    "time_credit": "seconds computing advantages (incl. re-scoring old log-probs and reference)",
+    "time_update": "seconds in the PPO update",
+    "time_eval": "seconds in evaluation (0 when none)",
+    "time_trace": "seconds writing traces and checkpoints",
+    "eval_success": "success on the fixed evaluation split (NaN when not evaluated this iteration)",
+    "eval_score": "mean score on the evaluation split",
+    "eval_length": "mean episode length on the evaluation split",
+    "eval_invalid_rate": "invalid-turn share on the evaluation split",
+}
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else repr(value)
+    return str(value)
+
+
+class MetricsLog:
+    """CSV at `path` with one row per iteration and the METRICS columns; mirrors rows to a tracker.
+
+    On resume, rows with iteration >= the resumed iteration are dropped (they were written by the run
+    that died after its last checkpoint and will be recomputed identically), so the file never holds
+    duplicates. The file is rewritten atomically on every row: runs are short and rows few.
+    """
+
+    def __init__(self, path: str | os.PathLike, tracker: Any | None = None, resume_from: int = 0) -> None:
+        self.path = Path(path)
+        self.tracker = tracker
+        self.rows: list[dict[str, str]] = []
+        if self.path.is_file():
+            with self.path.open(newline="") as fh:
+                self.rows = [r for r in csv.DictReader(fh) if int(r["iteration"]) < resume_from]
+
+    def log(self, row: dict[str, Any]) -> None:
+        unknown = sorted(set(row) - set(METRICS))
+        if unknown:
+            raise ValueError(f"metrics {unknown} are not documented in train.metrics.METRICS")
+        if "iteration" not in row:
+            raise ValueError("a metrics row needs 'iteration'")
+        full = {k: _fmt(row.get(k, float("nan"))) for k in METRICS}
+        self.rows.append(full)
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(METRICS), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        atomic_write_text(self.path, buf.getvalue())
+        if self.tracker is not None:
+            values = {k: float(v) for k, v in row.items() if k != "iteration" and isinstance(v, (int, float))}
+            values = {k: v for k, v in values.items() if not math.isnan(v)}
+            self.tracker.log(values, step=int(row["iteration"]))

@@ -1,0 +1,139 @@
+"""What an iteration leaves behind: trace records (schema of `hiper_repro.traces`) and metric summaries.
+
+Records are numpy dicts per group, built from the Rollout and the Credit with (B, T) tensor operations.
+Under data parallelism every process builds its own and `concat_records` joins them on the main one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from hiper_repro.traces.schema import GROUPS
+
+NAN = float("nan")
+
+
+def _np(x: torch.Tensor) -> np.ndarray:
+    return x.detach().cpu().numpy()
+
+
+def per_turn(rollout: Any, values: list[float]) -> torch.Tensor:
+    """Scatter one number per TurnTokens (rollout order) into a (B, T) tensor, NaN at padding."""
+    out = torch.full(rollout.mask.shape, NAN)
+    if rollout.turns:
+        b = torch.tensor([tt.b for tt in rollout.turns])
+        t = torch.tensor([tt.t for tt in rollout.turns])
+        out[b, t] = torch.tensor(values, dtype=torch.float32)
+    return out
+
+
+def trace_records(rollout: Any, credit: Any, has_critic: bool) -> dict[str, dict[str, Any]]:
+    """turns / segments / episodes records for `TraceWriter.add_iteration`.
+
+    `reward` is the shaped reward the estimators used (environment reward x success_reward minus
+    penalties), so credit can be recomputed from the traces; `return` (episodes) is the environment's.
+    Critic-free methods get NaN values (their heads are not trained).
+    """
+    mask = rollout.mask
+    nan = torch.full(mask.shape, NAN)
+    turns: dict[str, Any] = {
+        "mask": _np(mask),
+        "reward": _np(credit.rewards),
+        "done": _np(rollout.terminated & mask),
+        "valid": _np(rollout.valid & mask),
+        "switch": _np(rollout.switch & mask),
+        "value_low": _np(rollout.value_low if has_critic else nan),
+        "value_high": _np(rollout.value_high if has_critic else nan),
+        "value_term": _np(rollout.value_term if has_critic else nan),
+        "logprob": _np(per_turn(rollout, [float(tt.logprobs.sum()) for tt in rollout.turns])),
+        "response_length": _np(per_turn(rollout, [float(len(tt.response_ids)) for tt in rollout.turns])),
+    }
+    for name, x in credit.trace.items():
+        turns[name] = _np(x)
+    env_return = torch.where(mask, rollout.rewards, torch.zeros(())).sum(1)
+    invalid = (~rollout.valid & mask).sum(1).float() / rollout.length.clamp(min=1)
+    episodes = {
+        "task_id": np.asarray(rollout.task_ids, dtype=str),
+        "task_type": np.asarray(rollout.task_types, dtype=str),
+        "group": _np(rollout.group_ids),
+        "success": _np(rollout.won.float()),
+        "score": _np(rollout.score),
+        "length": _np(rollout.length.float()),
+        "return": _np(env_return),
+        "invalid_rate": _np(invalid),
+    }
+    segments = {}
+    if credit.segments:
+        segments = {
+            k: (np.asarray(v, dtype=str) if k == "subgoal" else _np(v)) for k, v in credit.segments.items()
+        }
+    return {"turns": turns, "segments": segments, "episodes": episodes}
+
+
+def evaluation_record(rollout: Any, fmt: str) -> dict[str, Any]:
+    """One evaluation's per-episode arrays (the traces' /evaluation group)."""
+    mask = rollout.mask
+    length = rollout.length.float()
+    later = mask.clone()
+    later[:, 0] = False
+    if fmt == "flat":
+        switch_rate = torch.full(length.shape, NAN)
+    else:
+        switch_rate = (rollout.switch & later).sum(1).float() / (length - 1).clamp(min=1)
+        switch_rate = torch.where(length > 1, switch_rate, torch.tensor(NAN))
+    return {
+        "task_id": np.asarray(rollout.task_ids, dtype=str),
+        "task_type": np.asarray(rollout.task_types, dtype=str),
+        "success": _np(rollout.won.float()),
+        "score": _np(rollout.score),
+        "length": _np(length),
+        "invalid_rate": _np((~rollout.valid & mask).sum(1).float() / length.clamp(min=1)),
+        "switch_rate": _np(switch_rate),
+    }
+
+
+def concat_records(group: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Join per-process records along the episode axis, padding inner dims with the schema fills."""
+    if len(parts) == 1:
+        return parts[0]
+    names = sorted(set().union(*parts))
+    if not names:
+        return {}
+    spec = GROUPS[group].variables
+    out = {}
+    for name in names:
+        arrays = [np.asarray(p[name]) for p in parts if name in p]
+        if arrays[0].ndim == 2:
+            width = max(a.shape[1] for a in arrays)
+            fill = spec[name].fill
+            arrays = [
+                np.concatenate([a, np.full((a.shape[0], width - a.shape[1]), fill, dtype=a.dtype)], axis=1)
+                for a in arrays
+            ]
+        out[name] = np.concatenate(arrays, axis=0)
+    return out
+
+
+def rollout_summary(rec: dict[str, dict[str, Any]], fmt: str) -> dict[str, float]:
+    """Iteration metrics from the (global) trace records: success, returns, lengths, rates."""
+    t, e = rec["turns"], rec["episodes"]
+    mask = t["mask"].astype(bool)
+    later = mask.copy()
+    later[:, :1] = False
+    out = {
+        "success": float(np.mean(e["success"])),
+        "return": float(np.mean(e["return"])),
+        "shaped_return": float(np.where(mask, t["reward"], 0).sum(1).mean()),
+        "episode_length": float(np.mean(e["length"])),
+        "invalid_rate": float(1.0 - t["valid"][mask].mean()) if mask.any() else NAN,
+        "turns": float(mask.sum()),
+        "switch_rate": NAN,
+        "segment_length": NAN,
+    }
+    if fmt == "plan_execute":
+        out["switch_rate"] = float(t["switch"][later].mean()) if later.any() else NAN
+        out["segment_length"] = float(mask.sum() / max(t["switch"][mask].sum(), 1))
+    return out

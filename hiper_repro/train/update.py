@@ -1,0 +1,260 @@
+"""From credit to a parameter update: per-token advantages, scoring turns, minibatch losses, the step.
+
+Scoring is the agent's `score_turns` (log-probs, entropies, values where the rollout read them); this
+module gives each response token its block's advantage, each value slot its target, and runs
+epochs x minibatches of PPO through accelerate.
+
+Data parallelism: every process holds its own turns; losses are token sums divided by the *global*
+count of loss-carrying tokens (turns for value losses) over the world size, so DDP's gradient average
+equals the one-process token mean on the union of the batches.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from hiper_repro.train.losses import clipped_value_loss, kl_k3, ppo_clip_loss, token_mean
+
+# Value slots regressed by the update, in TurnScores order; `credit.targets` uses the same names.
+# "low_prev" is V_low(s_t, o_{t-1}) read at the prompt end (the paper's switch form needs it).
+VALUE_SLOTS = ("low", "high", "term", "low_prev")
+BLOCK_SWITCH, BLOCK_SUBGOAL, BLOCK_ACTION = 1, 2, 3
+
+
+class TurnScorer(nn.Module):
+    """forward(turns) -> dict of per-token log-probs and entropies, per-turn values (N, 4 slots).
+
+    A module of its own so that `accelerator.prepare` can wrap it (DDP hooks run on `forward`); the
+    scoring itself is the agent's `score_turns`, which reads values where the rollout read them.
+    """
+
+    def __init__(self, policy: Any) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, turns: list[Any], reference: bool = False) -> dict[str, Tensor]:
+        from hiper_repro.agent.scoring import score_turns
+
+        sc = score_turns(self.policy, turns, self.policy.pad_id, reference=reference)
+        values = torch.stack([sc.value_low, sc.value_high, sc.value_term, sc.value_low_prev], dim=-1)
+        return {"logprobs": sc.logprobs, "entropy": sc.entropy, "token_mask": sc.mask, "values": values}
+
+
+@dataclass
+class TurnBatch:
+    """An iteration's real turns, flattened in rollout order, with everything the update needs.
+
+    Token tensors are (N, R) padded to the longest response; per-turn tensors are (N, 4) over VALUE_SLOTS.
+    """
+
+    turns: list[Any]
+    advantages: Tensor
+    """(N, R) advantage of each response token (its block's); NaN: no policy loss on that token"""
+    old_logprobs: Tensor
+    """(N, R) log-probs under the policy that sampled, re-scored before the first epoch"""
+    ref_logprobs: Tensor | None
+    """(N, R) log-probs under the reference policy (None when kl_coef = 0)"""
+    old_values: Tensor
+    """(N, 4) values before the update (clip centre), NaN where the policy lacks the head"""
+    targets: Tensor
+    """(N, 4) value targets; NaN where a slot has no loss on that turn"""
+
+
+def token_advantages(turns: list[Any], credit: Any, rmax: int) -> Tensor:
+    """(N, R) advantages: each response token takes the advantage of its block, others NaN."""
+    n = len(turns)
+    b = torch.tensor([tt.b for tt in turns])
+    t = torch.tensor([tt.t for tt in turns])
+    per_block = torch.full((n, 4), float("nan"))
+    per_block[:, BLOCK_SWITCH] = credit.adv_switch[b, t].float().cpu()
+    per_block[:, BLOCK_SUBGOAL] = credit.adv_subgoal[b, t].float().cpu()
+    per_block[:, BLOCK_ACTION] = credit.adv_action[b, t].float().cpu()
+    block = torch.zeros((n, rmax), dtype=torch.long)
+    for i, tt in enumerate(turns):
+        block[i, : len(tt.block)] = torch.as_tensor(tt.block).long()
+    return per_block.gather(1, block)  # block 0 (no block) reads the NaN column
+
+
+def value_targets(turns: list[Any], credit: Any) -> Tensor:
+    """(N, 4) targets per turn and VALUE_SLOTS from `credit.targets`, NaN where a slot has none."""
+    b = torch.tensor([tt.b for tt in turns])
+    t = torch.tensor([tt.t for tt in turns])
+    cols = []
+    for name in VALUE_SLOTS:
+        tgt = credit.targets.get(name)
+        cols.append(torch.full((len(turns),), float("nan")) if tgt is None else tgt[b, t].float().cpu())
+    return torch.stack(cols, dim=-1)
+
+
+@dataclass
+class LossConfig:
+    clip: float
+    kl_coef: float
+    entropy_coef: float
+    value_coef: float
+    value_clip: float
+    train_policy: bool
+    """False when the batch's policy update is skipped (value heads still train)"""
+
+
+def minibatch_loss(
+    out: dict[str, Tensor],
+    mb: dict[str, Tensor],
+    cfg: LossConfig,
+    token_denom: Tensor,
+    value_denoms: Tensor,
+) -> tuple[Tensor, dict[str, float]]:
+    """Total loss of one minibatch and its diagnostics.
+
+    L = L_clip + kl_coef * KL_k3 - entropy_coef * H + value_coef * sum_slots L_value(slot).
+    `token_denom` and `value_denoms` (one per value slot) are the global counts divided by the world size.
+    """
+    adv = mb["advantages"]
+    tok = mb["token_mask"] & torch.isfinite(adv)
+    pg, clip_frac, approx_kl = ppo_clip_loss(
+        out["logprobs"], mb["old_logprobs"], adv, tok, cfg.clip, token_denom
+    )
+    ent = token_mean(out["entropy"], tok, token_denom)
+    kl = (
+        kl_k3(out["logprobs"], mb["ref_logprobs"], tok, token_denom)
+        if cfg.kl_coef > 0
+        else torch.zeros((), device=adv.device)
+    )
+    total = torch.zeros((), device=adv.device)
+    if cfg.train_policy:
+        total = pg + cfg.kl_coef * kl - cfg.entropy_coef * ent
+    stats = {
+        "loss_policy": pg.item(),
+        "kl": kl.item(),
+        "entropy": ent.item(),
+        "clip_fraction": clip_frac.item(),
+    }
+    stats["approx_kl_old"] = approx_kl.item()
+    for i, name in enumerate(VALUE_SLOTS):
+        tgt = mb["targets"][:, i]
+        vmask = torch.isfinite(tgt)
+        if float(value_denoms[i]) == 0:  # no process has a target for this slot
+            continue
+        vl, vfrac = clipped_value_loss(
+            out["values"][:, i], mb["old_values"][:, i], tgt, vmask, cfg.value_clip, value_denoms[i]
+        )
+        total = total + cfg.value_coef * vl
+        stats[f"loss_value_{name}"] = vl.item()
+        if name == "low":
+            stats["value_clip_fraction"] = vfrac.item()
+    # Keep every parameter in the graph (DDP waits for all gradients, even zero ones).
+    total = total + 0.0 * (out["logprobs"].sum() + torch.nan_to_num(out["values"]).sum())
+    return total, stats
+
+
+def minibatch_slices(n_local: int, n_minibatches: int, generator: torch.Generator) -> list[Tensor]:
+    """Shuffle this process's turns and split them into `n_minibatches` near-equal parts (some may be empty)."""
+    perm = torch.randperm(n_local, generator=generator)
+    return list(torch.tensor_split(perm, n_minibatches))
+
+
+def n_minibatches(global_turns: int, minibatch_turns: int) -> int:
+    return max(1, math.ceil(global_turns / minibatch_turns))
+
+
+@torch.no_grad()
+def prepare_batch(policy: Any, turns: list[Any], credit: Any, kl_coef: float, chunk: int = 64) -> TurnBatch:
+    """Re-score the sampled turns under the current (= old) policy and the reference; attach credit.
+
+    Re-scoring makes the first ratio exactly 1 whatever the sampler computed (temperature, kernels).
+    """
+    scorer = TurnScorer(policy)
+    n = len(turns)
+    rmax = max(max((len(tt.response_ids) for tt in turns), default=1), 1)
+    old_lp = torch.zeros((n, rmax))
+    ref_lp = torch.zeros((n, rmax)) if kl_coef > 0 else None
+    old_v = torch.zeros((n, len(VALUE_SLOTS)))
+    for s in range(0, n, chunk):  # chunks bound memory; rows are independent
+        part = turns[s : s + chunk]
+        out = scorer(part)
+        r = out["logprobs"].shape[1]
+        old_lp[s : s + len(part), :r] = out["logprobs"].float().cpu()
+        old_v[s : s + len(part)] = out["values"].float().cpu()
+        if ref_lp is not None:
+            ref_lp[s : s + len(part), :r] = scorer(part, reference=True)["logprobs"].float().cpu()
+    return TurnBatch(
+        turns=turns,
+        advantages=token_advantages(turns, credit, rmax),
+        old_logprobs=old_lp,
+        ref_logprobs=ref_lp,
+        old_values=old_v,
+        targets=value_targets(turns, credit),
+    )
+
+
+def _select(batch: TurnBatch, idx: Tensor, device: Any) -> tuple[list[Any], dict[str, Tensor]]:
+    """The turns `idx` and their rows of the batch's per-token and per-turn tensors."""
+    dummy = len(idx) == 0  # this process has no turns for this minibatch: run a zero-weight pass
+    rows = [0] if dummy else idx.tolist()
+    turns = [batch.turns[i] for i in rows]
+    r = max(max(len(tt.response_ids) for tt in turns), 1)
+    sel = torch.tensor(rows)
+    mb = {
+        "advantages": batch.advantages[sel, :r],
+        "old_logprobs": batch.old_logprobs[sel, :r],
+        "ref_logprobs": batch.ref_logprobs[sel, :r]
+        if batch.ref_logprobs is not None
+        else batch.old_logprobs[sel, :r],
+        "old_values": batch.old_values[sel],
+        "targets": batch.targets[sel],
+    }
+    if dummy:
+        mb["advantages"] = torch.full_like(mb["advantages"], float("nan"))
+        mb["targets"] = torch.full_like(mb["targets"], float("nan"))
+    return turns, {k: v.to(device) for k, v in mb.items()}
+
+
+def ppo_update(
+    accelerator: Any,
+    scorer: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: TurnBatch,
+    loss_cfg: LossConfig,
+    epochs: int,
+    minibatch_turns: int,
+    max_grad_norm: float,
+    generator: torch.Generator,
+) -> dict[str, float]:
+    """Epochs x minibatches of PPO on `batch`; returns the mean of each diagnostic over minibatches.
+
+    Every process runs the same number of minibatches (from the global turn count), so DDP's collective
+    gradient average always pairs up; a process with fewer turns runs zero-weight passes.
+    """
+    device = accelerator.device
+    world = accelerator.num_processes
+    n_local = len(batch.turns)
+    n_global = int(accelerator.reduce(torch.tensor(n_local, device=device), reduction="sum").item())
+    n_mb = n_minibatches(n_global, minibatch_turns)
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    sums: dict[str, float] = {}
+    count = 0
+    scorer.train()
+    for _ in range(epochs):
+        for idx in minibatch_slices(n_local, n_mb, generator):
+            turns, mb = _select(batch, idx, device)
+            out = scorer(turns)
+            mb["token_mask"] = out["token_mask"]
+            tok = mb["token_mask"] & torch.isfinite(mb["advantages"])
+            counts = torch.cat([tok.sum()[None], torch.isfinite(mb["targets"]).sum(0)]).float()
+            counts = accelerator.reduce(counts, reduction="sum")
+            loss, stats = minibatch_loss(out, mb, loss_cfg, counts[0] / world, counts[1:] / world)
+            accelerator.backward(loss)
+            grad_norm = accelerator.clip_grad_norm_(params, max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            stats["grad_norm"] = float(grad_norm)
+            for k, v in stats.items():
+                sums[k] = sums.get(k, 0.0) + v
+            count += 1
+    scorer.eval()
+    return {k: v / max(count, 1) for k, v in sums.items()}

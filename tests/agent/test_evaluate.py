@@ -1,0 +1,107 @@
+"""Evaluation metrics on a hand-made rollout, and the `hiper-repro evaluate` entry point at toy size."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from hiper_repro.agent.evaluate import episode_metrics, evaluate, main, summarize
+from hiper_repro.agent.generation import GenerationConfig
+from hiper_repro.agent.policy import Policy, PolicyConfig
+from hiper_repro.agent.rollout import Rollout
+from hiper_repro.envs import make_tasks, save_tasks
+
+
+def _hand_made_rollout() -> Rollout:
+    # Episode 0: 4 turns, won, switches at turns 0 and 2, one invalid turn. Episode 1: 2 turns, lost.
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]], dtype=torch.bool)
+    nan = torch.full((2, 4), float("nan"))
+    return Rollout(
+        mask=mask,
+        rewards=torch.tensor([[0, 0, 0, 1.0], [0, 0, 0, 0]]),
+        terminated=torch.tensor([[0, 0, 0, 1], [0, 0, 0, 0]], dtype=torch.bool),
+        truncated=torch.tensor([False, True]),
+        valid=torch.tensor([[1, 0, 1, 1], [1, 1, 0, 0]], dtype=torch.bool),
+        switch=torch.tensor([[1, 0, 1, 0], [1, 0, 0, 0]], dtype=torch.bool),
+        subgoal_changed_on_keep=torch.zeros(2, 4, dtype=torch.bool),
+        value_low=nan,
+        value_high=nan,
+        value_term=nan,
+        value_low_prev=nan,
+        switch_prob=nan,
+        won=torch.tensor([True, False]),
+        score=torch.tensor([1.0, 0.5]),
+        length=torch.tensor([4, 2]),
+        task_ids=["a", "b"],
+        task_types=["pick", "cool"],
+        group_ids=torch.tensor([0, 1]),
+        subgoals=[[], []],
+        state_keys=[[], []],
+        turns=[],
+        horizons=[1, 2],
+    )
+
+
+def test_episode_metrics_by_hand():
+    rows = episode_metrics(_hand_made_rollout(), "plan_execute")
+    assert rows[0] == pytest.approx(
+        {
+            "success": 1.0,
+            "score": 1.0,
+            "length": 4.0,
+            "invalid_rate": 0.25,
+            "switch_rate": 0.5,
+            "segment_length": 2.0,
+        }
+        | {"task_id": "a", "task_type": "pick", "horizon": 1}
+    )
+    assert rows[1]["invalid_rate"] == 0.0 and rows[1]["segment_length"] == 2.0 and rows[1]["success"] == 0.0
+    flat = episode_metrics(_hand_made_rollout(), "flat")
+    assert flat[0]["switch_rate"] == 0.0 and flat[0]["segment_length"] == 4.0
+    summary = summarize(rows)
+    assert summary["overall"]["n"] == 2 and summary["overall"]["success"] == 0.5
+    assert set(summary["by_horizon"]) == {"1", "2"} and set(summary["by_task_type"]) == {"pick/h1", "cool/h2"}
+
+
+def test_evaluate_untrained_policy(tiny_base):
+    policy = Policy.load(tiny_base, PolicyConfig())
+    tasks = make_tasks("household", 1, "eval", 3, 0)
+    result = evaluate(
+        policy,
+        tasks,
+        "plan_execute",
+        GenerationConfig(max_new_tokens=6, temperature=0.0, max_turns=2),
+        batch_size=2,
+    )
+    assert len(result.episodes) == 3
+    overall = result.summary["overall"]
+    # Random weights never write the format: every turn invalid, no success, turn 0 is a switch.
+    assert overall["success"] == 0.0 and overall["invalid_rate"] == 1.0 and overall["length"] == 2.0
+    assert overall["switch_rate"] == 0.5
+    with pytest.raises(ValueError, match="batch_size"):
+        evaluate(policy, tasks, "plan_execute", batch_size=0)
+
+
+def test_cli_writes_json(tmp_path, tiny_base):
+    Policy.load(tiny_base, PolicyConfig(fmt="flat", heads=("low",))).save(tmp_path / "policy")
+    save_tasks(tmp_path / "eval.jsonl", make_tasks("household", 1, "eval", 2, 0))
+    out = tmp_path / "eval.json"
+    argv = ["--model", str(tmp_path / "policy"), "--tasks", str(tmp_path / "eval.jsonl"), "--format", "flat"]
+    assert main([*argv, "--out", str(out), "--max-new-tokens", "4"]) == 0
+    data = json.loads(out.read_text())
+    assert data["summary"]["overall"]["n"] == 2 and len(data["episodes"]) == 2
+    with pytest.raises(SystemExit, match="built for flat"):
+        main(
+            [
+                "--model",
+                str(tmp_path / "policy"),
+                "--tasks",
+                str(tmp_path / "eval.jsonl"),
+                "--format",
+                "plan_execute",
+                "--out",
+                str(out),
+            ]
+        )

@@ -1,0 +1,69 @@
+"""The config is validated when the workflow loads: a wrong key or type stops it with a message naming it."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from snakemake_runner import REPO, copy_workflow, snakemake
+
+SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def workflow_copy(tmp_path_factory):
+    return copy_workflow(tmp_path_factory.mktemp("wf"))
+
+
+def _objects(schema: dict, path: str = "<root>"):
+    yield path, schema
+    for key, sub in schema.get("properties", {}).items():
+        if sub.get("type") == "object":
+            yield from _objects(sub, f"{path}.{key}")
+
+
+def test_schema_documents_every_key():
+    """Every key has type, description and default; every fixed object rejects unknown keys."""
+    for where, obj in _objects(SCHEMA):
+        if "properties" in obj:
+            assert obj.get("additionalProperties") is False, f"{where}: additionalProperties must be false"
+        for key, sub in obj.get("properties", {}).items():
+            for field in ("type", "description", "default"):
+                assert field in sub, f"{where}.{key}: missing {field}"
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        pytest.param("seedz=[1]", "'seedz' was unexpected", id="unknown-top-level"),
+        pytest.param(
+            "train={threadz: 2}",
+            "invalid config at train: Additional properties are not allowed ('threadz'",
+            id="unknown-nested",
+        ),
+        pytest.param(
+            "stats={reps: many}",
+            "invalid config at stats.reps: 'many' is not of type 'integer'",
+            id="wrong-type",
+        ),
+        pytest.param("preset=huge", "invalid config at preset: 'huge' is not one of", id="unknown-preset"),
+        pytest.param(
+            "methods=[hiper, a2c]", "invalid config at methods.1: 'a2c' is not one of", id="unknown-method"
+        ),
+        pytest.param(
+            "train={overrides: {ppo: {lrr: 1}}}", "unknown config key 'ppo.lrr'", id="unknown-train-key"
+        ),
+        pytest.param("tasks={n_eval: 4}", "exceeds tasks.n_eval=4", id="eval-split-too-small"),
+    ],
+)
+def test_invalid_config_fails_naming_the_key(workflow_copy, override, named):
+    result = snakemake(workflow_copy, "-n", "--config", override)
+    assert result.returncode != 0
+    assert named in result.stdout + result.stderr
+
+
+def test_nested_command_line_values_are_retyped(workflow_copy):
+    """`--config` hands nested values over as strings; numbers where the schema wants them still validate."""
+    result = snakemake(
+        workflow_copy, "-n", "--config", "preset=smoke", "seeds=[3, 4]", "stats={reps: 50, ci: 0.9}"
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]

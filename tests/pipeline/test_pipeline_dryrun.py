@@ -1,0 +1,76 @@
+"""A dry run of every preset schedules exactly the jobs its config implies."""
+
+from __future__ import annotations
+
+import pytest
+from snakemake_runner import PRESETS, copy_workflow, job_counts, load_preset, snakemake
+
+
+@pytest.fixture
+def workflow_copy(tmp_path):
+    return copy_workflow(tmp_path / "wf")
+
+
+def expected_jobs(preset: dict) -> dict[str, int]:
+    """Jobs of a fresh run, counted from the preset's lists (one formula per rule)."""
+    envs, horizons = len(preset["envs"]), len(preset["horizons"])
+    methods, seeds = preset["methods"], len(preset["seeds"])
+    formats = len({"flat" if m == "ppo" else "plan_execute" for m in methods})
+    runs = envs * horizons * len(methods) * seeds
+    return {
+        "tasks": envs * horizons * 2,
+        "model": envs * formats,
+        "warmstart_config": envs * formats,
+        "warmstart": envs * formats,
+        "train_config": runs,
+        "train": runs,
+        "evaluate": envs * horizons * formats,
+        "theory": 1,
+        "aggregate": 1,
+        "stats": 1,
+        "figures": 1,
+        "paper": 1,
+        "all": 1,
+    }
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_dry_run_lists_expected_jobs(workflow_copy, preset):
+    """Each preset by name; quick as the default, with no --config at all."""
+    chosen = [] if preset == "quick" else ["--config", f"preset={preset}"]
+    result = snakemake(workflow_copy, "-n", "--quiet", "rules", *chosen)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert job_counts(result.stdout + result.stderr) == expected_jobs(load_preset(preset))
+
+
+def test_preset_selectable_by_configfile(workflow_copy):
+    result = snakemake(workflow_copy, "-n", "--quiet", "rules", "--configfile", "config/presets/smoke.yaml")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert job_counts(result.stdout + result.stderr) == expected_jobs(load_preset("smoke"))
+
+
+def test_quick_preset_matches_the_issue():
+    """Household, tiny model, hiper vs ppo, 3 seeds, 2 horizons: 12 runs."""
+    quick = load_preset("quick")
+    assert quick["envs"] == ["household"] and quick["model"]["name"].startswith("tiny")
+    assert set(quick["methods"]) == {"hiper", "ppo"}
+    assert len(quick["seeds"]) == 3 and len(quick["horizons"]) == 2
+    assert expected_jobs(quick)["train"] == 12
+
+
+def test_full_preset_covers_the_study():
+    full = load_preset("full")
+    assert set(full["envs"]) == {"household", "shop", "textworld"}
+    assert full["horizons"] == [1, 2, 3, 4, 5, 6]
+    assert set(full["methods"]) == {"hiper", "ppo", "ppo-pe", "grpo", "rloo", "gigpo"}
+    assert len(full["seeds"]) >= 5
+
+
+def test_config_override_narrows_the_study(workflow_copy):
+    result = snakemake(
+        workflow_copy, "-n", "--quiet", "rules", "--config", "preset=smoke", "seeds=[7]", "horizons=[3]"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = job_counts(result.stdout + result.stderr)
+    assert counts["train"] == 2  # hiper + ppo, one horizon, one seed
+    assert counts["tasks"] == 2

@@ -1,0 +1,68 @@
+"""Config tree: presets, YAML, overrides, rejection of unknown keys and bad values."""
+
+import pytest
+import yaml
+
+from hiper_repro.train.config import (
+    TrainConfig,
+    build_config,
+    config_from_dict,
+    load_config,
+    preset_names,
+    save_config,
+)
+
+
+def test_presets_exist_and_load():
+    assert {"cpu-tiny", "smollm2", "gpu-1.5b", "gpu-7b"} <= set(preset_names())
+    for name in preset_names():
+        cfg = build_config({"preset": name})
+        assert cfg.run.iterations >= 1
+    gpu = build_config({"preset": "gpu-1.5b"})
+    assert (gpu.ppo.lr, gpu.ppo.critic_lr, gpu.rollout.episodes, gpu.run.iterations) == (1e-6, 1e-5, 128, 150)
+    assert gpu.run.mixed_precision == "bf16"
+
+
+def test_yaml_file_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"preset": "cpu-tiny", "method": {"name": "ppo"}, "run": {"seed": 3}}))
+    cfg = load_config(path, ["ppo.lr=1e-5", "run.seed=4", "method.switch_form=code"])
+    assert cfg.method.name == "ppo" and cfg.format == "flat"
+    assert cfg.ppo.lr == 1e-5 and cfg.run.seed == 4 and cfg.method.switch_form == "code"
+    assert cfg.rollout.episodes == 8  # from the preset
+
+
+def test_unknown_key_named():
+    with pytest.raises(ValueError, match="'ppo.cliip'"):
+        build_config({"model": {"path": "m"}, "ppo": {"cliip": 0.1}})
+    with pytest.raises(ValueError, match="'nope'"):
+        build_config({"model": {"path": "m"}}, ["nope=1"])
+
+
+def test_bad_values_named():
+    with pytest.raises(ValueError, match="method.name='a2c'"):
+        build_config({"model": {"path": "m"}, "method": {"name": "a2c"}})
+    with pytest.raises(ValueError, match="ppo.epochs"):
+        build_config({"model": {"path": "m"}, "ppo": {"epochs": "two"}})
+    with pytest.raises(ValueError, match="group_size"):
+        build_config(
+            {"model": {"path": "m"}, "method": {"name": "grpo", "group_size": 3}, "rollout": {"episodes": 16}}
+        )
+    with pytest.raises(ValueError, match="model.path"):
+        build_config({})
+
+
+def test_derived_sizes_and_roundtrip(tmp_path):
+    cfg = build_config(
+        {"model": {"path": "m"}, "method": {"name": "grpo", "group_size": 4}, "rollout": {"episodes": 16}}
+    )
+    assert cfg.derived(world_size=2) == {
+        "group_size": 4,
+        "tasks_per_iteration": 4,
+        "episodes_per_process": 8,
+        "tasks_per_process": 2,
+    }
+    save_config(cfg, tmp_path / "config.yaml")
+    again = config_from_dict(yaml.safe_load((tmp_path / "config.yaml").read_text()))
+    assert again == cfg and again.hash() == cfg.hash()
+    assert TrainConfig().hash() != cfg.hash()

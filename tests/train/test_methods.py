@@ -1,0 +1,160 @@
+"""Credit assembly per method: which block gets which advantage, shaping, whitening, skipping."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from hiper_repro import credit
+from hiper_repro.train.config import build_config
+from hiper_repro.train.methods import assign_credit, segment_table, shape_rewards
+
+B, T = 4, 5
+
+
+def fake_rollout(seed: int = 0, rewards=None):
+    """Four episodes of lengths 5, 3, 4, 2; episode 0 and 2 succeed on their last turn."""
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.tensor([5, 3, 4, 2])
+    mask = torch.arange(T)[None] < lengths[:, None]
+    last = torch.arange(T)[None] == (lengths - 1)[:, None]
+    won = torch.tensor([True, False, True, False])
+    terminated = last & won[:, None]
+    r = terminated.float() if rewards is None else rewards
+    switch = torch.tensor(
+        [[1, 0, 1, 0, 0], [1, 1, 0, 0, 0], [1, 0, 0, 1, 0], [1, 0, 0, 0, 0]], dtype=torch.bool
+    )
+    valid = torch.ones(B, T, dtype=torch.bool)
+    valid[1, 1] = False
+    return SimpleNamespace(
+        mask=mask,
+        rewards=r * mask,
+        terminated=terminated,
+        truncated=~won,
+        valid=valid & mask,
+        switch=switch & mask,
+        subgoal_changed_on_keep=torch.zeros(B, T, dtype=torch.bool).index_put_(
+            (torch.tensor([2]), torch.tensor([1])), torch.tensor(True)
+        ),
+        value_low=torch.rand(B, T, generator=g),
+        value_high=torch.rand(B, T, generator=g),
+        value_term=torch.rand(B, T, generator=g),
+        value_low_prev=torch.rand(B, T, generator=g),
+        switch_prob=torch.rand(B, T, generator=g),
+        won=won,
+        score=won.float(),
+        length=lengths,
+        task_ids=["a", "a", "b", "b"],
+        task_types=["pick"] * 4,
+        group_ids=torch.tensor([0, 0, 1, 1]),
+        subgoals=[[f"g{b}{t}" for t in range(int(n))] for b, n in enumerate(lengths)],
+        state_keys=[[f"{(b + t) % 3:016x}" for t in range(int(n))] for b, n in enumerate(lengths)],
+        turns=[],
+    )
+
+
+def cfg_for(method, **ppo):
+    return build_config({"model": {"path": "m"}, "method": {"name": method, "gamma": 0.9}, "ppo": ppo})
+
+
+def test_shaping_terms():
+    ro = fake_rollout()
+    cfg = build_config(
+        {
+            "model": {"path": "m"},
+            "shaping": {"keep_penalty": 0.3, "keep_consistency_penalty": 0.2, "success_reward": 10.0},
+        }
+    )
+    r = shape_rewards(ro, cfg)
+    assert r[0, 4] == pytest.approx(10.0 - 0.3)  # success on a KEEP turn
+    assert r[1, 1] == pytest.approx(-0.1)  # invalid SWITCH turn
+    assert r[2, 1] == pytest.approx(-0.3 - 0.2)  # KEEP that changed the subgoal
+    assert r[0, 0] == 0.0 and (r[~ro.mask] == 0).all()
+    flat = shape_rewards(
+        ro,
+        build_config({"model": {"path": "m"}, "method": {"name": "ppo"}, "shaping": {"keep_penalty": 0.3}}),
+    )
+    assert flat[0, 1] == 0.0  # no KEEP penalty without a switch decision
+
+
+def test_hiper_blocks_and_unwhitened_traces():
+    ro = fake_rollout()
+    cfg = cfg_for("hiper", whiten=False)
+    c = assign_credit(ro, cfg)
+    h = credit.hae(c.rewards, ro.value_low, ro.value_high, ro.switch, ro.mask, ro.terminated, 0.9, 1.0, 0.95)
+    starts = ro.switch & ro.mask
+    torch.testing.assert_close(c.adv_action[ro.mask], h.adv_low[ro.mask])
+    torch.testing.assert_close(c.adv_subgoal[starts], h.adv_high[starts])
+    assert c.adv_subgoal[ro.mask & ~starts].isnan().all()  # KEEP-turn subgoal copies: no loss
+    assert c.adv_switch[:, 0].isnan().all()  # turn 0 makes no decision
+    assert c.adv_action[~ro.mask].isnan().all()
+    torch.testing.assert_close(c.targets["high"][starts], h.ret_high[starts])
+    assert set(c.targets) == {"low", "high", "low_prev"}
+    flat_adv, _ = credit.gae(c.rewards, ro.value_low, ro.mask, ro.terminated, 0.9, 1.0)
+    torch.testing.assert_close(c.trace["adv_flat"][ro.mask], flat_adv[ro.mask])
+    assert c.segments["start_turn"].tolist() == [[0, 2], [0, 1], [0, 3], [0, -1]]
+    assert c.segments["subgoal"][2] == ["g20", "g23"]
+    assert c.segments["length"][0].tolist() == [2.0, 3.0]
+
+
+def test_hiper_whitening_per_type():
+    ro = fake_rollout()
+    c = assign_credit(ro, cfg_for("hiper", whiten=True))
+    starts = ro.switch & ro.mask
+    for adv, where in ((c.adv_action, ro.mask), (c.adv_subgoal, starts)):
+        vals = adv[where]
+        assert vals.mean().abs() < 1e-5 and vals.std() == pytest.approx(1.0, abs=1e-3)
+    # traces keep the estimator's raw values; adv_action records what the tokens used
+    assert not torch.allclose(c.trace["adv_low"][ro.mask], c.adv_action[ro.mask])
+    torch.testing.assert_close(c.trace["adv_action"], c.adv_action, equal_nan=True)
+
+
+def test_code_form_trains_term_head():
+    ro = fake_rollout()
+    cfg = build_config({"model": {"path": "m"}, "method": {"name": "hiper", "switch_form": "code"}})
+    c = assign_credit(ro, cfg)
+    assert set(c.targets) == {"low", "high", "term"}
+    assert c.targets["term"][ro.mask].isfinite().all()
+
+
+@pytest.mark.parametrize("method", ["ppo", "ppo-pe"])
+def test_flat_gae_methods(method):
+    ro = fake_rollout()
+    c = assign_credit(ro, cfg_for(method, whiten=False))
+    adv, _ = credit.gae(c.rewards, ro.value_low, ro.mask, ro.terminated, 0.9, 1.0)
+    torch.testing.assert_close(c.adv_action[ro.mask], adv[ro.mask])
+    if method == "ppo":
+        assert c.adv_switch.isnan().all() and c.adv_subgoal.isnan().all() and not c.segments
+    else:  # the ablation: Plan-Execute format, every block takes the flat advantage
+        torch.testing.assert_close(c.adv_switch, c.adv_action, equal_nan=True)
+        torch.testing.assert_close(c.adv_subgoal, c.adv_action, equal_nan=True)
+    assert set(c.targets) == {"low"}
+
+
+@pytest.mark.parametrize("method", ["grpo", "rloo", "gigpo"])
+def test_group_methods_every_block_same(method):
+    ro = fake_rollout()
+    c = assign_credit(ro, cfg_for(method))
+    torch.testing.assert_close(c.adv_switch, c.adv_action, equal_nan=True)
+    torch.testing.assert_close(c.adv_subgoal, c.adv_action, equal_nan=True)
+    assert c.targets == {} and c.trace["adv_action"][ro.mask].isfinite().all()
+    if method != "gigpo":  # one advantage per episode
+        a = torch.where(ro.mask, c.adv_action, c.adv_action[:, :1])
+        assert (a == a[:, :1]).all()
+    # episode 0 won and episode 1 did not, in the same group: 0 must be favoured
+    assert c.adv_action[0, 0] > c.adv_action[1, 0]
+
+
+def test_zero_reward_batch_is_skipped():
+    ro = fake_rollout(rewards=torch.zeros(B, T))
+    ro.valid = ro.mask.clone()
+    assert assign_credit(ro, cfg_for("hiper")).policy_skipped
+    assert not assign_credit(fake_rollout(), cfg_for("hiper")).policy_skipped
+    assert not assign_credit(ro, cfg_for("hiper", skip_zero_reward_batches=False)).policy_skipped
+
+
+def test_segment_table_discounted_reward():
+    ro = fake_rollout(rewards=torch.ones(B, T))
+    seg = segment_table(ro, ro.rewards, 0.5, {})
+    # episode 0: segments [0, 1] and [2, 3, 4] -> 1 + 0.5 and 1 + 0.5 + 0.25
+    assert seg["reward"][0].tolist() == [1.5, 1.75]

@@ -1,0 +1,110 @@
+"""The update: block -> advantage mapping, gradients only through block tokens, first ratio exactly 1."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from hiper_repro.train.update import (
+    VALUE_SLOTS,
+    LossConfig,
+    TurnScorer,
+    minibatch_loss,
+    prepare_batch,
+    token_advantages,
+)
+
+from .ddp_worker import synthetic_batch, tiny_policy
+
+
+@pytest.fixture(scope="module")
+def setup():
+    torch.manual_seed(0)
+    policy = tiny_policy()
+    turns, credit = synthetic_batch(len(policy.tokenizer))
+    return policy, turns, credit
+
+
+def test_token_advantages_follow_blocks():
+    turns = [
+        SimpleNamespace(b=0, t=1, block=torch.tensor([1, 0, 2, 2, 3, 0])),
+        SimpleNamespace(b=1, t=0, block=torch.tensor([3])),
+    ]
+    c = SimpleNamespace(
+        adv_switch=torch.tensor([[0.0, 1.0], [5.0, 5.0]]),
+        adv_subgoal=torch.tensor([[0.0, 2.0], [5.0, 5.0]]),
+        adv_action=torch.tensor([[0.0, 3.0], [4.0, 5.0]]),
+    )
+    adv = token_advantages(turns, c, rmax=6)
+    expected = torch.tensor([[1.0, torch.nan, 2.0, 2.0, 3.0, torch.nan], [4.0] + [torch.nan] * 5])
+    torch.testing.assert_close(adv, expected, equal_nan=True)
+
+
+def test_first_ratio_is_one_and_shapes(setup):
+    policy, turns, credit = setup
+    batch = prepare_batch(policy, turns, credit, kl_coef=0.01)
+    assert batch.old_values.shape == (len(turns), len(VALUE_SLOTS))
+    assert batch.old_values[:, 2].isnan().all()  # no V_term head on this policy
+    out = TurnScorer(policy)(turns)
+    r = out["logprobs"].shape[1]
+    torch.testing.assert_close(out["logprobs"].detach(), batch.old_logprobs[:, :r])
+    torch.testing.assert_close(batch.ref_logprobs, batch.old_logprobs)  # reference = start policy
+
+
+def test_only_block_tokens_get_gradients(setup):
+    policy, turns, credit = setup
+    credit = SimpleNamespace(**vars(credit))
+    credit.adv_subgoal = credit.adv_subgoal.clone()
+    credit.adv_subgoal[1] = torch.nan  # e.g. KEEP turns: subgoal copies carry no loss
+    batch = prepare_batch(policy, turns, credit, kl_coef=0.01)
+    out = TurnScorer(policy)(turns)
+    out["logprobs"].retain_grad()
+    out["entropy"].retain_grad()
+    r = out["logprobs"].shape[1]
+    mb = {
+        "advantages": batch.advantages[:, :r],
+        "old_logprobs": batch.old_logprobs[:, :r],
+        "ref_logprobs": batch.ref_logprobs[:, :r] - 0.1,  # a KL term with a gradient
+        "old_values": batch.old_values,
+        "targets": batch.targets,
+        "token_mask": out["token_mask"],
+    }
+    cfg = LossConfig(
+        clip=0.2, kl_coef=0.1, entropy_coef=0.01, value_coef=1.0, value_clip=0.5, train_policy=True
+    )
+    loss, _ = minibatch_loss(out, mb, cfg, torch.tensor(1.0), torch.ones(len(VALUE_SLOTS)))
+    loss.backward()
+    carries = out["token_mask"] & torch.isfinite(mb["advantages"])
+    block = torch.zeros_like(out["token_mask"], dtype=torch.long)
+    for i, tt in enumerate(turns):
+        block[i, : len(tt.block)] = tt.block
+    assert (carries <= (block > 0)).all()
+    b_of = torch.tensor([tt.b for tt in turns])[:, None].expand_as(block)
+    assert not carries[(block == 2) & (b_of == 1)].any()  # NaN advantage: no loss
+    for g in (out["logprobs"].grad, out["entropy"].grad):
+        assert (g[~carries] == 0).all()
+        assert (g[carries] != 0).all()
+
+
+def test_skipped_policy_update_trains_values_only(setup):
+    policy, turns, credit = setup
+    batch = prepare_batch(policy, turns, credit, kl_coef=0.0)
+    out = TurnScorer(policy)(turns)
+    r = out["logprobs"].shape[1]
+    mb = {
+        "advantages": batch.advantages[:, :r],
+        "old_logprobs": batch.old_logprobs[:, :r],
+        "ref_logprobs": batch.old_logprobs[:, :r],
+        "old_values": batch.old_values,
+        "targets": batch.targets,
+        "token_mask": out["token_mask"],
+    }
+    out["logprobs"].retain_grad()
+    cfg = LossConfig(
+        clip=0.2, kl_coef=0.0, entropy_coef=0.01, value_coef=1.0, value_clip=0.5, train_policy=False
+    )
+    loss, stats = minibatch_loss(out, mb, cfg, torch.tensor(1.0), torch.ones(len(VALUE_SLOTS)))
+    loss.backward()
+    assert (out["logprobs"].grad == 0).all()
+    assert policy.heads.out.weight.grad.abs().sum() > 0
+    assert {"loss_value_low", "loss_value_high"} <= set(stats)

@@ -1,0 +1,16 @@
+"""Merge every run's traces into one dataset along (method, env, horizon, seed)."""
+
+
+rule aggregate:
+    input:
+        done=[f"{run}/done" for run in all_runs()],
+    output:
+        merged="results/merged/traces.nc",
+    log:
+        "logs/merged/traces.log",
+    benchmark:
+        "results/benchmarks/merged/traces.tsv"
+    params:
+        runs=all_runs(),
+    shell:
+        "hiper-repro aggregate --runs {params.runs:q} --out {output.merged:q} > {log:q} 2>&1"

@@ -1,0 +1,256 @@
+"""Config resolution, validation and the few helpers the rules share.
+
+Precedence, lowest first: schema defaults <- config/presets/PRESET.yaml <- config/config.yaml <-
+`--configfile` files <- `--config` values. The user's keys are validated before the preset is merged (a typo
+is reported as typed), then the merged config is validated again, which also fills schema defaults.
+"""
+
+import functools
+import os
+import re
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import jsonschema
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from hiper_repro.train import build_config as build_train_config
+
+# Offline by design: a hub lookup would stall each job for ~50 s before failing.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+SCHEMA = "../schemas/config.schema.yaml"
+SCHEMA_DATA = yaml.safe_load((Path(workflow.current_basedir) / SCHEMA).read_text())
+PRESET_DIR = Path(workflow.basedir) / "config" / "presets"
+
+
+def deep_merge(base: dict, top: dict) -> dict:
+    """`top` over `base`, recursively for mappings; lists and scalars in `top` replace."""
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_preset(name: str) -> dict:
+    """The preset file's mapping; ValueError naming `preset` when it does not exist."""
+    path = PRESET_DIR / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+        raise ValueError(f"config preset={name!r}: no {path}; known presets: {known}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"preset file {path}: expected a YAML mapping at the top level")
+    return data
+
+
+NUMBER = re.compile(r"[-+]?\d+(\.\d*)?([eE][-+]?\d+)?")
+
+
+def retype(value, schema: dict):
+    """Undo `--config`'s string parsing of nested values (YAML BaseLoader: every scalar a string).
+
+    Strings become integers, numbers or booleans where the schema asks for one; inside free-form mappings
+    (train.overrides) only unambiguous numbers and true/false are converted. Anything else is left as it
+    is, for validation to report.
+    """
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        return {k: retype(v, {} if props is None else props.get(k, {})) for k, v in value.items()}
+    if isinstance(value, list):
+        return [retype(v, schema.get("items", {})) for v in value]
+    if not isinstance(value, str):
+        return value
+    wanted = schema.get("type")
+    if wanted is None:
+        wanted = "boolean" if value in ("true", "false") else "number" if NUMBER.fullmatch(value) else None
+    if wanted == "boolean" and value in ("true", "false"):
+        return value == "true"
+    if wanted in ("integer", "number"):
+        for kind in (int, float) if wanted == "number" else (int,):
+            try:
+                return kind(value)
+            except ValueError:
+                pass
+    return value
+
+
+def validate_config(data: dict, set_default: bool) -> None:
+    """Snakemake's `validate`, with the error cut to one line naming the dotted key and the problem."""
+    try:
+        validate(data, schema=SCHEMA, set_default=set_default)
+    except WorkflowError as error:
+        cause = error.__context__  # snakemake raises inside `except ValidationError`
+        if not isinstance(cause, jsonschema.ValidationError):
+            raise
+        where = ".".join(map(str, cause.absolute_path)) or "<top level>"
+        raise WorkflowError(f"invalid config at {where}: {cause.message}") from None
+
+
+_user = retype(dict(config), SCHEMA_DATA)
+config.clear()
+config.update(_user)
+validate_config(config, set_default=False)
+_resolved = deep_merge(load_preset(config.get("preset", "quick")), config)
+config.clear()
+config.update(_resolved)
+validate_config(config, set_default=True)
+
+ENVS, HORIZONS, METHODS, SEEDS = config["envs"], config["horizons"], config["methods"], config["seeds"]
+SPLITS = ["train", "eval"]
+
+
+@functools.cache
+def method_format(method: str) -> str:
+    """Prompt format of a method as the trainer decides it (`TrainConfig.format`: ppo flat, others
+    plan_execute); it picks the warm start a run starts from."""
+    return build_train_config({"method": {"name": method}, "model": {"path": "-"}}).format
+
+
+FORMATS = sorted({method_format(m) for m in METHODS})
+
+wildcard_constraints:
+    env="|".join(["household", "shop", "textworld", "alfworld"]),
+    format="flat|plan_execute",
+    split="train|eval",
+    horizon=r"\d+",
+    seed=r"\d+",
+    method="[a-z-]+",
+
+
+def run_dir(env: str, horizon: int, method: str, seed: int) -> str:
+    """Folder of one training run (docs/ARCHITECTURE.md, results layout)."""
+    return f"results/runs/{env}/h{horizon}/{method}/seed{seed}"
+
+
+def all_runs() -> list[str]:
+    """Every run folder of the study, in (env, horizon, method, seed) order."""
+    return [run_dir(e, h, m, s) for e in ENVS for h in HORIZONS for m in METHODS for s in SEEDS]
+
+
+def train_config(wildcards) -> dict:
+    """The run's resolved training config: train preset <- train.overrides <- the run's cell.
+
+    The cell (environment, horizon, method, seed, task files, starting model) comes from the wildcards and
+    wins over `train.overrides`, so a run's folder always names what it trained. Resolved with the
+    trainer's own loader (`hiper_repro.train.build_config`: defaults, preset file, checks), so a change of
+    any effective value, a preset file's included, changes this rule's params and reruns the run.
+    """
+    env, horizon = wildcards.env, int(wildcards.horizon)
+    cell = {
+        "model": {"path": f"results/models/{env}/{method_format(wildcards.method)}/warmstart"},
+        "env": {
+            "name": env,
+            "horizon": horizon,
+            "train_tasks": f"results/tasks/{env}/h{horizon}/train.jsonl",
+            "eval_tasks": f"results/tasks/{env}/h{horizon}/eval.jsonl",
+            "task_seed": config["tasks"]["seed"],
+        },
+        "method": {"name": wildcards.method},
+        "run": {"seed": int(wildcards.seed)},
+    }
+    data = {"preset": config["train"]["preset"], **deep_merge(config["train"]["overrides"], cell)}
+    return build_train_config(data).to_dict()
+
+
+def check_train_configs() -> None:
+    """Resolve one run config per (env, method) now, so a bad `train.overrides` key stops the workflow at
+    load with the trainer's message naming it, and check the eval split is large enough."""
+    for env in ENVS:
+        for method in METHODS:
+            cell = SimpleNamespace(env=env, horizon=HORIZONS[0], method=method, seed=SEEDS[0])
+            try:
+                resolved = train_config(cell)
+            except ValueError as error:
+                raise WorkflowError(f"invalid config at train.overrides: {error}") from None
+            if resolved["run"]["eval_episodes"] > config["tasks"]["n_eval"]:
+                raise WorkflowError(
+                    f"invalid config: run.eval_episodes={resolved['run']['eval_episodes']} (train preset"
+                    f" {config['train']['preset']!r} / train.overrides) exceeds tasks.n_eval="
+                    f"{config['tasks']['n_eval']}, the size of the fixed eval split"
+                )
+
+
+check_train_configs()
+
+
+def warmstart_config(wildcards) -> dict:
+    """The warm-start config file (WarmStartConfig fields): `warmstart.overrides`, then this job's cell.
+
+    Demonstrations come from the study's horizons; the warm start's own evaluation uses the same fixed
+    eval split as everything else (same seed and size as results/tasks/*/eval.jsonl).
+    """
+    cell = {
+        "env": wildcards.env,
+        "fmt": wildcards.format,
+        "base_dir": f"results/models/{wildcards.env}/{wildcards.format}/base",
+        "horizons": list(HORIZONS),
+        "eval_horizons": list(HORIZONS),
+        "n_eval": config["tasks"]["n_eval"],
+        "eval_seed": config["tasks"]["seed"],
+        "threads": config["warmstart"]["threads"],
+    }
+    return deep_merge(config["warmstart"]["overrides"], cell)
+
+
+def launcher(wildcards, resources) -> str:
+    """Command prefix: `hiper-repro`, or `accelerate launch` with one process per GPU of the job."""
+    if config["train"]["launcher"] == "direct":
+        return "hiper-repro"
+    gpus = int(resources.gpu)
+    if gpus == 0:
+        return "accelerate launch --cpu --num_processes 1 -m hiper_repro.cli"
+    multi = " --multi_gpu" if gpus > 1 else ""
+    return f"accelerate launch --num_processes {gpus}{multi} -m hiper_repro.cli"
+
+
+def newest_mtime(paths: list[str]) -> float:
+    """Latest modification time among `paths` and, for folders, the files directly inside them."""
+    times = []
+    for path in map(Path, paths):
+        times.append(path.stat().st_mtime)
+        if path.is_dir():
+            times += [child.stat().st_mtime for child in path.iterdir()]
+    return max(times)
+
+
+def discard_stale_run(folder: str, resolved: dict, inputs: list[str]) -> str:
+    """Delete a run folder the trainer must not resume; say what was done.
+
+    Stale: trained under another config, or started before one of its inputs (warm-start model, task
+    files) was rebuilt. Kept: same config and started after its inputs, i.e. a killed or interrupted run,
+    which the trainer resumes from its latest checkpoint.
+    """
+    path = Path(folder)
+    old = path / "config.yaml"
+    if not old.is_file():
+        return f"{folder}: no earlier run"
+    if yaml.safe_load(old.read_text()) != resolved:
+        reason = "config changed"
+    elif newest_mtime(inputs) > old.stat().st_mtime:
+        reason = "an input was rebuilt after the run started"
+    else:
+        return f"{folder}: same config and inputs, kept (training resumes from its checkpoint)"
+    shutil.rmtree(path)
+    return f"{folder}: {reason}; removed the stale run folder"
+
+
+def write_config(path: str, data: dict, log: str, stale_run: str | None = None, inputs: list[str] = ()) -> None:
+    """Write a job's config file atomically (temp file in the same folder, then os.replace) and log it;
+    with `stale_run`, first discard that run folder if it is stale (see `discard_stale_run`)."""
+    note = discard_stale_run(stale_run, data, list(inputs)) if stale_run else ""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(yaml.safe_dump(data, sort_keys=True))
+    os.replace(tmp, target)
+    Path(log).write_text(f"{note}\nwrote {path}\n".lstrip())

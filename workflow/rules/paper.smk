@@ -1,0 +1,23 @@
+"""The manuscript (paper/manuscript.md) filled from pipeline outputs: numbers, figures and tables."""
+
+
+rule paper:
+    input:
+        manuscript="paper/manuscript.md",
+        stats="results/stats",
+        figures="paper/figures",
+        tables="paper/tables",
+    output:
+        html=report(
+            "paper/build/paper.html",
+            caption="../report/paper.rst",
+            category="Paper",
+        ),
+        markdown="paper/build/paper.md",
+    log:
+        "logs/paper/paper.log",
+    params:
+        out=lambda w, output: os.path.dirname(output.html),
+    shell:
+        "hiper-repro paper --manuscript {input.manuscript:q} --stats {input.stats:q} --figures {input.figures:q}"
+        " --tables {input.tables:q} --out {params.out:q} > {log:q} 2>&1"
