@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import as_torch, episode, padded_batches, row_value
+from credit_fixtures import as_torch, episode, padded_batches, row_value
 from credit_reference import hae_episode
 from hypothesis import given, settings
 
