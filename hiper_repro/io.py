@@ -1,22 +1,58 @@
-"""File writing shared by every module: atomic, so a killed job never leaves half a file."""
+"""Files shared by every module: atomic writes (a killed job never leaves half a file) and where results are."""
 
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
-def write_atomic(path: str | Path, data: str | bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, then ``os.replace``."""
+@contextmanager
+def atomic_target(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a fresh temporary name beside ``path``; when the block succeeds it replaces ``path``.
+
+    The temporary file is not created here, so a writer (HDF5, matplotlib) creates it with the usual
+    permissions; being in the same folder keeps ``os.replace`` atomic. On an error it is removed.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        yield tmp
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
+    """Write ``data`` (text is UTF-8 encoded) to ``path`` atomically: see :func:`atomic_target`."""
+    with atomic_target(path) as tmp:
+        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return Path(path)
+
+
+RESULTS_ENV = "HIPER_REPRO_RESULTS"
+
+
+def find_results(required: str | None = "merged/traces.nc") -> Path:
+    """The results folder: ``$HIPER_REPRO_RESULTS``, else ``results/`` in the repository root (the first
+    folder at or above the working directory holding ``pyproject.toml``).
+
+    ``required`` (a path inside it) must exist, else a FileNotFoundError says how to produce it.
+    """
+    if os.environ.get(RESULTS_ENV):
+        results = Path(os.environ[RESULTS_ENV]).expanduser().resolve()
+    else:
+        here = Path.cwd().resolve()
+        root = next((p for p in (here, *here.parents) if (p / "pyproject.toml").is_file()), None)
+        if root is None:
+            raise FileNotFoundError(f"no pyproject.toml at or above {here}: set {RESULTS_ENV}")
+        results = root / "results"
+    if required is not None and not (results / required).exists():
+        raise FileNotFoundError(
+            f"{results / required} does not exist: run the pipeline first (`snakemake --cores 2`, or the "
+            f"smoke preset `snakemake --cores 2 --config preset=smoke`), or set {RESULTS_ENV} to a results folder"
+        )
+    return results

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +19,9 @@ import torch
 
 from hiper_repro.agent.formats import FORMATS, check_format
 from hiper_repro.agent.generation import GenerationConfig
-from hiper_repro.agent.policy import Policy
+from hiper_repro.agent.policy import AGENT_JSON, Policy, PolicyConfig, default_heads
 from hiper_repro.agent.rollout import Rollout, rollout
+from hiper_repro.io import write_atomic
 
 METRICS: tuple[str, ...] = ("success", "score", "length", "invalid_rate", "switch_rate", "segment_length")
 
@@ -113,13 +112,7 @@ def evaluate(
 
 def write_json(path: str | Path, payload: dict) -> Path:
     """Write JSON atomically (temp file in the same folder, then replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(payload, fh, indent=2)
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, json.dumps(payload, indent=2))
 
 
 def main(argv: list[str]) -> int:
@@ -127,7 +120,9 @@ def main(argv: list[str]) -> int:
     from hiper_repro.envs import load_tasks
 
     ap = argparse.ArgumentParser(prog="hiper-repro evaluate", description=__doc__.splitlines()[0])
-    ap.add_argument("--model", required=True, help="saved policy folder (agent.json)")
+    ap.add_argument(
+        "--model", required=True, help="saved policy folder (agent.json) or a plain HF model folder"
+    )
     ap.add_argument("--tasks", required=True, nargs="+", help="task JSONL file(s)")
     ap.add_argument("--format", required=True, choices=FORMATS, dest="fmt")
     ap.add_argument("--out", required=True, help="output JSON (summary + per-episode rows)")
@@ -140,7 +135,10 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     tasks = [t for f in args.tasks for t in load_tasks(f)]
-    policy = Policy.load(args.model)
+    # A plain HF folder (a base model, no agent.json) is wrapped for --format; values are not used here.
+    is_policy = (Path(args.model) / AGENT_JSON).is_file()
+    base = None if is_policy else PolicyConfig(fmt=args.fmt, heads=default_heads(args.fmt))
+    policy = Policy.load(args.model, base)
     if policy.config.fmt != args.fmt:
         raise SystemExit(
             f"--format {args.fmt} but the policy at {args.model} was built for {policy.config.fmt}"

@@ -266,7 +266,14 @@ def sft(policy: Policy, examples: list[TurnTokens], cfg: WarmStartConfig) -> dic
         running = 0.98 * running + 0.02 * value if step else value
         step += 1
         if step % 50 == 0:
-            curve.append({"step": step, "loss": running, "elapsed_s": time.perf_counter() - start})
+            elapsed = time.perf_counter() - start
+            curve.append({"step": step, "loss": running, "elapsed_s": elapsed})
+            if step % 250 == 0 or step == cfg.steps:
+                eta = elapsed / step * (cfg.steps - step)
+                print(
+                    f"sft step {step}/{cfg.steps}: loss {running:.3f}, {elapsed:.0f} s, eta {eta:.0f} s",
+                    flush=True,
+                )
     policy.eval()
     return {"steps": step, "train_s": time.perf_counter() - start, "loss_curve": curve, "final_loss": running}
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -35,6 +34,7 @@ from hiper_repro.envs.protocol import (
     check_action,
     normalize_action,
 )
+from hiper_repro.io import write_atomic
 
 INSTALL_HINT = "ALFWorld is not installed: pip install 'hiper-repro[alfworld]'"
 ALFRED_TASK_TYPES = {
@@ -183,19 +183,12 @@ def traj_data(task: Task) -> dict[str, Any]:
     }
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def write_problem(task: Task, folder: str | os.PathLike) -> Path:
     """Write ``<folder>/<task_type>/<task_id>/{initial_state.pddl,traj_data.json}``; return that folder."""
     out = Path(folder) / ALFRED_TASK_TYPES[task.spec["subtasks"][0]["type"]] / task.task_id
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out / "initial_state.pddl", problem_pddl(task))
-    _write_atomic(out / "traj_data.json", json.dumps(traj_data(task), indent=1))
+    write_atomic(out / "initial_state.pddl", problem_pddl(task))
+    write_atomic(out / "traj_data.json", json.dumps(traj_data(task), indent=1))
     return out
 
 
@@ -299,14 +292,14 @@ class AlfWorldEnv:
             random.setstate(state)
         data = {"pddl_domain": self.alf.domain.read_text(), "grammar": grammar,
                 "pddl_problem": problem_pddl(task), "solvable": None, "walkthrough": None}  # fmt: skip
-        _write_atomic(game, json.dumps(data))
+        write_atomic(game, json.dumps(data))
         walkthrough = self._solve(game)
         if walkthrough is None:
             raise RuntimeError(
                 f"ALFWorld's expert cannot solve the problem written for {task.task_id} ({game})"
             )
         data.update(solvable=True, walkthrough=walkthrough)
-        _write_atomic(game, json.dumps(data))
+        write_atomic(game, json.dumps(data))
         return game
 
     def _solve(self, game: Path, limit: int = 100) -> list[str] | None:

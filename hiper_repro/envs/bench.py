@@ -14,14 +14,13 @@ import argparse
 import json
 import os
 import random
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 from hiper_repro.envs.registry import make_env
 from hiper_repro.envs.tasks import make_tasks
+from hiper_repro.io import write_atomic
 
 Runner = tuple[Callable[[], None], Callable[[], bool]]  # (reset, step -> episode over)
 
@@ -119,10 +118,5 @@ def main(argv: list[str]) -> int:
             f"  {name} / textworld raw: {ratio:,.0f}x ({'meets' if ratio >= 50 else 'misses'} the 50x goal)"
         )
     if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump({"horizon": args.horizon, "steps_per_s": rates}, f, indent=2)
-        os.replace(tmp, out)
+        write_atomic(args.json, json.dumps({"horizon": args.horizon, "steps_per_s": rates}, indent=2))
     return 0

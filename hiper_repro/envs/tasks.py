@@ -23,12 +23,12 @@ import importlib
 import json
 import os
 import random
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
 
 from hiper_repro.envs.protocol import ENV_NAMES, SPLITS, Task
+from hiper_repro.io import write_atomic
 
 EVAL_MODULUS = 4  # about a quarter of all worlds are eval worlds
 _MODULES = {
@@ -97,20 +97,13 @@ def make_tasks(env: str, horizon: int, split: str, n: int, seed: int = 0, **opti
 
 
 def save_tasks(path: str | os.PathLike, tasks: Iterable[Task]) -> None:
-    """Write tasks as JSONL (one task per line), atomically: temp file in the same folder, then replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for task in tasks:
-                if not isinstance(task, Task):
-                    raise ValueError(f"tasks must hold Task objects, got {type(task).__name__}")
-                f.write(json.dumps(task.to_dict(), sort_keys=True, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write tasks as JSONL (one task per line), atomically."""
+    lines = []
+    for task in tasks:
+        if not isinstance(task, Task):
+            raise ValueError(f"tasks must hold Task objects, got {type(task).__name__}")
+        lines.append(json.dumps(task.to_dict(), sort_keys=True, ensure_ascii=False) + "\n")
+    write_atomic(path, "".join(lines))
 
 
 def load_tasks(path: str | os.PathLike) -> list[Task]:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,7 +24,7 @@ import xarray as xr  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from hiper_repro.figures import credit, results, tables  # noqa: E402
-from hiper_repro.io import write_atomic  # noqa: E402
+from hiper_repro.io import atomic_target, write_atomic  # noqa: E402
 from hiper_repro.traces.store import read_tree  # noqa: E402
 
 STATS_TABLES = (
@@ -37,19 +35,13 @@ STATS_TABLES = (
 
 
 def save_figure(fig: Figure, out_dir: Path, name: str) -> list[Path]:
-    """Save ``fig`` as ``name.pdf`` and ``name.png`` (each through a temporary file and os.replace)."""
+    """Save ``fig`` as ``name.pdf`` and ``name.png`` (each written atomically)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for ext in ("pdf", "png"):
         target = out_dir / f"{name}.{ext}"
-        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=f".{ext}")
-        os.close(fd)
-        try:
+        with atomic_target(target) as tmp:
             fig.savefig(tmp, format=ext)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         paths.append(target)
     return paths
 

@@ -16,10 +16,9 @@ import matplotlib as mpl
 import seaborn as sns
 
 RC_FILE = Path(__file__).with_name("matplotlibrc")
-METHOD_ORDER = ("hiper", "ppo_pe", "ppo-pe", "ppo", "gigpo", "grpo", "rloo")
+METHOD_ORDER = ("hiper", "ppo-pe", "ppo", "gigpo", "grpo", "rloo")
 LABELS = {
     "hiper": "HiPER (HAE)",
-    "ppo_pe": "PPO, plan-execute",
     "ppo-pe": "PPO, plan-execute",
     "ppo": "PPO (flat GAE)",
     "gigpo": "GiGPO",
@@ -59,7 +58,6 @@ def order(methods: Iterable[str]) -> list[str]:
 # Seaborn's colour-blind palette, assigned by hand so that neighbours in the legend never look alike.
 COLOURS = {
     "hiper": "#0173b2",
-    "ppo_pe": "#029e73",
     "ppo-pe": "#029e73",
     "ppo": "#d55e00",
     "gigpo": "#cc78bc",

@@ -32,7 +32,7 @@ PUBLISHED = pd.DataFrame(
         ]
         for method, value in zip(("hiper", "gigpo", "grpo", "ppo"), values)
     ]
-    + [("ALFWorld", "Qwen2.5-1.5B-Instruct", "success", "ppo_pe", 81.3)],  # ablation: plan-execute + flat GAE
+    + [("ALFWorld", "Qwen2.5-1.5B-Instruct", "success", "ppo-pe", 81.3)],  # ablation: plan-execute + flat GAE
     columns=["setting", "model", "metric", "method", "value"],
 )
 PUBLISHED_BUDGET = {"iterations": 150, "episodes_per_iteration": 128, "seeds": 3, "max_turns": 50}

@@ -64,6 +64,30 @@ def blocks(
     return out, template.transpose(*keep)
 
 
+def require_methods(da: xr.DataArray, names: Sequence[str], method_dim: str = "method") -> None:
+    """Raise a ValueError naming the first of ``names`` that is not a label of ``method_dim``."""
+    present = list(da[method_dim].values)
+    for m in names:
+        if m not in present:
+            raise ValueError(f"method {m!r} not in {method_dim}: {present}")
+
+
+def shared_cells(
+    scores: xr.DataArray, a: str, b: str, *, method_dim: str = "method", sample_dim: str = "seed"
+) -> tuple[list[np.ndarray], list[np.ndarray], int]:
+    """Per task cell, the runs of ``a`` and of ``b``, keeping only cells where both have runs.
+
+    Comparing on the same cells keeps a method's missing runs from shifting the other's average.
+    """
+    require_methods(scores, (a, b), method_dim)
+    both = scores.sel({method_dim: [a, b]})
+    has = both.notnull().any(sample_dim).all(method_dim)
+    (cells_a, cells_b), _ = blocks(both.where(has), (method_dim,), sample_dim)
+    if not cells_a or not cells_b:
+        raise ValueError(f"methods {a!r} and {b!r} share no task cell with runs")
+    return cells_a, cells_b, int(has.sum())
+
+
 def resample(cells: list[np.ndarray], reps: int, rng: np.random.Generator) -> np.ndarray:
     """One stratified bootstrap: (reps, n_total) draws, each cell resampled within itself."""
     draws = [c[rng.integers(0, c.size, size=(reps, c.size))] for c in cells]
@@ -131,17 +155,10 @@ def difference_replicates(
     resampled independently within each cell.
     """
     fn = statistic_fn(statistic)
-    for m in (a, b):
-        if m not in scores[method_dim].values:
-            raise ValueError(f"method {m!r} not in {method_dim}: {list(scores[method_dim].values)}")
-    both = scores.sel({method_dim: [a, b]})
-    has = both.notnull().any(sample_dim).all(method_dim)
-    groups, _ = blocks(both.where(has), (method_dim,), sample_dim)
-    if not groups[0] or not groups[1]:
-        raise ValueError(f"methods {a!r} and {b!r} share no task cell with runs")
-    est = float(fn(np.concatenate(groups[0])[None])[0] - fn(np.concatenate(groups[1])[None])[0])
-    rep = fn(resample(groups[0], reps, rng)) - fn(resample(groups[1], reps, rng))
-    return est, rep, int(has.sum())
+    cells_a, cells_b, n_cells = shared_cells(scores, a, b, method_dim=method_dim, sample_dim=sample_dim)
+    est = float(fn(np.concatenate(cells_a)[None])[0] - fn(np.concatenate(cells_b)[None])[0])
+    rep = fn(resample(cells_a, reps, rng)) - fn(resample(cells_b, reps, rng))
+    return est, rep, n_cells
 
 
 def difference(

@@ -26,7 +26,7 @@ import pandas as pd
 import xarray as xr
 from scipy import stats as sps
 
-from hiper_repro.stats.bootstrap import percentile_ci
+from hiper_repro.stats.bootstrap import percentile_ci, require_methods
 
 
 def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> float:
@@ -73,9 +73,7 @@ def improvement(
     seed: int = 0,
 ) -> dict[str, float]:
     """Probability that a run of ``a`` beats a run of ``b``, averaged over task cells, with bootstrap CI."""
-    for m in (a, b):
-        if m not in scores[method_dim].values:
-            raise ValueError(f"method {m!r} not in {method_dim}: {list(scores[method_dim].values)}")
+    require_methods(scores, (a, b), method_dim)
     cells = _cells(scores, a, b, method_dim, sample_dim)
     if not cells:
         raise ValueError(f"methods {a!r} and {b!r} share no task cell with runs")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from hiper_repro.stats.bootstrap import blocks, percentile_ci, resample
+from hiper_repro.stats.bootstrap import percentile_ci, resample, shared_cells
 from hiper_repro.stats.scores import EVAL_DIM, group, last_index
 
 
@@ -92,17 +92,10 @@ def speedup(
     seed: int = 0,
 ) -> dict[str, float]:
     """Ratio ``mean time(slow) / mean time(fast)`` over the task cells both have, with stratified CI."""
-    for m in (fast, slow):
-        if m not in times[method_dim].values:
-            raise ValueError(f"method {m!r} not in {method_dim}: {list(times[method_dim].values)}")
-    both = times.sel({method_dim: [fast, slow]})
-    has = both.notnull().any(sample_dim).all(method_dim)
-    (g_fast, g_slow), _ = blocks(both.where(has), (method_dim,), sample_dim)
-    if not g_fast:
-        raise ValueError(f"methods {fast!r} and {slow!r} share no task cell with runs")
+    g_fast, g_slow, n_cells = shared_cells(times, fast, slow, method_dim=method_dim, sample_dim=sample_dim)
     rng = np.random.default_rng(seed)
     with np.errstate(divide="ignore", invalid="ignore"):
         est = float(np.concatenate(g_slow).mean() / np.concatenate(g_fast).mean())
         rep = resample(g_slow, reps, rng).mean(1) / resample(g_fast, reps, rng).mean(1)
     lo, hi = percentile_ci(rep, ci)
-    return {"estimate": est, "ci_low": float(lo), "ci_high": float(hi), "n_cells": int(has.sum())}
+    return {"estimate": est, "ci_low": float(lo), "ci_high": float(hi), "n_cells": n_cells}

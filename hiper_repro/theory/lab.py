@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from hiper_repro.io import atomic_target
 from hiper_repro.theory.estimators import (
     ESTIMATORS,
     USES_CRITIC,
@@ -260,15 +260,7 @@ def variance_ratio(ds: xr.Dataset, numerator: str = "hae", denominator: str = "g
 
 
 def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Write ``ds`` to ``path`` (netCDF4 via h5netcdf) atomically: temp file in the same folder, then replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    """Write ``ds`` to ``path`` (netCDF4 via h5netcdf) atomically."""
+    with atomic_target(path) as tmp:
         ds.to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)

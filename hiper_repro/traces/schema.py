@@ -91,7 +91,11 @@ class Group:
 
 _TURNS = {
     "mask": Var("bool", "real turn (False at padding)", "1"),
-    "reward": Var("float", "environment reward", "1"),
+    "reward": Var(
+        "float",
+        "reward the estimators used: environment reward x success_reward minus shaping penalties",
+        "1",
+    ),
     "done": Var("bool", "episode terminated on this turn (truncation is not termination)", "1"),
     "valid": Var("bool", "output parsed and action admissible", "1"),
     "switch": Var("bool", "SWITCH decision q_t (turn 0 True; flat format False)", "1"),

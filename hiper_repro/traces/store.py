@@ -9,11 +9,11 @@ to almost nothing, so ragged iterations cost little on disk.
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import xarray as xr
 
+from hiper_repro.io import atomic_target
 from hiper_repro.traces.convert import decode_tree
 
 TRACES_FILE = "traces.nc"
@@ -41,18 +41,9 @@ def _encoding(tree: xr.DataTree) -> dict[str, dict[str, dict]]:
 
 def write_tree(tree: xr.DataTree, path: str | os.PathLike) -> int:
     """Write `tree` to `path` atomically (temp file in the same folder, then os.replace); returns bytes."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # A fresh name beside the target (same file system, so os.replace is atomic); created by HDF5 itself so
-    # that it gets the usual permissions (mkstemp would make it private).
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
+    with atomic_target(path) as tmp:
         tree.to_netcdf(tmp, engine=ENGINE, encoding=_encoding(tree))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target.stat().st_size
+    return Path(path).stat().st_size
 
 
 def read_tree(path: str | os.PathLike) -> xr.DataTree:

@@ -61,7 +61,7 @@ class MethodTraits:
 
 METHODS: dict[str, MethodTraits] = {
     "hiper": MethodTraits(True, True, True, 1, 1.0, 0.95, 0.03),
-    "ppo_pe": MethodTraits(True, True, False, 1, 0.65, 0.85, 0.06),  # plan-execute prompt, flat GAE
+    "ppo-pe": MethodTraits(True, True, False, 1, 0.65, 0.85, 0.06),  # plan-execute prompt, flat GAE
     "ppo": MethodTraits(False, True, False, 1, 0.45, 0.80, 0.09),
     "gigpo": MethodTraits(False, False, False, 4, 0.7, 0.88, 0.06),
     "grpo": MethodTraits(False, False, False, 4, 0.5, 0.75, 0.09),

@@ -13,12 +13,13 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from hiper_repro.io import write_atomic
 
 METHODS = ("hiper", "ppo", "ppo-pe", "grpo", "rloo", "gigpo")
 GROUP_METHODS = ("grpo", "rloo", "gigpo")
@@ -368,14 +369,5 @@ def save_config(cfg: TrainConfig, path: str | os.PathLike) -> None:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write to a temp file in the same folder, then os.replace (never a half-written file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``text`` atomically (never a half-written file): :func:`hiper_repro.io.write_atomic`."""
+    write_atomic(path, text)

@@ -53,6 +53,8 @@ class Credit:
     """per-segment arrays (B, K) for the traces' /segments group; empty for the flat format"""
     policy_skipped: bool = False
     """True when every shaped reward of the batch is zero: the policy update is skipped"""
+    invalid: Tensor | None = None
+    """(B, T) bool, real turns the parser rejected: their tokens outside any block take `adv_action`"""
 
 
 def shape_rewards(rollout: Any, cfg: TrainConfig) -> Tensor:
@@ -238,6 +240,7 @@ def assign_credit(rollout: Any, cfg: TrainConfig) -> Credit:
 
     trace["adv_action"] = out.adv_action
     out.trace = trace
+    out.invalid = ~rollout.valid & mask
     if pe:
         at_starts = {
             "adv_high": trace.get("adv_high"),

@@ -105,3 +105,12 @@ def test_cli_writes_json(tmp_path, tiny_base):
                 str(out),
             ]
         )
+
+
+def test_cli_evaluates_a_plain_base_model_folder(tmp_path, tiny_base):
+    """A base model (no agent.json) is wrapped for the requested format instead of failing."""
+    save_tasks(tmp_path / "eval.jsonl", make_tasks("household", 1, "eval", 2, 0))
+    out = tmp_path / "eval.json"
+    argv = ["--model", str(tiny_base), "--tasks", str(tmp_path / "eval.jsonl"), "--format", "plan_execute"]
+    assert main([*argv, "--out", str(out), "--max-new-tokens", "4"]) == 0
+    assert json.loads(out.read_text())["format"] == "plan_execute"

@@ -123,11 +123,11 @@ def _setup_source(name: str) -> str:
 
 
 def test_notebooks_find_results_the_same_way():
-    """Each notebook's first code cell carries the same results lookup (until it moves into the package),
-    so the behaviour test below, run on one notebook, covers all three."""
-    lookups = {name: _setup_source(name).partition("def find_results")[2] for name in NOTEBOOKS}
-    assert all(lookups.values()), f"a notebook lacks find_results: {[n for n, s in lookups.items() if not s]}"
-    assert len(set(lookups.values())) == 1, "the notebooks' results lookups differ"
+    """Every notebook's first code cell looks results up with the package's `find_results`, so the
+    behaviour test below, run on one notebook, covers all three."""
+    lacking = [n for n in NOTEBOOKS if "from hiper_repro.io import find_results" not in _setup_source(n)]
+    assert not lacking, f"notebooks not using hiper_repro.io.find_results: {lacking}"
+    assert all("def find_results" not in _setup_source(n) for n in NOTEBOOKS), "a notebook keeps its own copy"
 
 
 @pytest.mark.slow

@@ -25,13 +25,13 @@ def test_task_types(stats):
 
 def test_published_comparison_and_statement(merged, stats):
     facts = tables.study_facts(merged)
-    assert facts["n_seeds"] == 3 and facts["iterations"] == 6 and facts["episodes_per_iteration"] == 8
+    assert facts["n_seeds"] == 3 and facts["iterations"] == 8 and facts["episodes_per_iteration"] == 12
     t = tables.published_comparison(stats["aggregate_by_env"], facts)
     paper = t[t["source"].str.startswith("paper")]
     assert "95.3" in set(paper["HiPER (HAE)"]) and "68.2" in set(paper["PPO (flat GAE)"])
     assert len(t[t["source"].str.startswith("this study")]) == 2
     text = tables.differences(facts)
-    for fact in ("household, shop", "6 iterations of 8 episodes", "150 iterations of 128", "Qwen2.5"):
+    for fact in ("household, shop", "8 iterations of 12 episodes", "150 iterations of 128", "Qwen2.5"):
         assert fact in text
 
 

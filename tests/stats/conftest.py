@@ -1,11 +1,8 @@
-"""Fixtures for the statistics tests: small hand-made arrays and one synthetic merged tree."""
+"""Fixtures for the statistics tests: small hand-made arrays (the merged tree is in tests/conftest.py)."""
 
 import numpy as np
 import pytest
 import xarray as xr
-
-from hiper_repro.traces.merge import merge_runs
-from hiper_repro.traces.synthetic import synthetic_writer
 
 
 def scores_array(values: dict[tuple[str, str, int], list[float]], n_seeds: int = 3) -> xr.DataArray:
@@ -24,16 +21,3 @@ def scores_array(values: dict[tuple[str, str, int], list[float]], n_seeds: int =
 def make_scores():
     """The :func:`scores_array` builder (a fixture, so test modules never import conftest)."""
     return scores_array
-
-
-@pytest.fixture(scope="session")
-def merged() -> xr.DataTree:
-    """Synthetic merged traces: 3 methods x 2 envs x 2 horizons x 3 seeds, 8 iterations."""
-    trees = [
-        synthetic_writer(m, h, s, env=e, iterations=8, episodes=12, eval_episodes=12).tree()
-        for m in ("hiper", "ppo", "grpo")
-        for e in ("household", "shop")
-        for h in (1, 3)
-        for s in (0, 1, 2)
-    ]
-    return merge_runs(trees)

@@ -38,6 +38,12 @@ def test_token_advantages_follow_blocks():
     adv = token_advantages(turns, c, rmax=6)
     expected = torch.tensor([[1.0, torch.nan, 2.0, 2.0, 3.0, torch.nan], [4.0] + [torch.nan] * 5])
     torch.testing.assert_close(adv, expected, equal_nan=True)
+    # An invalid turn's tokens outside any block take its action advantage (the penalty reaches them);
+    # a valid turn's stay without loss.
+    c.invalid = torch.tensor([[False, True], [False, False]])
+    adv = token_advantages(turns, c, rmax=6)
+    expected[0, 1] = expected[0, 5] = 3.0
+    torch.testing.assert_close(adv, expected, equal_nan=True)
 
 
 def test_first_ratio_is_one_and_shapes(setup):

@@ -1,0 +1,40 @@
+"""hiper_repro.io: atomic writes and the results lookup shared by notebooks and commands."""
+
+import os
+
+import pytest
+
+from hiper_repro.io import atomic_target, find_results, write_atomic
+
+
+def test_write_atomic_replaces_whole_files_and_leaves_no_temporaries(tmp_path):
+    target = tmp_path / "deep" / "file.txt"
+    write_atomic(target, "first")
+    write_atomic(target, b"second")
+    assert target.read_text() == "second"
+    assert os.listdir(target.parent) == ["file.txt"]
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path):
+    target = tmp_path / "file.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_target(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["file.txt"]
+
+
+def test_find_results_from_env_and_from_repo_root(tmp_path, monkeypatch):
+    results = tmp_path / "elsewhere"
+    (results / "merged").mkdir(parents=True)
+    (results / "merged" / "traces.nc").write_bytes(b"")
+    monkeypatch.setenv("HIPER_REPRO_RESULTS", str(results))
+    assert find_results() == results.resolve()
+    monkeypatch.delenv("HIPER_REPRO_RESULTS")
+    repo = tmp_path / "repo"
+    (repo / "analysis").mkdir(parents=True)
+    (repo / "pyproject.toml").write_text("")
+    monkeypatch.chdir(repo / "analysis")
+    assert find_results(required=None) == (repo / "results").resolve()
+    with pytest.raises(FileNotFoundError, match="snakemake --cores 2"):
+        find_results()
