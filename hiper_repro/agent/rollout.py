@@ -119,6 +119,19 @@ def state_key(observation_text: str) -> str:
     return hashlib.sha1(observation_text.encode()).hexdigest()[:16]
 
 
+def decode_prefixes(tokenizer, ids: list[int]) -> list[str]:
+    """Decoded text of ``ids[:1], ids[:2], ...`` (special tokens skipped).
+
+    Straight through the Rust backend when decoding adds no Python post-processing: same strings as
+    ``batch_decode``, without its per-id conversion, which cost ~12% of a tiny model's batched rollout.
+    """
+    prefixes = [ids[: k + 1] for k in range(len(ids))]
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and not getattr(tokenizer, "clean_up_tokenization_spaces", True):
+        return backend.decode_batch(prefixes, skip_special_tokens=True)
+    return tokenizer.batch_decode(prefixes, skip_special_tokens=True)
+
+
 def token_blocks(tokenizer, response_ids: torch.Tensor, parsed: ParsedTurn) -> tuple[torch.Tensor, int, int]:
     """Block id per response token, ``value_low_pos`` and ``switch_pos`` from the parse's char spans.
 
@@ -126,7 +139,7 @@ def token_blocks(tokenizer, response_ids: torch.Tensor, parsed: ParsedTurn) -> t
     the block whose span holds its last character (so a leading space never decides).
     """
     ids = response_ids.tolist()
-    prefixes = tokenizer.batch_decode([ids[: k + 1] for k in range(len(ids))], skip_special_tokens=True)
+    prefixes = decode_prefixes(tokenizer, ids)
     block = torch.zeros(len(ids), dtype=torch.long)
     ends = [len(p) for p in prefixes]
     starts = [0, *ends[:-1]]
