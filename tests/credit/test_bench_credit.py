@@ -15,18 +15,20 @@ from hiper_repro.credit.bench import main, run
 def test_baselines_agree_with_vectorised():
     for row in run(batch=16, horizon=9, repeat=1, device="cpu", dtype=torch.float64, seed=3):
         assert row["max_abs_diff"] < 1e-12, row
-        assert row["vectorised_s"] > 0 and row["loop_s"] > 0
+        assert row["vectorised_s"] > 0 and row["loop_s"] > 0 and row["loop_numpy_s"] > 0
 
 
 def test_command_prints_timings_and_ratio(capsys):
     assert bench.main(["credit", "--batch", "8", "--horizon", "5", "--repeat", "2"]) == 0
     out = capsys.readouterr().out
     rows = re.findall(
-        r"^(gae|hae)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)x\s+\(([\d.]+)x\)\s+([\d.e+-]+)$", out, re.M
+        r"^(gae|hae)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)x\s+\(([\d.]+)x\)\s+([\d.]+)\s+([\d.]+)x\s+([\d.e+-]+)$",
+        out,
+        re.M,
     )
     assert [r[0] for r in rows] == ["gae", "hae"]
-    assert all(float(r[1]) > 0 and float(r[3]) >= 0 and float(r[4]) >= 0 and float(r[5]) < 1e-4 for r in rows)
-    assert np.isfinite([float(r[2]) for r in rows]).all()
+    assert all(float(r[1]) > 0 and float(r[3]) >= 0 and float(r[4]) >= 0 and float(r[7]) < 1e-4 for r in rows)
+    assert np.isfinite([float(r[k]) for r in rows for k in (2, 5, 6)]).all()
 
 
 def test_dispatcher_rejects_unknown_target(capsys):
