@@ -108,6 +108,19 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike) -> Path:
             handler.close()
 
 
+def save_final_policy(policy: Any, cfg: TrainConfig, folder: Path, world: int) -> None:
+    """The trained policy as a policy folder `hiper-repro evaluate --model` loads (safetensors).
+
+    Full fine-tuning saves the weights; LoRA saves only the adapters, pointing at the starting model.
+    Under FSDP with several processes the weights are sharded: the checkpoints hold them, not this folder.
+    """
+    if cfg.run.distributed == "fsdp" and world > 1:
+        log.info("FSDP run: the final weights are in checkpoints/, no policy/ folder is written")
+        return
+    base = str(Path(model_path(cfg)).resolve()) if policy.is_lora else None
+    policy.save(folder, base_path=base)
+
+
 def _train(cfg: TrainConfig, out: Path) -> Path:
     from hiper_repro.agent.generation import GenerationConfig
     from hiper_repro.agent.rollout import rollout
@@ -309,8 +322,9 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
         bar.close()
         pool.close()
 
-    # ---- the end: run summary, trackers closed, and the `done` marker written last ---------------------
+    # ---- the end: final policy, run summary, trackers closed, and the `done` marker written last ----------
     if main:
+        save_final_policy(policy, cfg, out / "policy", world)
         run_info = json.loads((out / "run.json").read_text())
         run_info["peak_rss_mb"] = peak_rss_mb()
         atomic_write_text(out / "run.json", json.dumps(run_info, indent=1))

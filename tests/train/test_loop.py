@@ -15,6 +15,7 @@ import xarray as xr
 from safetensors.torch import load_file
 
 from hiper_repro import credit
+from hiper_repro.agent.policy import Policy
 from hiper_repro.traces import open_run, validate
 from hiper_repro.train.cli import main as cli_main
 from hiper_repro.train.config import save_config
@@ -52,6 +53,18 @@ def test_every_method_runs_and_learns_something(tiny_models, tmp_path, method):
     # ... and critic-free methods trace no values
     has_values = bool(tree["turns"]["value_low"].notnull().any())
     assert has_values == (method in ("hiper", "ppo", "ppo-pe"))
+    # the trained policy is saved as a folder `hiper-repro evaluate` loads, holding the final weights
+    final = Policy.load(out / "policy")
+    assert final.config.fmt == cfg.format
+    assert torch.equal(final.lm.state_dict()[name.removeprefix("lm.")], end[name])
+
+
+def test_lora_run_saves_adapters_on_the_starting_model(tiny_models, tmp_path):
+    cfg = tiny_config(tiny_models, "ppo", model={"lora_rank": 4}, run={"iterations": 1, "eval_every": 0})
+    out = train(cfg, tmp_path / "lora")
+    final = Policy.load(out / "policy")
+    assert final.is_lora and (out / "policy" / "adapter").is_dir()
+    assert not (out / "policy" / "model.safetensors").exists()  # adapters only, not a copy of the model
 
 
 def test_hae_in_traces_matches_recomputation(tiny_models, tmp_path):
