@@ -77,11 +77,12 @@ def shared_cells(
 ) -> tuple[list[np.ndarray], list[np.ndarray], int]:
     """Per task cell, the runs of ``a`` and of ``b``, keeping only cells where both have runs.
 
-    Comparing on the same cells keeps a method's missing runs from shifting the other's average.
+    Comparing on the same cells keeps a method's missing runs from shifting the other's average. A run
+    exists where its score is finite, as in :func:`blocks`, so the two lists stay aligned cell by cell.
     """
     require_methods(scores, (a, b), method_dim)
     both = scores.sel({method_dim: [a, b]})
-    has = both.notnull().any(sample_dim).all(method_dim)
+    has = xr.apply_ufunc(np.isfinite, both).any(sample_dim).all(method_dim)
     (cells_a, cells_b), _ = blocks(both.where(has), (method_dim,), sample_dim)
     if not cells_a or not cells_b:
         raise ValueError(f"methods {a!r} and {b!r} share no task cell with runs")

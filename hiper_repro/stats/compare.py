@@ -26,7 +26,7 @@ import pandas as pd
 import xarray as xr
 from scipy import stats as sps
 
-from hiper_repro.stats.bootstrap import percentile_ci, require_methods
+from hiper_repro.stats.bootstrap import percentile_ci, shared_cells
 
 
 def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> float:
@@ -44,23 +44,6 @@ def _poi(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (gt + 0.5 * eq).mean(axis=(1, 2))
 
 
-def _cells(scores: xr.DataArray, a: str, b: str, method_dim: str, sample_dim: str) -> list[tuple]:
-    """Per task cell, the existing runs of a and b (cells where either has none are skipped)."""
-    strata = [d for d in scores.dims if d not in (method_dim, sample_dim)]
-    xa = (
-        scores.sel({method_dim: a})
-        .transpose(*strata, sample_dim)
-        .values.reshape(-1, scores.sizes[sample_dim])
-    )
-    xb = (
-        scores.sel({method_dim: b})
-        .transpose(*strata, sample_dim)
-        .values.reshape(-1, scores.sizes[sample_dim])
-    )
-    pairs = [(u[np.isfinite(u)], v[np.isfinite(v)]) for u, v in zip(xa, xb)]
-    return [(u, v) for u, v in pairs if u.size and v.size]
-
-
 def improvement(
     scores: xr.DataArray,
     a: str,
@@ -73,10 +56,7 @@ def improvement(
     seed: int = 0,
 ) -> dict[str, float]:
     """Probability that a run of ``a`` beats a run of ``b``, averaged over task cells, with bootstrap CI."""
-    require_methods(scores, (a, b), method_dim)
-    cells = _cells(scores, a, b, method_dim, sample_dim)
-    if not cells:
-        raise ValueError(f"methods {a!r} and {b!r} share no task cell with runs")
+    cells = list(zip(*shared_cells(scores, a, b, method_dim=method_dim, sample_dim=sample_dim)[:2]))
     rng = np.random.default_rng(seed)
     est = float(np.mean([probability_of_improvement(u, v) for u, v in cells]))
     reps_ = np.mean(
