@@ -88,9 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(summary, indent=1)
     print(text)
     if args.json:
-        from hiper_repro.train.config import atomic_write_text
+        from hiper_repro.io import write_atomic
 
-        atomic_write_text(args.json, text + "\n")
+        write_atomic(args.json, text + "\n")
     return 0
 
 

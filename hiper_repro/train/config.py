@@ -365,9 +365,4 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
 
 def save_config(cfg: TrainConfig, path: str | os.PathLike) -> None:
     """Write the resolved config as YAML, atomically."""
-    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` atomically (never a half-written file): :func:`hiper_repro.io.write_atomic`."""
-    write_atomic(path, text)
+    write_atomic(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))

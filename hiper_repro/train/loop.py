@@ -22,8 +22,9 @@ from typing import Any
 
 import torch
 
+from hiper_repro.io import write_atomic
 from hiper_repro.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from hiper_repro.train.config import TrainConfig, atomic_write_text, save_config
+from hiper_repro.train.config import TrainConfig, save_config
 from hiper_repro.train.methods import assign_credit
 from hiper_repro.train.metrics import MetricsLog
 from hiper_repro.train.records import concat_records, evaluation_record, rollout_summary, trace_records
@@ -189,7 +190,7 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
         )
         run_info |= {"sizes": sizes, "processes": world, "device": str(accelerator.device)}
         run_info.setdefault("starts", []).append({"iteration": start, "time": time.time()})
-        atomic_write_text(run_json, json.dumps(run_info, indent=1))
+        write_atomic(run_json, json.dumps(run_info, indent=1))
         flat_cfg = {f"{k}.{kk}": vv for k, v in cfg.to_dict().items() for kk, vv in v.items()}
         accelerator.init_trackers("tensorboard", config={k: v for k, v in flat_cfg.items() if v != ""})
         metrics = MetricsLog(out / "metrics.csv", tracker=accelerator, resume_from=start)
@@ -327,10 +328,10 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
         save_final_policy(policy, cfg, out / "policy", world)
         run_info = json.loads((out / "run.json").read_text())
         run_info["peak_rss_mb"] = peak_rss_mb()
-        atomic_write_text(out / "run.json", json.dumps(run_info, indent=1))
+        write_atomic(out / "run.json", json.dumps(run_info, indent=1))
     accelerator.wait_for_everyone()
     accelerator.end_training()  # every process: flushes trackers and ends the process group
     if main:
         finished = {"iterations": cfg.run.iterations, "finished": time.time()}
-        atomic_write_text(out / "done", json.dumps(finished) + "\n")
+        write_atomic(out / "done", json.dumps(finished) + "\n")
     return out

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hiper_repro.train.config import atomic_write_text
+from hiper_repro.io import write_atomic
 
 METRICS: dict[str, str] = {
     "iteration": "training iteration (0-based) the row belongs to",
@@ -85,7 +85,7 @@ class MetricsLog:
         writer = csv.DictWriter(buf, fieldnames=list(METRICS), lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows)
-        atomic_write_text(self.path, buf.getvalue())
+        write_atomic(self.path, buf.getvalue())
         if self.tracker is not None:
             values = {k: float(v) for k, v in row.items() if k != "iteration" and isinstance(v, (int, float))}
             values = {k: v for k, v in values.items() if not math.isnan(v)}
