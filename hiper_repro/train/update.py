@@ -80,10 +80,8 @@ def token_advantages(turns: list[Any], credit: Any, rmax: int) -> Tensor:
     per_block[:, BLOCK_SWITCH] = credit.adv_switch[b, t].float().cpu()
     per_block[:, BLOCK_SUBGOAL] = credit.adv_subgoal[b, t].float().cpu()
     per_block[:, BLOCK_ACTION] = credit.adv_action[b, t].float().cpu()
-    invalid = getattr(credit, "invalid", None)
-    if invalid is not None:
-        unparsed = torch.where(invalid[b, t].cpu(), per_block[:, BLOCK_ACTION], float("nan"))
-        per_block[:, 0] = unparsed
+    if credit.invalid is not None:
+        per_block[:, 0] = torch.where(credit.invalid[b, t].cpu(), per_block[:, BLOCK_ACTION], float("nan"))
     block = torch.zeros((n, rmax), dtype=torch.long)
     for i, tt in enumerate(turns):
         block[i, : len(tt.block)] = torch.as_tensor(tt.block).long()

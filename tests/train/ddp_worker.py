@@ -55,6 +55,7 @@ def synthetic_batch(vocab: int):
         adv_subgoal=torch.randn(shape, generator=g),
         adv_action=torch.randn(shape, generator=g),
         targets={"low": torch.randn(shape, generator=g), "high": torch.randn(shape, generator=g)},
+        invalid=None,
     )
     return turns, credit
 

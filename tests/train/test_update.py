@@ -34,6 +34,7 @@ def test_token_advantages_follow_blocks():
         adv_switch=torch.tensor([[0.0, 1.0], [5.0, 5.0]]),
         adv_subgoal=torch.tensor([[0.0, 2.0], [5.0, 5.0]]),
         adv_action=torch.tensor([[0.0, 3.0], [4.0, 5.0]]),
+        invalid=None,
     )
     adv = token_advantages(turns, c, rmax=6)
     expected = torch.tensor([[1.0, torch.nan, 2.0, 2.0, 3.0, torch.nan], [4.0] + [torch.nan] * 5])
