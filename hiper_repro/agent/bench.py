@@ -156,10 +156,10 @@ def bench_smollm2(cache_dir: str, max_new_tokens: int = 32, batches: tuple[int, 
 
 
 def main(argv: list[str]) -> int:
-    """``hiper-repro bench rollout [--model DIR] [--episodes 32] [--smollm2 --cache-dir DIR] [--out f.json]``."""
+    """``hiper-repro bench rollout [--model DIR] [--episodes 64] [--smollm2 --cache-dir DIR] [--out f.json]``."""
     ap = argparse.ArgumentParser(prog="hiper-repro bench rollout", description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None, help="saved policy folder (default: random tiny-xs)")
-    ap.add_argument("--episodes", type=int, default=32)
+    ap.add_argument("--episodes", type=int, default=64)
     ap.add_argument("--max-turns", type=int, default=4)
     ap.add_argument("--max-new-tokens", type=int, default=24)
     ap.add_argument("--seed", type=int, default=0)

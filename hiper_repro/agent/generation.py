@@ -3,7 +3,8 @@
 ``generate(policy, prompts, cfg, generator)`` feeds the left-padded prompts once, then one token per
 step for all rows. A row stops after a stop token (EOS, or the closing action tag when it is one
 token) or once its decoded text ends the closing action tag (multi-token tags), or at
-``max_new_tokens``; stopped rows are fed padding that nothing reads.
+``max_new_tokens``; stopped rows are fed padding that nothing reads. The KV cache is preallocated
+(:mod:`hiper_repro.agent.kv_cache`) where the model allows it.
 
 Per row it returns the response ids, their log-probabilities under the sampling distribution
 (softmax(logits / T); T = 1 when greedy, so greedy log-probs are the policy's own), the value heads at
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from hiper_repro.agent.formats import STOP_STRING
+from hiper_repro.agent.kv_cache import preallocated_cache
 from hiper_repro.agent.policy import Policy
 
 
@@ -103,7 +105,9 @@ def generate(
     stop_tensor = torch.tensor(sorted(stop_ids), dtype=torch.long, device=device)
     temperature = cfg.temperature if cfg.temperature > 0 else 1.0
 
-    h, cache = policy.hidden(ids, mask, use_cache=True)
+    # Room for the prompt and every fed response token: no cache copy while decoding.
+    cache = preallocated_cache(policy.lm, ids.shape[1] + cfg.max_new_tokens)
+    h, cache = policy.hidden(ids, mask, use_cache=True, cache=cache)
     prompt_values = policy.values(h[:, -1]).cpu()
     logits = policy.logits(h[:, -1])
     next_pos = mask.sum(-1)  # position id of the first response token

@@ -224,9 +224,10 @@ class Policy(nn.Module):
             use_cache=use_cache,
             **kwargs,
         )
-        new_cache = getattr(out, "past_key_values", None) if use_cache else None
+        # ``cache`` in newer transformers (reading ``past_key_values`` there logs a deprecation), else the old name.
+        new_cache = getattr(out, "cache", None) if use_cache else None
         if use_cache and new_cache is None:
-            new_cache = getattr(out, "cache", None)
+            new_cache = getattr(out, "past_key_values", None)
         return out.last_hidden_state, new_cache
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
