@@ -1,8 +1,11 @@
-"""Files shared by every module: atomic writes (a killed job never leaves half a file) and where results are."""
+"""Files shared by every module: atomic writes (a killed job never leaves half a file or folder) and where
+results are."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +27,28 @@ def atomic_target(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_dir(path: str | os.PathLike, replace: bool = True) -> Iterator[Path]:
+    """Yield a fresh empty folder beside ``path``; when the block succeeds it becomes ``path``.
+
+    So ``path`` is either complete or absent, never half-written. With ``replace=False`` a ``path`` that
+    exists by then (another process finished the same work first) is kept and the new folder dropped.
+    On an error the temporary folder is removed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            if not replace:
+                return
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from hiper_repro.io import atomic_target, find_results, write_atomic
+from hiper_repro.io import atomic_dir, atomic_target, find_results, write_atomic
 
 
 def test_write_atomic_replaces_whole_files_and_leaves_no_temporaries(tmp_path):
@@ -22,6 +22,29 @@ def test_a_failed_write_keeps_the_old_file(tmp_path):
         tmp.write_text("half")
         raise RuntimeError("killed")
     assert target.read_text() == "old" and os.listdir(tmp_path) == ["file.txt"]
+
+
+def test_atomic_dir_replaces_a_folder_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "deep" / "model"
+    with atomic_dir(target) as tmp:
+        (tmp / "a.txt").write_text("1")
+        assert not target.exists()  # nothing visible until the block succeeds
+    with atomic_dir(target) as tmp:
+        (tmp / "b.txt").write_text("2")
+    assert sorted(os.listdir(target)) == ["b.txt"]
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "c.txt").write_text("half")
+        raise RuntimeError("killed")
+    assert sorted(os.listdir(target)) == ["b.txt"] and os.listdir(target.parent) == ["model"]
+
+
+def test_atomic_dir_without_replace_keeps_what_another_writer_finished(tmp_path):
+    target = tmp_path / "game"
+    with atomic_dir(target, replace=False) as tmp:
+        (tmp / "mine.z8").write_text("mine")
+        target.mkdir()
+        (target / "theirs.z8").write_text("theirs")
+    assert os.listdir(target) == ["theirs.z8"] and os.listdir(tmp_path) == ["game"]
 
 
 def test_find_results_from_env_and_from_repo_root(tmp_path, monkeypatch):

