@@ -10,11 +10,13 @@ are read at exactly the positions the rollout used (see :mod:`hiper_repro.agent.
     switch_prob                              the distribution predicting response token switch_pos
 
 so, for the same weights, log-probs and values equal the rollout's up to float noise (tested).
-With ``reference=True`` the reference policy is scored under no_grad (log-probs only; values NaN).
+With ``reference=True`` the reference policy is scored under no_grad (log-probs only; values NaN);
+otherwise gradients follow the caller's grad mode.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -46,7 +48,10 @@ def score_turns(
     temperature: float = 1.0,
     reference: bool = False,
 ) -> TurnScores:
-    """Score ``turns`` in one forward (with grad unless ``reference``); see the module docstring."""
+    """Score ``turns`` in one forward; see the module docstring.
+
+    Gradients follow the caller's grad mode, except that the reference is always scored under no_grad.
+    """
     if not turns:
         raise ValueError("turns must not be empty")
     if temperature <= 0:
@@ -76,7 +81,9 @@ def score_turns(
     sw_pos = p_len + torch.tensor([t.switch_pos for t in turns]) - 1
 
     ids, attn = ids.to(device), attn.to(device)
-    context = torch.no_grad() if reference else torch.enable_grad()
+    # The reference never needs gradients; the policy follows the caller's grad mode (no_grad when
+    # re-scoring old log-probs, which otherwise would keep every layer's activations alive).
+    context = torch.no_grad() if reference else contextlib.nullcontext()
     with context:
         if reference:
             with policy.reference_mode():

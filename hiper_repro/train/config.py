@@ -117,6 +117,9 @@ class PPOConfig:
     """passes over the iteration's turns"""
     minibatch_turns: int = 256
     """turns per minibatch (global, over all processes)"""
+    microbatch_turns: int = 0
+    """turns per forward/backward pass on each process; a minibatch's passes accumulate gradients
+    before its one step, so the update is unchanged and only peak memory drops; 0: one pass"""
     clip: float = 0.2
     """PPO ratio clip epsilon"""
     kl_coef: float = 0.01
@@ -239,6 +242,7 @@ class TrainConfig:
             (m.group_size >= 2 or not self.is_group, "method.group_size", m.group_size, ">= 2"),
             (p.epochs >= 1, "ppo.epochs", p.epochs, ">= 1"),
             (p.minibatch_turns >= 1, "ppo.minibatch_turns", p.minibatch_turns, ">= 1"),
+            (p.microbatch_turns >= 0, "ppo.microbatch_turns", p.microbatch_turns, ">= 0 (0: one pass)"),
             (p.clip > 0, "ppo.clip", p.clip, "> 0"),
             (p.lr > 0, "ppo.lr", p.lr, "> 0"),
             (p.max_grad_norm > 0, "ppo.max_grad_norm", p.max_grad_norm, "> 0"),

@@ -253,6 +253,7 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
                 cfg.ppo.minibatch_turns,
                 cfg.ppo.max_grad_norm,
                 generator(cfg.run.seed, it, rank, "minibatch"),
+                cfg.ppo.microbatch_turns,
             )
             scheduler.step()
             keys = sorted(stats)

@@ -11,6 +11,7 @@ equals the one-process token mean on the union of the batches.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -222,6 +223,28 @@ def _select(batch: TurnBatch, idx: Tensor, device: Any) -> tuple[list[Any], dict
     return turns, {k: v.to(device) for k, v in mb.items()}
 
 
+# Diagnostics that are means over the micro-batch's own tokens (or turns), not sums over a shared
+# denominator: across micro-batches they combine weighted by those counts.
+_TOKEN_MEANS = ("clip_fraction", "approx_kl_old")
+_TURN_MEANS = ("value_clip_fraction",)
+
+
+def _loss_counts(batch: TurnBatch, idx: Tensor) -> Tensor:
+    """(1 + slots,) float: tokens with a policy loss, then turns with a target per value slot, in `idx`."""
+    lengths = torch.tensor([len(batch.turns[i].response_ids) for i in idx.tolist()], dtype=torch.long)
+    adv = batch.advantages[idx]
+    tokens = (torch.isfinite(adv) & (torch.arange(adv.shape[1])[None, :] < lengths[:, None])).sum()
+    return torch.cat([tokens[None], torch.isfinite(batch.targets[idx]).sum(0)]).float()
+
+
+def _n_microbatches(accelerator: Any, local_turns: int, microbatch_turns: int) -> int:
+    """Passes per minibatch, the same on every process (DDP pairs up one gradient sync per minibatch)."""
+    if microbatch_turns <= 0:
+        return 1
+    most = accelerator.gather(torch.tensor([local_turns], device=accelerator.device)).max()
+    return max(1, math.ceil(int(most) / microbatch_turns))
+
+
 def ppo_update(
     accelerator: Any,
     scorer: nn.Module,
@@ -232,11 +255,17 @@ def ppo_update(
     minibatch_turns: int,
     max_grad_norm: float,
     generator: torch.Generator,
+    microbatch_turns: int = 0,
 ) -> dict[str, float]:
     """Epochs x minibatches of PPO on `batch`; returns the mean of each diagnostic over minibatches.
 
     Every process runs the same number of minibatches (from the global turn count), so DDP's collective
     gradient average always pairs up; a process with fewer turns runs zero-weight passes.
+
+    With `microbatch_turns` > 0 each minibatch is scored in passes of at most that many turns per
+    process, gradients accumulating until the one optimizer step. Every loss term is a sum divided by
+    the whole minibatch's global count, so the accumulated gradient equals the single-pass one (up to
+    float rounding): only peak memory changes.
     """
     device = accelerator.device
     world = accelerator.num_processes
@@ -249,14 +278,25 @@ def ppo_update(
     scorer.train()
     for _ in range(epochs):
         for idx in minibatch_slices(n_local, n_mb, generator):
-            turns, mb = _select(batch, idx, device)
-            out = scorer(turns)
-            mb["token_mask"] = out["token_mask"]
-            tok = mb["token_mask"] & torch.isfinite(mb["advantages"])
-            counts = torch.cat([tok.sum()[None], torch.isfinite(mb["targets"]).sum(0)]).float()
-            counts = accelerator.reduce(counts, reduction="sum")
-            loss, stats = minibatch_loss(out, mb, loss_cfg, counts[0] / world, counts[1:] / world)
-            accelerator.backward(loss)
+            local = _loss_counts(batch, idx)
+            counts = accelerator.reduce(local.to(device), reduction="sum")
+            n_micro = _n_microbatches(accelerator, len(idx), microbatch_turns)
+            stats: dict[str, float] = {}
+            for j, micro in enumerate(torch.tensor_split(idx, n_micro)):
+                turns, mb = _select(batch, micro, device)
+                last = j == n_micro - 1
+                with contextlib.nullcontext() if last else accelerator.no_sync(scorer):
+                    out = scorer(turns)
+                    mb["token_mask"] = out["token_mask"]
+                    loss, part = minibatch_loss(out, mb, loss_cfg, counts[0] / world, counts[1:] / world)
+                    accelerator.backward(loss)
+                if n_micro > 1:
+                    share = _loss_counts(batch, micro) / local.clamp_min(1)
+                    weights = {k: float(share[0]) for k in _TOKEN_MEANS}
+                    weights |= {k: float(share[1 + VALUE_SLOTS.index("low")]) for k in _TURN_MEANS}
+                    part = {k: v * weights.get(k, 1.0) for k, v in part.items()}
+                for k, v in part.items():
+                    stats[k] = stats.get(k, 0.0) + v
             grad_norm = accelerator.clip_grad_norm_(params, max_grad_norm)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)

@@ -1,7 +1,7 @@
 """Worker for test_distributed.py: one PPO update on a fixed synthetic batch, one or two processes.
 
-Run as `torchrun --nproc_per_node 2 ddp_worker.py OUT` (two gloo CPU processes, each taking its half of
-the turns) or imported and called with world 1 on all turns. Writes the updated trainable parameters
+Run as `torchrun --nproc_per_node 2 ddp_worker.py OUT [MICROBATCH_TURNS]` (two gloo CPU processes, each
+taking its half of the turns) or imported and called with world 1 on all turns. Writes the updated trainable parameters
 (rank 0) to OUT as safetensors.
 """
 
@@ -60,7 +60,10 @@ def synthetic_batch(vocab: int):
     return turns, credit
 
 
-def run(rank: int, world: int) -> dict[str, torch.Tensor]:
+def run(
+    rank: int, world: int, microbatch_turns: int = 0, minibatch_turns: int = N_TURNS
+) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+    """One epoch of updates; returns the trainable parameters after it and the update's diagnostics."""
     from accelerate import Accelerator
 
     from hiper_repro.train.config import build_config
@@ -80,18 +83,28 @@ def run(rank: int, world: int) -> dict[str, torch.Tensor]:
     loss_cfg = LossConfig(
         clip=0.2, kl_coef=0.01, entropy_coef=0.01, value_coef=1.0, value_clip=0.5, train_policy=True
     )
-    # One minibatch of the whole global batch: the update must not depend on how turns are split.
-    ppo_update(
-        accelerator, scorer, optimizer, batch, loss_cfg, 1, N_TURNS, 1.0, torch.Generator().manual_seed(0)
+    # One minibatch of the whole global batch: the update must not depend on how turns are split
+    # (over processes, or over micro-batches within a process).
+    stats = ppo_update(
+        accelerator,
+        scorer,
+        optimizer,
+        batch,
+        loss_cfg,
+        1,
+        minibatch_turns,
+        1.0,
+        torch.Generator().manual_seed(0),
+        microbatch_turns,
     )
-    return {n: p.detach().clone() for n, p in policy.named_parameters() if p.requires_grad}
+    return {n: p.detach().clone() for n, p in policy.named_parameters() if p.requires_grad}, stats
 
 
 if __name__ == "__main__":
     import os
 
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    params = run(rank, world)
+    params, _ = run(rank, world, int(sys.argv[2]) if len(sys.argv) > 2 else 0)
     if rank == 0:
         save_file({k: v.contiguous() for k, v in params.items()}, sys.argv[1])
         print(f"world={world} wrote {sys.argv[1]}")

@@ -1,4 +1,5 @@
-"""Two gloo CPU processes (torchrun) give the same update as one process on the same global batch.
+"""Two gloo CPU processes (torchrun) give the same update as one process on the same global batch, also
+when each process accumulates its half over micro-batches.
 
 `accelerate launch --cpu --num_processes 2` silently runs one process (ENVIRONMENT.md), so torchrun is
 used; the worker checks nothing itself, this test compares parameters.
@@ -16,14 +17,15 @@ HERE = Path(__file__).parent
 
 
 @pytest.mark.slow
-def test_two_processes_match_one(tmp_path):
+@pytest.mark.parametrize("microbatch_turns", [0, 3])
+def test_two_processes_match_one(tmp_path, microbatch_turns):
     sys.path.insert(0, str(HERE))
     try:
         import ddp_worker
     finally:
         sys.path.pop(0)
     start = {n: p.detach().clone() for n, p in ddp_worker.tiny_policy().named_parameters() if p.requires_grad}
-    one = ddp_worker.run(rank=0, world=1)
+    one, _ = ddp_worker.run(rank=0, world=1)
 
     out = tmp_path / "two.safetensors"
     env = os.environ | {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -37,7 +39,7 @@ def test_two_processes_match_one(tmp_path):
         "29517",
     ]
     proc = subprocess.run(
-        [*torchrun, str(HERE / "ddp_worker.py"), str(out)],
+        [*torchrun, str(HERE / "ddp_worker.py"), str(out), str(microbatch_turns)],
         env=env,
         capture_output=True,
         text=True,
