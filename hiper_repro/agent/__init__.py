@@ -20,6 +20,8 @@ Models and policy
 Turns and scoring
     generation.GenerationConfig(max_new_tokens=32, temperature=1.0 (0 = greedy), history_length=2,
                                 max_turns=None)
+    generation.generate(policy, prompts, cfg, generator) -> GenerationOutput   # all rows together, KV cache
+    kv_cache.preallocated_cache(model, capacity) -> Cache | None   # buffers instead of torch.cat per token
     rollout.rollout(policy, tokenizer, pool, tasks, fmt, gen_cfg, generator, group_ids=None) -> Rollout
     rollout.Rollout: (B, T) mask rewards terminated valid switch subgoal_changed_on_keep value_low value_high
         value_term value_low_prev switch_prob; (B,) truncated won score length group_ids; task_ids task_types
