@@ -33,7 +33,6 @@ if DynamicLayer is not None:
             if capacity < 1:
                 raise ValueError(f"capacity must be >= 1, got {capacity}")
             self.capacity = capacity
-            self.length = 0
 
         def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
             self.device = key_states.device
@@ -45,11 +44,11 @@ if DynamicLayer is not None:
             self.is_initialized = True
 
         def _grow(self, needed: int) -> None:
-            capacity = max(needed, 2 * self.capacity)
+            capacity, length = max(needed, 2 * self.capacity), self.get_seq_length()
             for name in ("_key_buf", "_value_buf"):
                 old = getattr(self, name)
                 new = old.new_empty((*old.shape[:2], capacity, old.shape[-1]))
-                new[:, :, : self.length] = old[:, :, : self.length]
+                new[:, :, :length] = old[:, :, :length]
                 setattr(self, name, new)
             self.capacity = capacity
 
@@ -58,17 +57,14 @@ if DynamicLayer is not None:
         ) -> tuple[torch.Tensor, torch.Tensor]:
             if not self.is_initialized:
                 self.lazy_initialization(key_states, value_states)
-            start, end = self.length, self.length + key_states.shape[-2]
+            start = self.get_seq_length()  # the views' length (DynamicLayer's own count)
+            end = start + key_states.shape[-2]
             if end > self.capacity:
                 self._grow(end)
             self._key_buf[:, :, start:end] = key_states
             self._value_buf[:, :, start:end] = value_states
-            self.length = end
             self.keys, self.values = self._key_buf[:, :, :end], self._value_buf[:, :, :end]
             return self.keys, self.values
-
-        def get_seq_length(self) -> int:
-            return self.length
 
         def _unsupported(self, *args, **kwargs) -> None:
             raise NotImplementedError(
@@ -77,10 +73,6 @@ if DynamicLayer is not None:
             )
 
         crop = reorder_cache = batch_repeat_interleave = batch_select_indices = _unsupported
-
-        def reset(self) -> None:
-            self.length = 0
-            super().reset()
 
 
 def _text_config(config):
