@@ -237,14 +237,6 @@ def _loss_counts(batch: TurnBatch, idx: Tensor) -> Tensor:
     return torch.cat([tokens[None], torch.isfinite(batch.targets[idx]).sum(0)]).float()
 
 
-def _n_microbatches(accelerator: Any, local_turns: int, microbatch_turns: int) -> int:
-    """Passes per minibatch, the same on every process (DDP pairs up one gradient sync per minibatch)."""
-    if microbatch_turns <= 0:
-        return 1
-    most = accelerator.gather(torch.tensor([local_turns], device=accelerator.device)).max()
-    return max(1, math.ceil(int(most) / microbatch_turns))
-
-
 def ppo_update(
     accelerator: Any,
     scorer: nn.Module,
@@ -270,8 +262,12 @@ def ppo_update(
     device = accelerator.device
     world = accelerator.num_processes
     n_local = len(batch.turns)
-    n_global = int(accelerator.reduce(torch.tensor(n_local, device=device), reduction="sum").item())
-    n_mb = n_minibatches(n_global, minibatch_turns)
+    # Every process's turn count, once: the minibatch count comes from their sum, the passes per
+    # minibatch from the largest local minibatch, so both agree on every process (DDP pairs up).
+    sizes = accelerator.gather(torch.tensor([n_local], device=device))
+    n_mb = n_minibatches(int(sizes.sum()), minibatch_turns)
+    largest = math.ceil(int(sizes.max()) / n_mb)  # tensor_split's largest part
+    n_micro = max(1, math.ceil(largest / microbatch_turns)) if microbatch_turns > 0 else 1
     params = [p for g in optimizer.param_groups for p in g["params"]]
     sums: dict[str, float] = {}
     count = 0
@@ -280,7 +276,6 @@ def ppo_update(
         for idx in minibatch_slices(n_local, n_mb, generator):
             local = _loss_counts(batch, idx)
             counts = accelerator.reduce(local.to(device), reduction="sum")
-            n_micro = _n_microbatches(accelerator, len(idx), microbatch_turns)
             stats: dict[str, float] = {}
             for j, micro in enumerate(torch.tensor_split(idx, n_micro)):
                 turns, mb = _select(batch, micro, device)
