@@ -1,29 +1,43 @@
-"""Evaluate a policy on a fixed task split: ``evaluate(...)`` and ``hiper-repro evaluate``.
+"""Evaluate a policy on a fixed task split: the one evaluation path of the package.
 
-Per episode: success (won), score, length (turns), invalid rate (invalid turns / turns), switch rate
-(SWITCH turns / turns, turn 0 included; 0 in the flat format) and mean segment length (turns / segments).
-The summary reports the mean of each per (task_type, horizon), per horizon, and overall, with episode
-counts. Decoding is greedy by default (``--temperature 0``); a set temperature samples from a seeded
-generator, so the same seed gives the same result.
+``play_tasks`` plays a task list through a pool and returns per-episode columns; the training loop calls
+it for every in-run evaluation and ``evaluate`` (below, and ``hiper-repro evaluate``) wraps it with its own
+pool and a summary. Per episode (``episode_metrics``): success (won), score, length (turns), invalid rate
+(invalid turns / turns), switch rate and mean segment length, defined as ``hiper_repro.train.metrics``
+documents them: switch rate is the share of turns after the first that chose SWITCH (turn 0 always starts
+a segment and decides nothing; NaN in the flat format and for one-turn episodes), segment length is
+turns / segments (NaN in the flat format).
+
+Sampling (temperature > 0) uses common random numbers: each episode's noise comes from
+``noise_seed(seed, task_id)`` (:mod:`hiper_repro.agent.generation`), so every method, run seed and
+iteration meets the same noise on the same task, and the result does not depend on batch size or
+process count. Temperature 0 is greedy.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from hiper_repro.agent.formats import FORMATS, check_format
-from hiper_repro.agent.generation import GenerationConfig
+from hiper_repro.agent.generation import GenerationConfig, noise_seed
 from hiper_repro.agent.policy import AGENT_JSON, Policy, PolicyConfig, default_heads
 from hiper_repro.agent.rollout import Rollout, rollout
 from hiper_repro.io import write_atomic
 
+if TYPE_CHECKING:
+    from hiper_repro.envs import EnvPool, Task
+
 METRICS: tuple[str, ...] = ("success", "score", "length", "invalid_rate", "switch_rate", "segment_length")
+COLUMNS: tuple[str, ...] = ("task_id", "task_type", "horizon", *METRICS)
 
 
 @dataclass
@@ -37,35 +51,68 @@ class EvalResult:
         return {"summary": self.summary, "episodes": self.episodes}
 
 
-def episode_metrics(ro: Rollout, fmt: str) -> list[dict]:
-    """Per-episode metrics of one rollout (vectorised over episodes)."""
-    mask = ro.mask.float()
-    length = mask.sum(1)
-    invalid = ((~ro.valid).float() * mask).sum(1) / length
-    n_switch = (ro.switch.float() * mask).sum(1)
-    switch_rate = n_switch / length if fmt == "plan_execute" else torch.zeros_like(length)
-    segment = length / n_switch.clamp(min=1) if fmt == "plan_execute" else length
-    return [
-        {
-            "task_id": ro.task_ids[b],
-            "task_type": ro.task_types[b],
-            "horizon": ro.horizons[b],
-            "success": float(ro.won[b]),
-            "score": float(ro.score[b]),
-            "length": float(length[b]),
-            "invalid_rate": float(invalid[b]),
-            "switch_rate": float(switch_rate[b]),
-            "segment_length": float(segment[b]),
-        }
-        for b in range(len(ro.task_ids))
-    ]
+def episode_metrics(ro: Rollout, fmt: str) -> dict[str, np.ndarray]:
+    """Per-episode columns of one rollout (COLUMNS), vectorised over episodes."""
+    mask = ro.mask
+    length = mask.sum(1).double()
+    invalid = (~ro.valid & mask).sum(1).double() / length.clamp(min=1)
+    nan = torch.full_like(length, float("nan"))
+    if fmt == "plan_execute":
+        later = mask.clone()
+        later[:, 0] = False
+        switch_rate = (ro.switch & later).sum(1).double() / (length - 1).clamp(min=1)
+        switch_rate = torch.where(length > 1, switch_rate, nan)
+        segment = length / (ro.switch & mask).sum(1).double().clamp(min=1)
+    else:
+        switch_rate, segment = nan, nan
+    return {
+        "task_id": np.asarray(ro.task_ids, dtype=str),
+        "task_type": np.asarray(ro.task_types, dtype=str),
+        "horizon": np.asarray(ro.horizons, dtype=np.int64),
+        "success": ro.won.double().numpy(),
+        "score": ro.score.double().numpy(),
+        "length": length.numpy(),
+        "invalid_rate": invalid.numpy(),
+        "switch_rate": switch_rate.numpy(),
+        "segment_length": segment.numpy(),
+    }
+
+
+def play_tasks(
+    policy: Policy,
+    pool: EnvPool,
+    tasks: list[Task],
+    fmt: str,
+    gen_cfg: GenerationConfig,
+    seed: int = 0,
+    turn_limits: list[int] | None = None,
+) -> dict[str, np.ndarray]:
+    """Play every task once (chunks of ``pool.n`` episodes) with per-task noise; per-episode columns."""
+    check_format(fmt)
+    parts = []
+    for start in range(0, len(tasks), pool.n):
+        chunk = tasks[start : start + pool.n]
+        seeds = [noise_seed(seed, task.task_id) for task in chunk]
+        limits = None if turn_limits is None else turn_limits[start : start + pool.n]
+        ro = rollout(policy, policy.tokenizer, pool, chunk, fmt, gen_cfg, row_seeds=seeds, turn_limits=limits)
+        parts.append(episode_metrics(ro, fmt))
+    return {k: np.concatenate([p[k] for p in parts]) for k in COLUMNS} if parts else {}
+
+
+def _mean(values: list[float | None]) -> float | None:
+    finite = [v for v in values if v is not None and not math.isnan(v)]
+    return sum(finite) / len(finite) if finite else None  # None: JSON null (flat format switch rate)
 
 
 def summarize(episodes: list[dict]) -> dict:
-    """Means of METRICS overall, per horizon and per (task_type, horizon); ``n`` counts episodes."""
+    """Means of METRICS overall, per horizon and per (task_type, horizon); ``n`` counts episodes.
+
+    Missing entries (None or NaN: switch rate of flat-format or one-turn episodes) are left out of a mean;
+    a mean with no finite entry is None.
+    """
 
     def mean(rows: list[dict]) -> dict:
-        return {"n": len(rows), **{m: sum(r[m] for r in rows) / len(rows) for m in METRICS}}
+        return {"n": len(rows), **{m: _mean([r[m] for r in rows]) for m in METRICS}}
 
     by_h: dict[int, list[dict]] = defaultdict(list)
     by_th: dict[str, list[dict]] = defaultdict(list)
@@ -79,9 +126,20 @@ def summarize(episodes: list[dict]) -> dict:
     }
 
 
+def _plain(value: np.generic) -> object:
+    v = value.item()
+    return None if isinstance(v, float) and math.isnan(v) else v
+
+
+def rows(columns: dict[str, np.ndarray]) -> list[dict]:
+    """Per-episode columns -> one plain dict per episode (JSON-ready: NaN becomes None)."""
+    n = len(columns["task_id"])
+    return [{k: _plain(columns[k][i]) for k in COLUMNS} for i in range(n)]
+
+
 def evaluate(
     policy: Policy,
-    tasks: list,
+    tasks: list[Task],
     fmt: str,
     gen_cfg: GenerationConfig | None = None,
     batch_size: int = 64,
@@ -100,13 +158,8 @@ def evaluate(
     if len(envs) != 1:
         raise ValueError(f"tasks must all come from one env, got {sorted(envs)}")
     gen_cfg = gen_cfg or GenerationConfig(temperature=0.0)
-    generator = torch.Generator().manual_seed(seed)
-    episodes: list[dict] = []
     with EnvPool(envs.pop(), min(batch_size, len(tasks)), **(env_options or {})) as pool:
-        for start in range(0, len(tasks), batch_size):
-            chunk = tasks[start : start + batch_size]
-            ro = rollout(policy, policy.tokenizer, pool, chunk, fmt, gen_cfg, generator)
-            episodes += episode_metrics(ro, fmt)
+        episodes = rows(play_tasks(policy, pool, tasks, fmt, gen_cfg, seed))
     return EvalResult(episodes, summarize(episodes))
 
 
@@ -130,7 +183,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--history-length", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--seed", type=int, default=0, help="noise seed: with the task id it fixes each episode's sampling"
+    )
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -148,6 +203,7 @@ def main(argv: list[str]) -> int:
     write_json(args.out, {"model": str(args.model), "format": args.fmt, **result.to_json()})
     overall = result.summary["overall"]
     print(
-        f"{len(tasks)} episodes: success {overall['success']:.3f}, invalid rate {overall['invalid_rate']:.3f}"
+        f"{len(tasks)} episodes at temperature {args.temperature:g}: success {overall['success']:.3f}, "
+        f"invalid rate {overall['invalid_rate']:.3f}"
     )
     return 0

@@ -6,6 +6,14 @@ token) or once its decoded text ends the closing action tag (multi-token tags), 
 ``max_new_tokens``; stopped rows are fed padding that nothing reads. The KV cache is preallocated
 (:mod:`hiper_repro.agent.kv_cache`) where the model allows it.
 
+Sampling draws from ``generator`` (``torch.multinomial``), or, given ``row_seeds``, by inverse CDF from
+one uniform per (row seed, turn, token step) of a counter-based hash (:func:`row_uniforms`): each row's
+draws then depend on its own seed only, not on which other rows share the batch, how many processes
+split the episodes, or the order of episodes. Evaluation uses this for common random numbers: the same
+task meets the same noise under every method, seed and iteration, and a policy that did not change
+plays exactly the same episodes (inverse-CDF sampling is also the monotone coupling, so a policy that
+changed a little mostly plays the same tokens too).
+
 Per row it returns the response ids, their log-probabilities under the sampling distribution
 (softmax(logits / T); T = 1 when greedy, so greedy log-probs are the policy's own), the value heads at
 the prompt's last token, the value heads at every response token (the hidden state after that token
@@ -16,8 +24,10 @@ at every response position.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from hiper_repro.agent.formats import STOP_STRING
@@ -89,14 +99,59 @@ def switch_prob(logits: torch.Tensor, keep_id: int, switch_id: int) -> torch.Ten
     return torch.softmax(pair.float(), dim=-1)[..., 1]
 
 
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser on uint64 arrays (wraps modulo 2**64 by numpy's unsigned arithmetic)."""
+    x = x + _GOLDEN
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def row_uniforms(row_seeds: torch.Tensor, turn: int, step: int) -> torch.Tensor:
+    """(B,) float64 uniforms in [0, 1), a pure function of (row seed, turn, step): counter-based noise."""
+    with np.errstate(over="ignore"):
+        x = _splitmix64(row_seeds.cpu().numpy().astype(np.uint64))
+        x = _splitmix64(x ^ np.uint64(turn))
+        x = _splitmix64(x ^ (np.uint64(step) << np.uint64(32)))
+    return torch.from_numpy((x >> np.uint64(11)).astype(np.float64) / float(2**53))
+
+
+def noise_seed(seed: int, key: str) -> int:
+    """A 63-bit row seed from an integer seed and a string key (a task id): SHA-256, platform-independent."""
+    digest = hashlib.sha256(f"{int(seed)}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def inverse_cdf_sample(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """(B,) token ids: the first token whose cumulative probability exceeds u (zero-probability tokens are
+    never drawn). ``probs`` (B, V) need not sum to exactly one: u is scaled by each row's total."""
+    cdf = probs.double().cumsum(-1)
+    target = (uniforms.to(cdf.device) * cdf[:, -1])[:, None]
+    token = torch.searchsorted(cdf, target, right=True).squeeze(-1)
+    # u * total can round up to total: fall back to the last token with mass, never a zero-mass tail.
+    last = probs.shape[-1] - 1 - (probs > 0).flip(-1).int().argmax(-1)
+    return torch.minimum(token, last)
+
+
 @torch.no_grad()
 def generate(
     policy: Policy,
     prompts: list[list[int]],
     cfg: GenerationConfig,
     generator: torch.Generator | None = None,
+    row_seeds: torch.Tensor | None = None,
+    turn: int = 0,
 ) -> GenerationOutput:
-    """Generate one response per prompt, all rows together; see the module docstring."""
+    """Generate one response per prompt, all rows together; see the module docstring.
+
+    With ``row_seeds`` (B,) int64, sampling uses :func:`row_uniforms` (row seed, ``turn``, token step)
+    instead of ``generator``.
+    """
+    if row_seeds is not None and len(row_seeds) != len(prompts):
+        raise ValueError(f"row_seeds has {len(row_seeds)} entries for {len(prompts)} prompts")
     device = policy.device
     ids, mask = left_pad(prompts, policy.pad_id)
     ids, mask = ids.to(device), mask.to(device)
@@ -117,7 +172,9 @@ def generate(
 
     for step in range(cfg.max_new_tokens):
         logp = torch.log_softmax(logits / temperature, dim=-1)
-        if cfg.temperature > 0:
+        if cfg.temperature > 0 and row_seeds is not None:
+            token = inverse_cdf_sample(logp.exp(), row_uniforms(row_seeds, turn, step)).to(device)
+        elif cfg.temperature > 0:
             token = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(-1)
         else:
             token = logits.argmax(-1)

@@ -33,6 +33,9 @@ from hiper_repro.agent.formats import (
     check_format,
 )
 
+# The one reason that is not a format error: a well-formed reply naming an action the state does not admit.
+INADMISSIBLE = "inadmissible_action"
+
 _WORDS = re.compile(r"[^\W\d_]+|\S")
 _ANY_TAG = re.compile(r"</?(?:switch|subgoal|action|think)>")
 
@@ -140,7 +143,7 @@ def parse_response(text: str, fmt: str, admissible: list[str]) -> ParsedTurn:
         turn.reason = "order_or_extra_text"
         return turn
     if match_action(found["action"][0], admissible) is None:
-        turn.reason = "inadmissible_action"
+        turn.reason = INADMISSIBLE
         return turn
     turn.valid = True
     return turn

@@ -175,6 +175,8 @@ class Policy(nn.Module):
             torch.manual_seed(config.seed)
             self.heads = ValueHeads(hidden, len(config.heads), config.head_hidden)
         self._reference: list[PreTrainedModel] = []  # a list keeps it out of parameters/state_dict
+        # True: the heads read detached hidden states, so value losses train the heads and not the LM.
+        self.detach_values = False
         self._use_reference = False
         self.pad_id = int(
             tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -237,8 +239,10 @@ class Policy(nn.Module):
         return model.get_output_embeddings()(h).float()
 
     def values(self, h: torch.Tensor) -> torch.Tensor:
-        """Value heads on hidden states: (..., H) -> (..., n_heads), columns in ``config.heads`` order."""
-        return self.heads(h)
+        """Value heads on hidden states: (..., H) -> (..., n_heads), columns in ``config.heads`` order.
+
+        With ``detach_values`` the heads see ``h`` detached (their gradients stop at the heads)."""
+        return self.heads(h.detach() if self.detach_values else h)
 
     # ----- reference policy ----------------------------------------------------------------------
     def attach_frozen_reference(self) -> None:

@@ -50,7 +50,7 @@ from hiper_repro.agent.formats import (
     check_format,
 )
 from hiper_repro.agent.generation import GenerationConfig, generate
-from hiper_repro.agent.parser import ParsedTurn, normalize_text, parse_response
+from hiper_repro.agent.parser import INADMISSIBLE, ParsedTurn, normalize_text, parse_response
 from hiper_repro.agent.policy import Policy
 from hiper_repro.agent.prompts import PromptState, cut_history, encode_prompt
 
@@ -86,6 +86,7 @@ class Rollout:
     terminated: torch.Tensor
     truncated: torch.Tensor
     valid: torch.Tensor
+    well_formed: torch.Tensor  # (B, T) bool: the reply followed the format (its action may be inadmissible)
     switch: torch.Tensor
     subgoal_changed_on_keep: torch.Tensor
     value_low: torch.Tensor
@@ -95,6 +96,7 @@ class Rollout:
     switch_prob: torch.Tensor
     won: torch.Tensor  # (B,) bool
     score: torch.Tensor  # (B,) float
+    turn_scores: torch.Tensor  # (B, T) float: the environment's score after each turn (progress shaping)
     length: torch.Tensor  # (B,) long
     task_ids: list[str]
     task_types: list[str]
@@ -177,11 +179,16 @@ def rollout(
     gen_cfg: GenerationConfig,
     generator: torch.Generator | None = None,
     group_ids: list[int] | torch.Tensor | None = None,
+    row_seeds: list[int] | torch.Tensor | None = None,
+    turn_limits: list[int] | None = None,
 ) -> Rollout:
     """Play ``tasks`` (one per pool environment) to the end with ``policy``; see the module docstring.
 
     ``group_ids`` (B,) default: episodes of the same ``task_id`` share a group (first appearance order).
-    Sampling uses ``generator`` (temperature > 0); greedy decoding needs none.
+    Sampling uses ``generator`` (temperature > 0), or per-episode counter-based noise when ``row_seeds``
+    (one seed per task) are given: then each episode's draws depend on its seed alone (common random
+    numbers, see :mod:`hiper_repro.agent.generation`). Greedy decoding needs neither. ``turn_limits``
+    (one per task) caps each episode's turns below the environment's and ``GenerationConfig.max_turns``.
     """
     check_format(fmt)
     n = len(tasks)
@@ -191,12 +198,18 @@ def rollout(
         raise ValueError(f"tasks ({n}) must not exceed the pool size ({pool.n})")
     if group_ids is not None and len(group_ids) != n:
         raise ValueError(f"group_ids must have one entry per task ({n}), got {len(group_ids)}")
+    for name, per_task in (("row_seeds", row_seeds), ("turn_limits", turn_limits)):
+        if per_task is not None and len(per_task) != n:
+            raise ValueError(f"{name} must have one entry per task ({n}), got {len(per_task)}")
+    seeds = None if row_seeds is None else torch.as_tensor(row_seeds, dtype=torch.long)
     was_training = policy.training
     policy.eval()
     observations = pool.reset(tasks)
     limits = pool.max_steps()
     if gen_cfg.max_turns is not None:
         limits = [min(lim, gen_cfg.max_turns) for lim in limits]
+    if turn_limits is not None:
+        limits = [max(1, min(lim, cap)) for lim, cap in zip(limits, turn_limits)]
     has = {name: policy.head_index(name) for name in ("low", "high", "term")}
 
     rec: dict[str, list[list]] = {
@@ -218,6 +231,8 @@ def rollout(
             "action",
             "reason",
             "info",
+            "score",
+            "well_formed",
         )
     }
     turns: list[TurnTokens] = []
@@ -240,7 +255,7 @@ def rollout(
             for i in active
         ]
         prompts = [encode_prompt(s, fmt, tokenizer) for s in states]
-        out = generate(policy, prompts, gen_cfg, generator)
+        out = generate(policy, prompts, gen_cfg, generator, None if seeds is None else seeds[active], turn=t)
         n_generated += out.n_generated
         actions: list[str | None] = [None] * n
         for row, i in enumerate(active):
@@ -273,6 +288,7 @@ def rollout(
             rec["state"][i].append(state_key(observations[i].text))
             rec["response"][i].append(text)
             rec["valid"][i].append(parsed.valid)
+            rec["well_formed"][i].append(parsed.valid or parsed.reason == INADMISSIBLE)
             rec["reason"][i].append(parsed.reason)
             actions[i] = parsed.action if parsed.action is not None else ""
             rec["action"][i].append(actions[i])
@@ -298,6 +314,7 @@ def rollout(
             rec["terminated"][i].append(bool(terminated))
             rec["info"][i].append({k: v for k, v in info.items() if k != "expert"})
             won[i], score[i] = bool(info.get("won", terminated)), float(info.get("score", 0.0))
+            rec["score"][i].append(score[i])
             cut = not terminated and (trunc or t + 1 >= limits[i])
             truncated[i] = cut
             if not (terminated or cut):
@@ -323,6 +340,7 @@ def rollout(
         terminated=pad("terminated", False, torch.bool),
         truncated=torch.tensor(truncated, dtype=torch.bool),
         valid=pad("valid", False, torch.bool),
+        well_formed=pad("well_formed", False, torch.bool),
         switch=pad("switch", False, torch.bool),
         subgoal_changed_on_keep=pad("changed", False, torch.bool),
         value_low=pad("v_low", nan, torch.float32),
@@ -332,6 +350,7 @@ def rollout(
         switch_prob=pad("beta", nan, torch.float32),
         won=torch.tensor(won, dtype=torch.bool),
         score=torch.tensor(score, dtype=torch.float32),
+        turn_scores=pad("score", 0.0, torch.float32),
         length=torch.tensor(lengths, dtype=torch.long),
         task_ids=[task.task_id for task in tasks],
         task_types=[task.task_type for task in tasks],

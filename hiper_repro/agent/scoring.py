@@ -41,22 +41,11 @@ class TurnScores:
     switch_prob: torch.Tensor  # (N,) beta_t
 
 
-def score_turns(
-    policy: Policy,
-    turns: list[TurnTokens],
-    pad_id: int,
-    temperature: float = 1.0,
-    reference: bool = False,
-) -> TurnScores:
-    """Score ``turns`` in one forward; see the module docstring.
-
-    Gradients follow the caller's grad mode, except that the reference is always scored under no_grad.
-    """
+def _pack(turns: list[TurnTokens], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded prompt + response ids (N, L), attention mask, response ids and blocks (N, R), and the
+    positions every read uses (see the module docstring)."""
     if not turns:
         raise ValueError("turns must not be empty")
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    device = policy.device
     p_len = torch.tensor([len(t.prompt_ids) for t in turns])
     r_len = torch.tensor([len(t.response_ids) for t in turns])
     if bool((p_len == 0).any()):
@@ -70,17 +59,64 @@ def score_turns(
         ids[i, : len(seq)] = seq
         resp[i, : len(t.response_ids)] = t.response_ids
         block[i, : len(t.block)] = t.block
-    attn = (torch.arange(width)[None, :] < (p_len + r_len)[:, None]).long()
-    mask = torch.arange(r_max)[None, :] < r_len[:, None]
-
-    rows = torch.arange(n)
-    # Position predicting response token k is P + k - 1; clamp keeps padding gathers in range.
-    pred_pos = (p_len[:, None] + torch.arange(r_max)[None, :] - 1).clamp(max=width - 1)
     low_pos = torch.tensor([t.value_low_pos for t in turns])
-    low_pos = torch.where(low_pos < 0, p_len - 1, p_len + low_pos)
-    sw_pos = p_len + torch.tensor([t.switch_pos for t in turns]) - 1
+    return {
+        "ids": ids,
+        "attn": (torch.arange(width)[None, :] < (p_len + r_len)[:, None]).long(),
+        "resp": resp,
+        "block": block,
+        "mask": torch.arange(r_max)[None, :] < r_len[:, None],
+        # Position predicting response token k is P + k - 1; clamp keeps padding gathers in range.
+        "pred_pos": (p_len[:, None] + torch.arange(r_max)[None, :] - 1).clamp(max=width - 1),
+        "end_pos": p_len - 1,
+        "low_pos": torch.where(low_pos < 0, p_len - 1, p_len + low_pos),
+        "switch_pos": p_len + torch.tensor([t.switch_pos for t in turns]) - 1,
+    }
 
-    ids, attn = ids.to(device), attn.to(device)
+
+def _values(model: Policy, h: torch.Tensor, packed: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """V_low at the subgoal's end, V_low_prev / V_high / V_term at the prompt's end (NaN without a head)."""
+    rows = torch.arange(h.shape[0], device=h.device)
+    v_end = model.values(h[rows, packed["end_pos"].to(h.device)])
+    v_at_low = model.values(h[rows, packed["low_pos"].to(h.device)])
+    nan = torch.full((h.shape[0],), float("nan"), device=h.device)
+    pick = {k: model.head_index(k) for k in ("low", "high", "term")}
+    return {
+        "value_low": v_at_low[:, pick["low"]],
+        "value_low_prev": v_end[:, pick["low"]],
+        "value_high": v_end[:, pick["high"]] if pick["high"] is not None else nan,
+        "value_term": v_end[:, pick["term"]] if pick["term"] is not None else nan,
+    }
+
+
+def score_values(model: Policy, turns: list[TurnTokens], pad_id: int) -> dict[str, torch.Tensor]:
+    """Only the value heads of ``model`` at the rollout's positions (a separate critic model: no
+    log-probs, no vocabulary projection). Gradients follow the caller's grad mode."""
+    packed = _pack(turns, pad_id)
+    h, _ = model.hidden(packed["ids"].to(model.device), packed["attn"].to(model.device))
+    return _values(model, h, packed)
+
+
+def score_turns(
+    policy: Policy,
+    turns: list[TurnTokens],
+    pad_id: int,
+    temperature: float = 1.0,
+    reference: bool = False,
+    with_values: bool = True,
+) -> TurnScores:
+    """Score ``turns`` in one forward; see the module docstring.
+
+    Gradients follow the caller's grad mode, except that the reference is always scored under no_grad.
+    ``with_values=False`` skips the value heads (NaN values: a separate critic scores them).
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    packed = _pack(turns, pad_id)
+    device = policy.device
+    n = len(turns)
+    rows = torch.arange(n)
+    ids, attn = packed["ids"].to(device), packed["attn"].to(device)
     # The reference never needs gradients; the policy follows the caller's grad mode (no_grad when
     # re-scoring old log-probs, which otherwise would keep every layer's activations alive).
     context = torch.no_grad() if reference else contextlib.nullcontext()
@@ -90,36 +126,29 @@ def score_turns(
                 h, _ = policy.hidden(ids, attn)
         else:
             h, _ = policy.hidden(ids, attn)
-        h_pred = h[rows[:, None], pred_pos]
+        h_pred = h[rows[:, None], packed["pred_pos"]]
         logits = policy.logits(h_pred) / temperature
         logp_all = torch.log_softmax(logits, dim=-1)
-        logprobs = logp_all.gather(-1, resp.to(device)[..., None]).squeeze(-1)
+        logprobs = logp_all.gather(-1, packed["resp"].to(device)[..., None]).squeeze(-1)
         entropy = -(logp_all.exp() * logp_all).sum(-1)
-        mask_d = mask.to(device)
+        mask_d = packed["mask"].to(device)
         logprobs = torch.where(mask_d, logprobs, torch.zeros_like(logprobs))
         entropy = torch.where(mask_d, entropy, torch.zeros_like(entropy))
         nan = torch.full((n,), float("nan"), device=device)
-        if reference:
-            v_low = v_high = v_term = v_prev = beta = nan
-        else:
-            v_end = policy.values(h[rows, p_len - 1])
-            v_at_low = policy.values(h[rows, low_pos])
-            pick = {k: policy.head_index(k) for k in ("low", "high", "term")}
-            v_low = v_at_low[:, pick["low"]]
-            v_prev = v_end[:, pick["low"]]
-            v_high = v_end[:, pick["high"]] if pick["high"] is not None else nan
-            v_term = v_end[:, pick["term"]] if pick["term"] is not None else nan
-            beta = switch_prob(policy.logits(h[rows, sw_pos]) / temperature, policy.keep_id, policy.switch_id)
+        values = {k: nan for k in ("value_low", "value_low_prev", "value_high", "value_term")}
+        beta = nan
+        if not reference:
+            if with_values:
+                values = _values(policy, h, packed)
+            sw_logits = policy.logits(h[rows, packed["switch_pos"]]) / temperature
+            beta = switch_prob(sw_logits, policy.keep_id, policy.switch_id)
     return TurnScores(
         logprobs=logprobs,
         entropy=entropy,
         mask=mask_d,
-        block=block.to(device),
-        value_low=v_low,
-        value_high=v_high,
-        value_term=v_term,
-        value_low_prev=v_prev,
+        block=packed["block"].to(device),
         switch_prob=beta,
+        **values,
     )
 
 

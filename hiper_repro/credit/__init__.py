@@ -11,7 +11,7 @@ from hiper_repro.credit.group import gigpo, grpo, rloo
 from hiper_repro.credit.hae import HAEResult, hae
 from hiper_repro.credit.segments import segments_from_switch
 from hiper_repro.credit.switch import SwitchAdvantage, switch_advantage
-from hiper_repro.credit.tokens import broadcast_to_tokens, whiten
+from hiper_repro.credit.tokens import broadcast_to_tokens, masked_std, whiten
 
 __all__ = [
     "HAEResult",
@@ -21,6 +21,7 @@ __all__ = [
     "gigpo",
     "grpo",
     "hae",
+    "masked_std",
     "rloo",
     "segments_from_switch",
     "switch_advantage",

@@ -69,6 +69,7 @@ def hae(
     lam_high: float,
     last_value_low: torch.Tensor | None = None,
     last_value_high: torch.Tensor | None = None,
+    lam_boundary: float = 0.0,
 ) -> HAEResult:
     """Hierarchical advantage estimation (Peng et al. 2026, arXiv 2602.16165, HIPER.md section 3).
 
@@ -79,7 +80,8 @@ def hae(
     Low level (GAE that never crosses a segment end, boundary-aware bootstrap):
 
         next_t   = V_low(s_{t+1})          if t < e_k
-                 = V_high(s_{b_{k+1}})     if t = e_k and segment k+1 exists
+                 = V_high(s_{b_{k+1}}) + lam_boundary * A_high_{k+1}
+                                           if t = e_k and segment k+1 exists
                  = 0                       if t = L_b - 1 and the row terminated (discount 0)
                  = last_value_low[b] or 0  if t = L_b - 1 and the row was truncated
         delta_t  = r_t + gamma * next_t - V_low(s_t)
@@ -109,6 +111,10 @@ def hae(
         mask: (B, T) bool, real turns (a prefix of each row).
         terminated: (B, T) bool, True only on the last real turn of a row whose episode ended.
         gamma, lam_low, lam_high: discount and the two trace parameters, each in [0, 1].
+        lam_boundary: in [0, 1]; 0 (default) is the paper's boundary bootstrap V_high(s_{b_{k+1}}). With
+            l > 0 the low level bootstraps from (1 - l) V_high + l R_high_{k+1} (R_high the high level's
+            lambda-return), so an observed outcome reaches earlier segments even while V_high is
+            untrained; l = 1 with lam_high = 1 makes that bootstrap the observed discounted return.
         last_value_low, last_value_high: optional (B,) float, V_low and V_high of the state after the last
             real turn for truncated rows (ignored on terminated rows); without them, 0.
 
@@ -138,6 +144,7 @@ def hae(
     )
     gamma = check_unit("gamma", gamma)
     lam_low, lam_high = check_unit("lam_low", lam_low), check_unit("lam_high", lam_high)
+    lam_boundary = check_unit("lam_boundary", lam_boundary)
     layout = check_layout(mask, terminated)
 
     bounds = segment_bounds(switch, mask, layout.length)
@@ -147,19 +154,10 @@ def hae(
     v_low = zero_padding(values_low, real)
     v_high = zero_padding(values_high, at_start)  # V_high(s_{b_k}) at starts, 0 elsewhere
 
-    # Low level: bootstrap from V_low inside a segment, from V_high across a boundary; delta is built
-    # in place on one fresh tensor (the last real turn reads the zeroed padding, then its bootstrap).
-    bootstrap = zero_padding(v_low, ~at_start).add_(v_high)
-    delta = r - v_low
-    delta[:, :-1].add_(bootstrap[:, 1:], alpha=gamma)
-    boot_low = bootstrap_values(layout.ended, last_value_low, rewards)
-    add_at_last_turn(delta, layout.length, gamma * boot_low)
-    adv_low = segment_suffix(delta, gamma * lam_low, bounds.following)
-
     # High level in turn time (see the docstring): d_t carries the (1 - lam_high) share of the next
     # start's value and the truncation bootstrap; the lam_high share flows through the recursion.
     boot_high = bootstrap_values(layout.ended, last_value_high, rewards)
-    d = r  # r is not needed after this point: reuse it
+    d = r.clone()
     d[:, :-1].add_(v_high[:, 1:], alpha=gamma * (1.0 - lam_high))
     add_at_last_turn(d, layout.length, gamma * boot_high)
     if lam_high == 1.0:
@@ -173,11 +171,25 @@ def hae(
         w = reverse_scan(d, coef)
     ret_high = zero_padding(w, at_start)
 
+    adv_high = ret_high - v_high
+
+    # Low level: bootstrap from V_low inside a segment, from V_high (+ lam_boundary A_high) across a
+    # boundary; delta is built in place on one fresh tensor (the last real turn reads the zeroed
+    # padding, then its bootstrap).
+    bootstrap = zero_padding(v_low, ~at_start).add_(v_high)
+    if lam_boundary > 0.0:
+        bootstrap.add_(adv_high, alpha=lam_boundary)  # adv_high is 0 off segment starts
+    delta = r - v_low
+    delta[:, :-1].add_(bootstrap[:, 1:], alpha=gamma)
+    boot_low = bootstrap_values(layout.ended, last_value_low, rewards)
+    add_at_last_turn(delta, layout.length, gamma * boot_low)
+    adv_low = segment_suffix(delta, gamma * lam_low, bounds.following)
+
     segment_id, segment_length = ids_and_lengths(bounds, mask)
     return HAEResult(
         adv_low=adv_low,
         ret_low=adv_low + v_low,
-        adv_high=ret_high - v_high,
+        adv_high=adv_high,
         ret_high=ret_high,
         segment_start=start,
         segment_id=segment_id,

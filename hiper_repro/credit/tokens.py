@@ -8,11 +8,25 @@ from hiper_repro.credit._checks import check_bool, check_float
 from hiper_repro.credit.scan import zero_padding
 
 
-def whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """(x - mean) / sqrt(var + eps) over the entries where mask is True; 0 elsewhere.
+def masked_std(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Unbiased standard deviation of x over the entries where mask is True (a 0-d tensor; needs two)."""
+    x = check_float("x", x)
+    mask = check_bool("mask", mask, tuple(x.shape))
+    n = int(mask.view(torch.uint8).sum(dtype=torch.int64)) if mask.numel() else 0
+    if n < 2:
+        raise ValueError(f"a standard deviation needs at least two entries where mask is True, got {n}")
+    mean = zero_padding(x, mask).sum() / n
+    return (zero_padding((x - mean) ** 2, mask).sum() / (n - 1)).sqrt()
 
-    mean and the unbiased variance are taken over real entries only, each counted once (pass per-turn
-    advantages, not per-token copies). Needs at least two real entries.
+
+def whiten(
+    x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8, std: torch.Tensor | float | None = None
+) -> torch.Tensor:
+    """(x - mean) / sqrt(s^2 + eps) over the entries where mask is True; 0 elsewhere.
+
+    mean and the unbiased std s are taken over real entries only, each counted once (pass per-turn
+    advantages, not per-token copies). Needs at least two real entries. With `std` given, s is that
+    value instead of x's own (several advantage types divided by one common scale).
     """
     x = check_float("x", x)
     mask = check_bool("mask", mask, tuple(x.shape))
@@ -21,7 +35,10 @@ def whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tens
         raise ValueError(f"whiten needs at least two entries where mask is True, got {n}")
     values = zero_padding(x, mask)
     mean = values.sum() / n
-    var = zero_padding((x - mean) ** 2, mask).sum() / (n - 1)
+    if std is None:
+        var = zero_padding((x - mean) ** 2, mask).sum() / (n - 1)
+    else:
+        var = torch.as_tensor(std, dtype=x.dtype, device=x.device) ** 2
     return zero_padding((x - mean) * torch.rsqrt(var + eps), mask)
 
 

@@ -1,6 +1,6 @@
 """Text environments, task splits, the env pool and experts (no torch). See docs/ARCHITECTURE.md."""
 
-from hiper_repro.envs.expert import ExpertRecord, expert_episode
+from hiper_repro.envs.expert import ExpertRecord, expert_episode, expert_turn_limits
 from hiper_repro.envs.pool import EnvPool
 from hiper_repro.envs.protocol import (
     ENV_NAMES,
@@ -25,6 +25,7 @@ __all__ = [
     "Task",
     "TextEnv",
     "expert_episode",
+    "expert_turn_limits",
     "load_tasks",
     "make_env",
     "make_tasks",

@@ -9,6 +9,7 @@ the previous turn's.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 
@@ -61,3 +62,18 @@ def expert_episode(
             break
         step = info["expert"]
     return records, info
+
+
+def expert_turn_limits(env: TextEnv, tasks: list[Task], ratio: float) -> dict[str, int]:
+    """Per task id, ceil(ratio x the turns the noise-free expert needs), never above the env's own limit.
+
+    A task the expert does not finish keeps the environment's limit. Played once per task at setup.
+    """
+    if ratio <= 0:
+        raise ValueError(f"ratio must be > 0, got {ratio!r}")
+    limits: dict[str, int] = {}
+    for task in tasks:
+        records, info = expert_episode(env, task)
+        need = len(records) if info.get("won") else env.max_steps
+        limits[task.task_id] = max(1, min(env.max_steps, math.ceil(ratio * need)))
+    return limits

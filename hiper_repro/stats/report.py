@@ -11,6 +11,8 @@ method, ``{b}`` another method, ``{est}`` an advantage estimator ``flat``/``low`
     aggregate.{final|last_k}.{mean|iqm}.{method}.{estimate,ci_low,ci_high,n_runs}   pooled over cells
     aggregate_by_env.final.mean.{env}.{method}.{estimate,ci_low,ci_high,n_runs}     pooled over horizons
     task_type.{env}.h{h}.{task_type}.{method}.{mean,ci_low,ci_high}      final success per task type
+    change.{env}.h{h}.{method}.{start,end,change,ci_low,ci_high,n_runs,n_episodes}   end - start, paired
+    change_vs.{env}.h{h}.{ref}_vs_{b}.{estimate,ci_low,ci_high}          change of ref - change of b
     improvement.{ref}_vs_{b}.{estimate,ci_low,ci_high}                    P(ref > b) on final success
     welch.{env}.h{h}.{ref}_vs_{b}.{diff,ci_low,ci_high,t,df,p,p_holm,reject}
     sample_efficiency.{env}.h{h}.{method}.{iterations|env_steps}.{mean,ci_low,ci_high}
@@ -19,7 +21,8 @@ method, ``{b}`` another method, ``{est}`` an advantage estimator ``flat``/``low`
     variance.{env}.h{h}.{method}.{est}.{variance,ci_low,ci_high}          all turns pooled
     claims.{name}.{statement,verdict,estimate,ci_low,ci_high,null,...}    see hiper_repro.stats.claims
 
-Tables: ``run_scores``, ``final_success`` (per cell, both scores), ``aggregate``, ``aggregate_by_env``,
+Tables: ``run_scores``, ``final_success`` (per cell, both scores), ``change_from_start``,
+``change_difference``, ``training_windows``, ``aggregate``, ``aggregate_by_env``,
 ``task_types``,
 ``improvement``, ``welch``, ``performance_profile``, ``learning_curves``, ``time_to_threshold``
 (per run, censoring visible), ``sample_efficiency``, ``switch_rate``, ``variance_by_position``,
@@ -38,6 +41,7 @@ import xarray as xr
 
 from hiper_repro.stats import claims as cl
 from hiper_repro.stats.bootstrap import aggregate, difference, difference_replicates, percentile_ci
+from hiper_repro.stats.change import change_difference, change_from_start, training_windows
 from hiper_repro.stats.compare import improvement, welch_tests
 from hiper_repro.stats.dynamics import settling, switch_rate
 from hiper_repro.stats.efficiency import env_steps_until, speedup, time_to_threshold
@@ -140,6 +144,41 @@ def _decide(
     )
 
 
+def _change_section(
+    tree: xr.DataTree,
+    ref: str,
+    others: list[str],
+    boot: dict[str, Any],
+    tables: dict[str, pd.DataFrame],
+    numbers: dict[str, Any],
+) -> None:
+    """Tables ``change_from_start`` and ``change_difference`` and their numbers (see the docstring); a
+    tree without starting evaluations gets neither."""
+    if not (group(tree, "evaluation")[EVAL_DIM] < 0).any():
+        return
+    change = change_from_start(tree, **boot)
+    tables["change_from_start"] = tidy(
+        change[["change", "ci_low", "ci_high", "start", "end", "n_runs", "n_episodes"]]
+    )
+    for c, row in _cells(change[["change", "ci_low", "ci_high", "start", "end", "n_runs", "n_episodes"]]):
+        values = {k: row[k] for k in ("start", "end", "change", "ci_low", "ci_high")}
+        values |= {"n_runs": int(row["n_runs"]), "n_episodes": int(row["n_episodes"])}
+        _put(numbers, f"change.{c['env']}.h{c['horizon']}.{c['method']}", values)
+    rows = []
+    for b in others:
+        diff = change_difference(tree, ref, b, **boot)
+        for c, row in _cells(diff, ("env", "horizon")):
+            rows.append({"method_a": ref, "method_b": b, **c, **row})
+            _put(
+                numbers,
+                f"change_vs.{c['env']}.h{c['horizon']}.{ref}_vs_{b}",
+                {k: row[k] for k in ("estimate", "ci_low", "ci_high")},
+            )
+    tables["change_difference"] = pd.DataFrame(rows)
+    windows = training_windows(tree)
+    tables["training_windows"] = tidy(aggregate(windows, "mean", keep=(*CELL, "window"), **boot))
+
+
 def compute(tree: xr.DataTree, opts: Options = Options()) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """All tables and numbers (see the module docstring) for a merged trace tree."""
     boot = {"reps": opts.reps, "ci": opts.ci, "seed": opts.seed}
@@ -235,6 +274,9 @@ def compute(tree: xr.DataTree, opts: Options = Options()) -> tuple[dict[str, pd.
             {k: row[k] for k in ("diff", "ci_low", "ci_high", "t", "df", "p", "p_holm", "reject")},
         )
     tables["performance_profile"] = tidy(performance_profile(final, np.linspace(0, 1, 51), **boot))
+
+    # What RL changed: each run against its own starting policy, paired per task.
+    _change_section(tree, ref, others, boot, tables, numbers)
 
     # Learning curves and sample efficiency.
     curve = eval_curve(tree)

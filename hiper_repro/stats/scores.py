@@ -68,9 +68,20 @@ def last_k_score(curve: xr.DataArray, k: int, dim: str = EVAL_DIM) -> xr.DataArr
 
 
 def run_scores(tree: xr.DataTree | xr.Dataset, k: int = 3, var: str = "success") -> xr.Dataset:
-    """Per-run scores ``final`` and ``last_k`` (dims method, env, horizon, seed) from ``/evaluation``."""
+    """Per-run scores ``final`` and ``last_k`` (dims method, env, horizon, seed) from ``/evaluation``.
+
+    Both read the evaluations after training began (eval_iteration >= 0): the starting policy's
+    evaluation (-1) is ``start``, never part of ``last_k``.
+    """
     curve = eval_curve(tree, var)
-    out = xr.Dataset({"final": final_score(curve), "last_k": last_k_score(curve, k)})
+    trained = curve.where(curve[EVAL_DIM] >= 0)
+    out = xr.Dataset({"final": final_score(trained), "last_k": last_k_score(trained, k)})
+    if (curve[EVAL_DIM] < 0).any():
+        out["start"] = curve.sel({EVAL_DIM: -1}, drop=True).rename("start")
+        out["start"].attrs = {
+            "long_name": f"{var} of the starting policy (before the first update)",
+            "units": "1",
+        }
     out["final"].attrs = {"long_name": f"final evaluation {var}", "units": "1"}
     out["last_k"].attrs = {"long_name": f"mean {var} of the last {k} evaluations", "units": "1"}
     out.attrs["k"] = k

@@ -57,7 +57,8 @@ def check_record(group: str, arrays: Mapping[str, Any], *, n: int | None = None,
     """Validate and canonicalise one iteration's arrays of `group`.
 
     `arrays` maps schema variable names to arrays of shape (E, T) for turns and segments (T may be 0 for
-    segments; an empty mapping means "no segments"), (E,) for episodes and (N,) for evaluation. `n` is
+    segments; an empty mapping means "no segments"), (E,) for episodes and (N,) for evaluation, scalars
+    for iterations. `n` is
     the expected leading size E (taken from the episodes). Returns every schema variable, cast to its
     dtype, with fills where the method has no such quantity and at padded cells, trimmed to its extent.
     """
@@ -90,6 +91,8 @@ def check_record(group: str, arrays: Mapping[str, Any], *, n: int | None = None,
             out[name] = np.full(shape, var.fill, var.numpy_dtype)
 
     present = presence(group, out[spec.presence])
+    if rank == 0 and not present:
+        raise ValueError(f"{where}[{spec.presence!r}]: missing (got the fill value)")
     if rank == 1 and not present.all():
         raise ValueError(f"{where}[{spec.presence!r}]: empty at entries {np.flatnonzero(~present).tolist()}")
     if rank == 2 and group == "turns" and present.any():
@@ -165,7 +168,7 @@ def unstack_group(
             used = np.flatnonzero(present[:n].any(axis=0))
             width = int(used[-1]) + 1 if used.size else 0
             rec = {k: a[:n, :width] for k, a in rec.items()}
-        else:
+        elif len(spec.dims) == 2:
             n = int(np.flatnonzero(present)[-1]) + 1 if present.any() else 0
             rec = {k: a[:n] for k, a in rec.items()}
         records.append(rec)

@@ -9,7 +9,11 @@ group      dims                               one entry per
 /turns     (iteration, episode, turn)         turn of a training episode
 /segments  (iteration, episode, segment)      subgoal segment of a training episode (plan-execute only)
 /episodes  (iteration, episode)               training episode
-/evaluation (eval_iteration, eval_episode)    episode on the fixed evaluation split
+/evaluation (eval_iteration, eval_episode)    episode on the fixed evaluation split, at the training
+                                              temperature (eval_iteration -1: before the first update)
+/evaluation_secondary (eval_iteration,        the same split at the secondary temperature (greedy or
+            eval_episode)                     0.4), before the first update and at the end
+/iterations (iteration)                       training iteration: diagnostics of the update and critic
 ========== ================================== ==========================================================
 
 Merged datasets (`open_runs`) put the run dims ``(method, env, horizon, seed)`` in front of every variable.
@@ -27,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: evaluation before the first update, /evaluation_secondary, /iterations
 
 # Dimension names with a fixed meaning (ArviZ calls them reserved). Every one has an integer coordinate.
 DIMS: dict[str, str] = {
@@ -35,7 +39,8 @@ DIMS: dict[str, str] = {
     "episode": "episode",  # index within an iteration's rollout batch
     "turn": "turn",  # environment step within an episode
     "segment": "segment",  # subgoal segment within an episode; segment k starts at a SWITCH turn
-    "eval_iteration": "training iteration of the evaluation",  # evaluated after this iteration's update
+    # evaluated after this iteration's update; -1: the starting policy, before the first update
+    "eval_iteration": "training iteration of the evaluation (-1: before the first update)",
     "eval_episode": "evaluation episode",  # index within the fixed evaluation split
 }
 
@@ -85,7 +90,8 @@ class Group:
     dims: tuple[str, ...]
     variables: dict[str, Var]
     # Variable whose fill value marks a padded cell along the group's innermost dim (the "presence" flag):
-    # turns: mask is False; segments: start_turn is -1; episodes, evaluation: task_id is "".
+    # turns: mask is False; segments: start_turn is -1; episodes, evaluation: task_id is "";
+    # iterations: turns is -1 (a one-dimensional group has no padding inside a record).
     presence: str
 
 
@@ -142,12 +148,43 @@ _EVALUATION = {
     "switch_rate": Var("float", "fraction of turns after the first that SWITCH (NaN: flat format)", "1"),
 }
 
+_ITERATIONS = {
+    "turns": Var("int", "real turns in the iteration's batch", "turn"),
+    "success": Var("float", "share of training episodes won", "1"),
+    "invalid_rate": Var("float", "share of real turns whose output was invalid", "1"),
+    "explained_variance_low": Var(
+        "float",
+        "explained variance of V_low (flat: V) against the observed reward-to-go, before the update",
+        "1",
+    ),
+    "explained_variance_high": Var(
+        "float", "explained variance of V_high at segment starts against the observed reward-to-go", "1"
+    ),
+    "explained_variance_term": Var(
+        "float", "explained variance of V_term against its target (hiper, switch_form=code)", "1"
+    ),
+    "adv_switch_abs": Var("float", "mean |A_switch| before whitening, over decision turns", "1"),
+    "adv_action_std": Var("float", "standard deviation of the action advantage before whitening", "1"),
+    "kl_ref": Var("float", "k3 KL to the reference policy, token mean, during the update", "nat"),
+    "approx_kl": Var("float", "KL(old || new) over response tokens, measured after the update", "nat"),
+    "clip_fraction": Var("float", "share of tokens where the clipped PPO term was active", "1"),
+    "entropy": Var("float", "policy entropy per loss-carrying token", "nat"),
+    "grad_norm": Var("float", "global gradient norm before clipping, mean over optimizer steps", "1"),
+    "optimizer_steps": Var("int", "optimizer steps taken in the iteration's update", "1"),
+    "policy_updated": Var("bool", "the policy was updated (False: skipped or critic warm-up)", "1"),
+    "lr": Var("float", "actor learning rate of the iteration's update", "1"),
+}
+
 GROUPS: dict[str, Group] = {
     "turns": Group(("iteration", "episode", "turn"), _TURNS, presence="mask"),
     "segments": Group(("iteration", "episode", "segment"), _SEGMENTS, presence="start_turn"),
     "episodes": Group(("iteration", "episode"), _EPISODES, presence="task_id"),
     "evaluation": Group(("eval_iteration", "eval_episode"), _EVALUATION, presence="task_id"),
+    "evaluation_secondary": Group(("eval_iteration", "eval_episode"), _EVALUATION, presence="task_id"),
+    "iterations": Group(("iteration",), _ITERATIONS, presence="turns"),
 }
+# Groups written per evaluation: the primary one at the training temperature, and the secondary one.
+EVALUATION_GROUPS: tuple[str, ...] = ("evaluation", "evaluation_secondary")
 
 # Root attributes of a run (the provenance), with their Python type.
 ROOT_ATTRS: dict[str, type] = {

@@ -14,7 +14,9 @@ The generative model (vectorised over episodes, loops over turns only):
   noisy (subgoal-conditioned). Advantages are computed from these values with the real recursions
   (flat GAE, HAE low/high, switch code form) at gamma = 1, lam_low = 1, lam_high = 0.95, bootstrapping
   truncated episodes with 0; group methods get group-normalised episode returns.
-- evaluation on a fixed split (same task ids for every method and seed) every `eval_every` iterations
+- evaluation on a fixed split (same task ids for every method and seed) of the starting policy
+  (`eval_iteration` -1, identical for every seed of a format) and every `eval_every` iterations;
+- per-iteration diagnostics (`/iterations`): critics' explained variance rising, small drift;
   and after the last one.
 
 Same arguments, same data: every random draw comes from a generator seeded by (seed, method, env, horizon).
@@ -262,6 +264,33 @@ def _evaluation(
     }
 
 
+def _diagnostics(
+    rng: np.random.Generator, method: str, p: float, progress: float, episodes: int, horizon: int
+) -> dict:
+    """One iteration's `/iterations` scalars: critics improve, drift and clipping stay small."""
+    m = _traits(method)
+    nan = float("nan")
+    ev = float(np.clip(0.1 + 0.5 * progress + rng.normal(0, 0.05), -1, 1))
+    return {
+        "turns": int(episodes * (2 + 3 * horizon)),
+        "success": float(np.clip(p + rng.normal(0, 0.05), 0, 1)),
+        "invalid_rate": float(np.clip(0.25 - 0.2 * progress + rng.normal(0, 0.02), 0, 1)),
+        "explained_variance_low": ev if m.critic else nan,
+        "explained_variance_high": ev - 0.1 if m.critic and m.hae else nan,
+        "explained_variance_term": nan,
+        "adv_switch_abs": float(abs(rng.normal(0.05, 0.01))) if m.hae else nan,
+        "adv_action_std": float(abs(rng.normal(0.4, 0.05))),
+        "kl_ref": 0.002 + 0.01 * progress,
+        "approx_kl": float(abs(rng.normal(0.003, 0.001))),
+        "clip_fraction": float(abs(rng.normal(0.05, 0.01))),
+        "entropy": 0.4 - 0.2 * progress,
+        "grad_norm": float(abs(rng.normal(1.0, 0.2))),
+        "optimizer_steps": 1,
+        "policy_updated": True,
+        "lr": 1e-4,
+    }
+
+
 def synthetic_writer(
     method: str,
     horizon: int,
@@ -303,10 +332,18 @@ def synthetic_writer(
     writer = TraceWriter(path, attrs, keep_every=keep_every, overwrite=True)
     rng = _rng(seed, method, env, horizon)
     seed_offset = rng.normal(0, 0.03)
+    # The starting policy (the warm start of the method's format) is the same for every seed, and the
+    # evaluation noise is common to all runs: its evaluation depends on the format, env and horizon only.
+    fmt = "plan_execute" if _traits(method).hierarchical else "flat"
+    p_start = float(success_probability(method, horizon, 0, iterations))
+    start_rng = _rng("start", fmt, env, horizon)
+    diag_rng = _rng("diagnostics", seed, method, env, horizon)  # apart: the other draws stay as they were
+    writer.add_evaluation(-1, _evaluation(start_rng, method, horizon, env, p_start, 0.0, eval_episodes))
     for i in range(iterations):
         p = float(np.clip(success_probability(method, horizon, i, iterations) + seed_offset, 0.01, 0.99))
         progress = i / max(iterations - 1, 1)
         writer.add_iteration(i, *_iteration(rng, method, horizon, env, p, progress, episodes))
+        writer.add_diagnostics(i, _diagnostics(diag_rng, method, p, progress, episodes, horizon))
         if i % eval_every == 0 or i == iterations - 1:
             writer.add_evaluation(i, _evaluation(rng, method, horizon, env, p, progress, eval_episodes))
     return writer

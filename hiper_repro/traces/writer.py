@@ -36,6 +36,7 @@ from hiper_repro.traces.convert import (
     stack_group,
     unstack_group,
 )
+from hiper_repro.traces.schema import EVALUATION_GROUPS
 from hiper_repro.traces.store import read_tree, trace_path, write_tree
 
 
@@ -64,8 +65,10 @@ class TraceWriter:
         self.keep_every = keep_every
         self._iterations: list[int] = []
         self._records: dict[str, list[Record]] = {g: [] for g in ("turns", "segments", "episodes")}
-        self._eval_iterations: list[int] = []
-        self._eval_records: list[Record] = []
+        # per evaluation group: the iterations evaluated (-1: before the first update) and their records
+        self._evals: dict[str, tuple[list[int], list[Record]]] = {g: ([], []) for g in EVALUATION_GROUPS}
+        self._diag_iterations: list[int] = []
+        self._diag_records: list[Record] = []
         self._last_iteration = -1  # last iteration added, stored or not
         self.last_flush_bytes: int | None = None
 
@@ -93,8 +96,11 @@ class TraceWriter:
         for group in ("turns", "segments"):
             ds = tree[group].to_dataset().sel(iteration=slice(None, upto_iteration))
             writer._records[group] = unstack_group(group, ds, n_rows)[1]
-        evaluation = tree["evaluation"].to_dataset().sel(eval_iteration=slice(None, upto_iteration))
-        writer._eval_iterations, writer._eval_records = unstack_group("evaluation", evaluation)
+        for group in EVALUATION_GROUPS:
+            ds = tree[group].to_dataset().sel(eval_iteration=slice(None, upto_iteration))
+            writer._evals[group] = unstack_group(group, ds)
+        diagnostics = tree["iterations"].to_dataset().sel(iteration=slice(None, upto_iteration))
+        writer._diag_iterations, writer._diag_records = unstack_group("iterations", diagnostics)
         writer._last_iteration = upto_iteration
         return writer
 
@@ -134,21 +140,36 @@ class TraceWriter:
         for group, rec in records.items():
             self._records[group].append(rec)
 
-    def add_evaluation(self, iteration: int, evaluation: Mapping[str, Any]) -> None:
-        """Add the evaluation played at `iteration`: arrays (N,) of `schema.GROUPS['evaluation']`."""
-        last = self._eval_iterations[-1] if self._eval_iterations else -1
+    def add_evaluation(
+        self, iteration: int, evaluation: Mapping[str, Any], group: str = "evaluation"
+    ) -> None:
+        """Add the evaluation played after `iteration`'s update (-1: before the first update): arrays (N,)
+        of `schema.GROUPS[group]`, `group` one of `schema.EVALUATION_GROUPS`."""
+        if group not in self._evals:
+            raise ValueError(f"evaluation group {group!r} is not one of {list(self._evals)}")
+        iterations, records = self._evals[group]
+        last = iterations[-1] if iterations else -2
         if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration <= last:
             raise ValueError(
-                f"evaluation iteration must be an int > {last} (the last evaluated), got {iteration!r}"
+                f"{group} iteration must be an int > {last} (the last evaluated), got {iteration!r}"
             )
-        rec = check_record("evaluation", evaluation, where="evaluation")
-        self._eval_iterations.append(iteration)
-        self._eval_records.append(rec)
+        records.append(check_record(group, evaluation, where=group))
+        iterations.append(iteration)
+
+    def add_diagnostics(self, iteration: int, diagnostics: Mapping[str, Any]) -> None:
+        """Add one iteration's scalars of the `/iterations` group (every iteration, whatever `keep_every`)."""
+        last = self._diag_iterations[-1] if self._diag_iterations else -1
+        if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration <= last:
+            raise ValueError(f"diagnostics iteration must be an int > {last}, got {iteration!r}")
+        self._diag_records.append(check_record("iterations", diagnostics, where="iterations"))
+        self._diag_iterations.append(iteration)
 
     def tree(self) -> xr.DataTree:
         """The traces collected so far as a DataTree (what `flush` writes)."""
         groups = {g: stack_group(g, self._iterations, recs) for g, recs in self._records.items()}
-        groups["evaluation"] = stack_group("evaluation", self._eval_iterations, self._eval_records)
+        for group, (iterations, records) in self._evals.items():
+            groups[group] = stack_group(group, iterations, records)
+        groups["iterations"] = stack_group("iterations", self._diag_iterations, self._diag_records)
         return run_tree(self.attrs, groups)
 
     def flush(self) -> None:

@@ -39,8 +39,12 @@ class ModelConfig:
     """LoRA alpha (scaling alpha / rank)"""
     gradient_checkpointing: bool = False
     """recompute activations in backward to save memory (GPU presets)"""
+    critic: str = "shared"
+    """where the value heads read their features: 'shared' (the policy's hidden states; value gradients
+    reach the policy trunk), 'detached' (the policy's hidden states, detached: only the heads learn) or
+    'separate' (a critic model of its own, trained with ppo.critic_lr, as in the authors' setup)"""
     critic_path: str = ""
-    """separate critic model (authors' setup): not implemented, must stay empty (heads share the trunk)"""
+    """starting weights of the separate critic model; empty: a copy of the starting policy model"""
 
 
 @dataclass
@@ -77,6 +81,10 @@ class MethodConfig:
     """HAE low-level lambda"""
     lam_high: float = 0.95
     """HAE high-level (segment) lambda"""
+    lam_boundary: float = 0.0
+    """HAE: at a segment's last turn the low level bootstraps from (1 - l) V_high(s_next) + l R_high_next,
+    R_high the next segment's high-level lambda-return; 0 is the paper's HAE, 1 passes the observed
+    outcome into earlier segments while V_high is still untrained"""
     switch_form: str = "paper"
     """switch advantage: 'paper' ((q - beta)(V_high - V_low)) or 'code' (third head V_term)"""
     group_size: int = 4
@@ -94,7 +102,15 @@ class ShapingConfig:
     """Reward shaping applied in training only (environments stay sparse); all recorded in the run."""
 
     invalid_penalty: float = 0.1
-    """subtracted from an invalid turn's reward (HIPER.md section 1)"""
+    """subtracted from an invalid turn's reward"""
+    invalid_penalty_on: str = "format"
+    """which invalid turns pay it: 'format' (the reply broke the format; an inadmissible but well-formed
+    action is answered by the environment and costs nothing, so the penalty cannot be dodged by always
+    choosing a safe admissible action) or 'any' (also inadmissible actions, the authors' rule)"""
+    progress_coef: float = 0.0
+    """potential-based progress shaping (Ng, Harada and Russell 1999): F_t = c (gamma Phi(s_t+1) - Phi(s_t))
+    with Phi = the environment's score (subtasks done / horizon) and Phi = 0 once the episode ends, so
+    every episode's shaped return shifts by the same constant and the optimal policy is unchanged"""
     keep_penalty: float = 0.0
     """subtracted on every KEEP turn (authors' ALFWorld code: 0.3); off by default"""
     keep_consistency_penalty: float = 0.0
@@ -112,11 +128,15 @@ class PPOConfig:
     critic_lr: float = 1e-5
     """learning rate of the value heads (and critic model)"""
     warmup_iterations: int = 0
-    """linear learning-rate warm-up over this many iterations"""
+    """linear learning-rate warm-up over this many policy-updating iterations"""
+    critic_warmup_iterations: int = 0
+    """first iterations that train only the critic (value heads, or the separate critic model)"""
     epochs: int = 1
     """passes over the iteration's turns"""
     minibatch_turns: int = 256
     """turns per minibatch (global, over all processes)"""
+    max_steps_per_iteration: int = 0
+    """cap on optimizer steps per iteration (0: epochs x minibatches)"""
     microbatch_turns: int = 0
     """turns per forward/backward pass on each process; a minibatch's passes accumulate gradients
     before its one step, so the update is unchanged and only peak memory drops; 0: one pass"""
@@ -134,6 +154,11 @@ class PPOConfig:
     """global gradient-norm clip"""
     whiten: bool = True
     """whiten advantages per type (switch, subgoal, action) over the batch's real turns"""
+    whiten_scale: str = "per_type"
+    """'per_type': each type divided by its own std; 'action': each type centred on its own mean and
+    divided by the action advantages' std, so a small, noisy A_switch is not blown up to unit scale"""
+    kl_probe_turns: int = 128
+    """turns (per process) on which KL(old || new) is measured after the update; 0: not measured"""
     skip_zero_reward_batches: bool = True
     """skip the policy update (value heads still train) when every reward in the batch is zero"""
     weight_decay: float = 0.0
@@ -147,13 +172,16 @@ class RolloutConfig:
     episodes: int = 32
     """episodes per iteration (global); group methods: tasks x group_size"""
     temperature: float = 1.0
-    """training sampling temperature"""
+    """training sampling temperature; old log-probs are re-scored at it, and the primary evaluation
+    samples at it"""
     eval_temperature: float = 0.4
-    """evaluation sampling temperature"""
+    """temperature of the secondary evaluation (0: greedy), played before the first update and at the end"""
     max_new_tokens: int = 32
     """cap on response tokens per turn"""
     max_turns: int = 0
     """cap on turns per episode; 0 uses the environment's step limit"""
+    max_turns_expert_ratio: float = 0.0
+    """> 0: cap each task's turns at ceil(ratio x the expert's path length on it) (and the limits above)"""
 
 
 @dataclass
@@ -165,9 +193,14 @@ class RunConfig:
     seed: int = 0
     """run seed: weights init of new heads, sampling, task order"""
     eval_every: int = 5
-    """evaluate every K iterations (and at the end); 0: only at the end"""
+    """evaluate every K iterations (and before the first update and at the end); 0: only those two"""
     eval_episodes: int = 128
     """episodes of the fixed eval split per evaluation"""
+    eval_seed: int = 0
+    """noise seed of evaluation sampling: with each task id it fixes the episode's random numbers, the
+    same for every method, run seed and iteration (common random numbers)"""
+    secondary_eval: bool = True
+    """also evaluate at rollout.eval_temperature before the first update and at the end"""
     checkpoint_every: int = 5
     """checkpoint every N iterations (and at the end)"""
     keep_checkpoints: int = 2
@@ -246,6 +279,58 @@ class TrainConfig:
             (p.clip > 0, "ppo.clip", p.clip, "> 0"),
             (p.lr > 0, "ppo.lr", p.lr, "> 0"),
             (p.max_grad_norm > 0, "ppo.max_grad_norm", p.max_grad_norm, "> 0"),
+            (
+                p.max_steps_per_iteration >= 0,
+                "ppo.max_steps_per_iteration",
+                p.max_steps_per_iteration,
+                ">= 0",
+            ),
+            (
+                p.critic_warmup_iterations >= 0,
+                "ppo.critic_warmup_iterations",
+                p.critic_warmup_iterations,
+                ">= 0",
+            ),
+            (p.warmup_iterations >= 0, "ppo.warmup_iterations", p.warmup_iterations, ">= 0"),
+            (
+                p.whiten_scale in ("per_type", "action"),
+                "ppo.whiten_scale",
+                p.whiten_scale,
+                "'per_type' or 'action'",
+            ),
+            (p.kl_probe_turns >= 0, "ppo.kl_probe_turns", p.kl_probe_turns, ">= 0"),
+            (0.0 <= m.lam_boundary <= 1.0, "method.lam_boundary", m.lam_boundary, "in [0, 1]"),
+            (
+                self.shaping.invalid_penalty_on in ("format", "any"),
+                "shaping.invalid_penalty_on",
+                self.shaping.invalid_penalty_on,
+                "'format' or 'any'",
+            ),
+            (
+                self.model.critic in ("shared", "detached", "separate"),
+                "model.critic",
+                self.model.critic,
+                "'shared', 'detached' or 'separate'",
+            ),
+            (
+                self.rollout.temperature > 0,
+                "rollout.temperature",
+                self.rollout.temperature,
+                "> 0 (training samples)",
+            ),
+            (
+                self.rollout.eval_temperature >= 0,
+                "rollout.eval_temperature",
+                self.rollout.eval_temperature,
+                ">= 0",
+            ),
+            (
+                self.rollout.max_turns_expert_ratio >= 0,
+                "rollout.max_turns_expert_ratio",
+                self.rollout.max_turns_expert_ratio,
+                ">= 0 (0: off)",
+            ),
+            (r.eval_episodes >= 1, "run.eval_episodes", r.eval_episodes, ">= 1"),
             (self.rollout.episodes >= 1, "rollout.episodes", self.rollout.episodes, ">= 1"),
             (r.iterations >= 1, "run.iterations", r.iterations, ">= 1"),
             (r.eval_every >= 0, "run.eval_every", r.eval_every, ">= 0"),
@@ -256,10 +341,10 @@ class TrainConfig:
             (self.env.horizon >= 1, "env.horizon", self.env.horizon, ">= 1"),
             (bool(self.model.path), "model.path", self.model.path, "a model folder"),
             (
-                not self.model.critic_path,
+                not self.model.critic_path or self.model.critic == "separate",
                 "model.critic_path",
                 self.model.critic_path,
-                "empty: a separate critic model is not implemented (value heads share the policy trunk)",
+                "empty unless model.critic is 'separate'",
             ),
         ]
         for ok, key, seen, want in checks:

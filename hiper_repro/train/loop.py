@@ -1,5 +1,12 @@
-"""The training loop, top to bottom (CleanRL's ppo.py order): setup, seeding, resume, then per iteration
-sample tasks -> rollout -> credit -> re-score -> epochs x minibatches -> log -> evaluate -> trace -> checkpoint.
+"""The training loop, top to bottom (CleanRL's ppo.py order): setup, seeding, resume, the starting policy's
+evaluation, then per iteration sample tasks -> rollout -> critic values -> credit -> re-score -> epochs x
+minibatches -> log -> evaluate -> trace -> checkpoint.
+
+Evaluation (`agent.evaluate.play_tasks`, the package's one evaluation path) plays the fixed split before the
+first update (`eval_iteration` -1), every `run.eval_every` iterations and at the end, at the training
+temperature and with common random numbers (each task's sampling noise is fixed by `run.eval_seed` and its
+id), so a change from the start is a paired comparison; with `run.secondary_eval` the start and the end are
+also played at `rollout.eval_temperature`.
 
 Run folder `out/`: config.yaml (resolved), run.json (provenance, sizes, resumes, peak RSS), train.log,
 metrics.csv, tensorboard/, traces.nc, checkpoints/iter_NNNNNN/, and `done` written last.
@@ -20,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from hiper_repro.io import write_atomic
@@ -27,8 +35,15 @@ from hiper_repro.train.checkpoint import latest_checkpoint, load_checkpoint, sav
 from hiper_repro.train.config import TrainConfig, save_config
 from hiper_repro.train.methods import assign_credit
 from hiper_repro.train.metrics import MetricsLog
-from hiper_repro.train.records import concat_records, evaluation_record, rollout_summary, trace_records
+from hiper_repro.train.records import (
+    concat_records,
+    diagnostics,
+    evaluation_record,
+    rollout_summary,
+    trace_records,
+)
 from hiper_repro.train.setup import (
+    build_critic,
     build_optimizer,
     build_policy,
     generator,
@@ -38,7 +53,7 @@ from hiper_repro.train.setup import (
     model_path,
     seed_everything,
 )
-from hiper_repro.train.update import LossConfig, TurnScorer, ppo_update, prepare_batch
+from hiper_repro.train.update import VALUE_SLOTS, TurnScorer, ppo_update, prepare_batch
 
 FAIL_ENV = "HIPER_REPRO_FAIL_AT"
 log = logging.getLogger("hiper_repro.train")
@@ -68,6 +83,55 @@ def _file_handler(out: Path) -> logging.Handler | None:
     return handler
 
 
+def _turn_limits(cfg: TrainConfig, tasks: list[Any]) -> dict[str, int] | None:
+    """Per-task turn caps at `rollout.max_turns_expert_ratio` x the expert's path (None: off)."""
+    if not cfg.rollout.max_turns_expert_ratio:
+        return None
+    from hiper_repro.envs import expert_turn_limits, make_env
+
+    env = make_env(cfg.env.name)
+    try:
+        return expert_turn_limits(env, tasks, cfg.rollout.max_turns_expert_ratio)
+    finally:
+        env.close()
+
+
+def critic_values(rollout: Any, scorer: TurnScorer) -> None:
+    """Overwrite the rollout's values with the separate critic's (same positions; no grad)."""
+    from hiper_repro.agent.scoring import score_values
+
+    with torch.no_grad():
+        values = score_values(scorer.critic, rollout.turns, scorer.critic.pad_id)
+    b = torch.tensor([tt.b for tt in rollout.turns])
+    t = torch.tensor([tt.t for tt in rollout.turns])
+    for name in VALUE_SLOTS:
+        field = getattr(rollout, f"value_{name}")
+        field[b, t] = values[f"value_{name}"].float().cpu()
+
+
+def _pool_diagnostics(parts: list[dict[str, Any]], update: dict[str, float]) -> dict[str, Any]:
+    """One `/iterations` record from every process's diagnostics: turn-weighted means of the batch
+    statistics, the update's cross-process means (`update`) for its own quantities."""
+    weights = np.array([p["turns"] for p in parts], dtype=float)
+    out: dict[str, Any] = {"turns": int(weights.sum()), "policy_updated": bool(parts[0]["policy_updated"])}
+    for key in ("success", "invalid_rate", "adv_switch_abs", "adv_action_std"):
+        out[key] = _weighted([p[key] for p in parts], weights)
+    for key in ("explained_variance_low", "explained_variance_high", "explained_variance_term"):
+        out[key] = _weighted([p[key] for p in parts], weights)
+    for key, name in (("kl_ref", "kl"), ("approx_kl", "approx_kl"), ("clip_fraction", "clip_fraction")):
+        out[key] = float(update.get(name, float("nan")))
+    for key in ("entropy", "grad_norm"):
+        out[key] = float(update.get(key, float("nan")))
+    out["optimizer_steps"] = int(update.get("optimizer_steps", 0))
+    return out
+
+
+def _weighted(values: list[float], weights: np.ndarray) -> float:
+    v = np.asarray(values, dtype=float)
+    ok = np.isfinite(v) & (weights > 0)
+    return float(np.average(v[ok], weights=weights[ok])) if ok.any() else float("nan")
+
+
 def _gather(accelerator: Any, obj: Any) -> list[Any]:
     """Objects from every process, in rank order (one process: [obj])."""
     if accelerator.num_processes == 1:
@@ -78,16 +142,27 @@ def _gather(accelerator: Any, obj: Any) -> list[Any]:
 
 
 def evaluate(
-    policy: Any, pool: Any, tasks: list[Any], cfg: TrainConfig, gen_cfg: Any, gen: torch.Generator
+    policy: Any,
+    pool: Any,
+    tasks: list[Any],
+    cfg: TrainConfig,
+    gen_cfg: Any,
+    limits: dict[str, int] | None,
+    accelerator: Any,
 ) -> dict:
-    """Play the fixed eval tasks (this process's share) at the eval temperature; one record."""
-    from hiper_repro.agent.rollout import rollout
+    """Play this process's contiguous share of the fixed eval tasks; the whole split's record, gathered in
+    task order (every process returns it)."""
+    from hiper_repro.agent.evaluate import play_tasks
 
-    parts = []
-    for s in range(0, len(tasks), pool.n):  # the pool bounds how many episodes step together
-        ro = rollout(policy, policy.tokenizer, pool, tasks[s : s + pool.n], cfg.format, gen_cfg, gen)
-        parts.append(evaluation_record(ro, cfg.format))
-    return concat_records("evaluation", parts) if parts else {}
+    rank, world = accelerator.process_index, accelerator.num_processes
+    lo, hi = rank * len(tasks) // world, (rank + 1) * len(tasks) // world
+    mine = tasks[lo:hi]
+    part = {}
+    if mine:
+        caps = None if limits is None else [limits[t.task_id] for t in mine]
+        columns = play_tasks(policy, pool, mine, cfg.format, gen_cfg, cfg.run.eval_seed, caps)
+        part = evaluation_record(columns)
+    return concat_records("evaluation", [p for p in _gather(accelerator, part) if p])
 
 
 def train(cfg: TrainConfig, out_dir: str | os.PathLike) -> Path:
@@ -137,35 +212,31 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
     #      seeds are offset by rank and derived per iteration (setup.derived_seed).
     seed_everything(cfg.run.seed)
 
-    # ---- tasks, policy, optimizer --------------------------------------------------------------------
+    # ---- tasks, policy (+ separate critic), optimizer ------------------------------------------------
     train_tasks, eval_tasks = load_splits(cfg)
-    eval_mine = eval_tasks[rank::world]
+    train_limits, eval_limits = _turn_limits(cfg, train_tasks), _turn_limits(cfg, eval_tasks)
     policy = build_policy(cfg, accelerator.device)
-    optimizer, scheduler = build_optimizer(policy, cfg)
-    scorer, optimizer = accelerator.prepare(TurnScorer(policy), optimizer)
+    critic = build_critic(cfg, accelerator.device)
+    optimizer, scheduler = build_optimizer(policy, cfg, critic)
+    learner = TurnScorer(policy, critic, temperature=cfg.rollout.temperature)  # what checkpoints hold
+    scorer, optimizer = accelerator.prepare(learner, optimizer)
     base_optimizer = getattr(optimizer, "optimizer", optimizer)
     pool = EnvPool(cfg.env.name, max(sizes["episodes_per_process"], 1))
     max_turns = cfg.rollout.max_turns or None
     gen_train = GenerationConfig(
         cfg.rollout.max_new_tokens, cfg.rollout.temperature, cfg.env.history_length, max_turns
     )
-    gen_eval = GenerationConfig(
+    # Primary evaluation at the training temperature; secondary (start and end) at eval_temperature.
+    gen_eval = gen_train
+    gen_secondary = GenerationConfig(
         cfg.rollout.max_new_tokens, cfg.rollout.eval_temperature, cfg.env.history_length, max_turns
-    )
-    loss_cfg = LossConfig(
-        clip=cfg.ppo.clip,
-        kl_coef=cfg.ppo.kl_coef,
-        entropy_coef=cfg.ppo.entropy_coef,
-        value_coef=cfg.ppo.value_coef,
-        value_clip=cfg.ppo.value_clip,
-        train_policy=True,
     )
 
     # ---- resume ---------------------------------------------------------------------------------------
     start = 0
     ckpt = latest_checkpoint(out / "checkpoints")
     if ckpt is not None:
-        info = load_checkpoint(ckpt, policy, base_optimizer, {"lr": scheduler}, {})
+        info = load_checkpoint(ckpt, learner, base_optimizer, {"lr": scheduler}, {})
         start = info["iteration"] + 1
     writer = metrics = None
     if main:
@@ -205,6 +276,31 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
 
     from tqdm.auto import tqdm
 
+    def evaluations(it: int, final: bool) -> dict[str, dict]:
+        """The evaluations due after iteration `it`'s update (-1: the starting policy), by trace group."""
+        due: dict[str, dict] = {}
+        if it < 0 or final or (cfg.run.eval_every and (it + 1) % cfg.run.eval_every == 0):
+            due["evaluation"] = evaluate(policy, pool, eval_tasks, cfg, gen_eval, eval_limits, accelerator)
+        if cfg.run.secondary_eval and (it < 0 or final):
+            due["evaluation_secondary"] = evaluate(
+                policy, pool, eval_tasks, cfg, gen_secondary, eval_limits, accelerator
+            )
+        return due
+
+    # ---- the starting policy, evaluated once before any update (stored as eval_iteration -1) ---------
+    if start == 0:
+        t0 = time.perf_counter()
+        before = evaluations(-1, final=False)
+        if main:
+            for group, record in before.items():
+                writer.add_evaluation(-1, record, group=group)
+            writer.flush()
+            log.info(
+                "starting policy: eval success %s (%.1f s)",
+                {g: round(float(r["success"].mean()), 4) for g, r in before.items()},
+                time.perf_counter() - t0,
+            )
+
     bar = tqdm(
         total=cfg.run.iterations,
         initial=start,
@@ -229,33 +325,37 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
                 gen_train,
                 generator(cfg.run.seed, it, rank, "rollout"),
                 groups,
+                turn_limits=None if train_limits is None else [train_limits[t.task_id] for t in tasks],
             )
             times["time_rollout"] = time.perf_counter() - t0
 
-            # ---- credit: shaping, advantages per block, value targets; re-score old and reference log-probs --
+            # ---- credit: critic values, shaping, advantages per block, value targets; re-score old and
+            #      reference log-probs at the sampling temperature ----------------------------------------
             t0 = time.perf_counter()
+            if critic is not None:
+                critic_values(ro, learner)
             credit = assign_credit(ro, cfg)
-            batch = prepare_batch(policy, ro.turns, credit, cfg.ppo.kl_coef)
+            batch = prepare_batch(learner, ro.turns, credit, cfg.ppo.kl_coef)
             skipped = all(_gather(accelerator, credit.policy_skipped))  # every process must agree
+            warming = it < cfg.ppo.critic_warmup_iterations  # the critic learns, the policy waits
             times["time_credit"] = time.perf_counter() - t0
 
             # ---- update: epochs x minibatches of PPO-clip + KL + entropy + clipped value losses --------------
             _maybe_fail(it, "update")
             t0 = time.perf_counter()
-            loss_cfg.train_policy = not skipped
+            lr = scheduler.get_last_lr()[0]  # the actor rate this update runs at
+            train_policy = not (skipped or warming)
             stats = ppo_update(
                 accelerator,
                 scorer,
                 optimizer,
                 batch,
-                loss_cfg,
-                cfg.ppo.epochs,
-                cfg.ppo.minibatch_turns,
-                cfg.ppo.max_grad_norm,
+                cfg.ppo,
                 generator(cfg.run.seed, it, rank, "minibatch"),
-                cfg.ppo.microbatch_turns,
+                train_policy=train_policy,
             )
             scheduler.step()
+            diag = diagnostics(ro, credit, stats, cfg, train_policy)
             keys = sorted(stats)
             if world > 1:  # per-process partial means -> global means
                 vec = accelerator.reduce(
@@ -266,36 +366,39 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
 
             # ---- evaluation on the fixed split every K iterations and at the end ----------------------------
             t0 = time.perf_counter()
-            evaluation = None
-            if (cfg.run.eval_every and (it + 1) % cfg.run.eval_every == 0) or it == last:
-                part = evaluate(
-                    policy, pool, eval_mine, cfg, gen_eval, generator(cfg.run.seed, it, rank, "eval")
-                )
-                evaluation = concat_records("evaluation", [p for p in _gather(accelerator, part) if p])
+            due = evaluations(it, final=it == last)
             times["time_eval"] = time.perf_counter() - t0
 
             # ---- log and trace (main process), then checkpoint ----------------------------------------------
             t0 = time.perf_counter()
             rec = trace_records(ro, credit, cfg.has_critic)
-            gathered = _gather(accelerator, (rec, ro.n_generated_tokens))
+            gathered = _gather(accelerator, (rec, ro.n_generated_tokens, diag))
             if main:
                 rec = {
-                    g: concat_records(g, [r[g] for r, _ in gathered])
+                    g: concat_records(g, [r[g] for r, _, _ in gathered])
                     for g in ("turns", "segments", "episodes")
                 }
+                diag = _pool_diagnostics([d for _, _, d in gathered], stats)
+                diag["lr"] = lr
                 writer.add_iteration(it, **rec)
-                if evaluation is not None:
-                    writer.add_evaluation(it, evaluation)
+                writer.add_diagnostics(it, diag)
+                for group, record in due.items():
+                    writer.add_evaluation(it, record, group=group)
                 writer.flush()
                 row = {"iteration": it, **rollout_summary(rec, cfg.format), **stats, **times}
+                row |= {k: float(diag[k]) for k in ("explained_variance_low", "explained_variance_high")}
+                row |= {k: float(diag[k]) for k in ("explained_variance_term", "adv_switch_abs")}
+                row["adv_action_std"] = float(diag["adv_action_std"])
                 row["policy_skipped"] = int(skipped)
-                row["lr"] = scheduler.get_last_lr()[0]
-                row["tokens_per_s"] = sum(n for _, n in gathered) / max(times["time_rollout"], 1e-9)
-                if evaluation is not None:
-                    row |= {
-                        f"eval_{k}": float(evaluation[k].mean())
-                        for k in ("success", "score", "length", "invalid_rate")
-                    }
+                row["policy_updated"] = int(train_policy)
+                row["lr"] = lr
+                row["tokens_per_s"] = sum(n for _, n, _ in gathered) / max(times["time_rollout"], 1e-9)
+                for group, prefix in (("evaluation", "eval_"), ("evaluation_secondary", "eval_secondary_")):
+                    if group in due:
+                        row |= {
+                            f"{prefix}{k}": float(due[group][k].mean())
+                            for k in ("success", "score", "length", "invalid_rate")
+                        }
                 row["time_trace"] = time.perf_counter() - t0
                 metrics.log(row)
                 _maybe_fail(it, "trace")
@@ -304,7 +407,7 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
                     save_checkpoint(
                         ckpt_root,
                         it,
-                        policy,
+                        learner,
                         base_optimizer,
                         {"lr": scheduler},
                         {},
@@ -327,6 +430,8 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
     # ---- the end: final policy, run summary, trackers closed, and the `done` marker written last ----------
     if main:
         save_final_policy(policy, cfg, out / "policy", world)
+        if critic is not None:
+            critic.save(out / "critic")
         run_info = json.loads((out / "run.json").read_text())
         run_info["peak_rss_mb"] = peak_rss_mb()
         write_atomic(out / "run.json", json.dumps(run_info, indent=1))

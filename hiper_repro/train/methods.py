@@ -57,16 +57,38 @@ class Credit:
     """(B, T) bool, real turns the parser rejected: their tokens outside any block take `adv_action`"""
 
 
+def progress_shaping(turn_scores: Tensor, mask: Tensor, gamma: float) -> Tensor:
+    """F_t = gamma Phi(s_{t+1}) - Phi(s_t) with Phi(s_t) the score before turn t (0 at the start) and
+    Phi := 0 after an episode's last turn (terminated or truncated); 0 at padding.
+
+    Potential-based (Ng, Harada and Russell 1999): the shaped return of every episode is the original
+    one minus Phi(s_0) = 0, so no policy's return, and hence no ranking of policies, changes; the dense
+    signal only helps estimators that bootstrap (lambda < 1, or through the critic).
+    """
+    after = torch.where(mask, turn_scores.float(), torch.zeros(()))
+    before = torch.nn.functional.pad(after[:, :-1], (1, 0))
+    last = mask & ~torch.nn.functional.pad(mask[:, 1:], (0, 1))
+    after = torch.where(last, torch.zeros(()), after)
+    return torch.where(mask, gamma * after - before, torch.zeros(()))
+
+
 def shape_rewards(rollout: Any, cfg: TrainConfig) -> Tensor:
     """r_t = success_reward * env r_t - invalid_penalty [invalid] - keep_penalty [KEEP, t > 0]
-    - keep_consistency_penalty [KEEP that changed the subgoal text]; 0 at padding.
+    - keep_consistency_penalty [KEEP that changed the subgoal text] + progress_coef * F_t; 0 at padding.
 
-    KEEP terms apply to the Plan-Execute format only (the flat format has no switch decision).
+    "Invalid" follows `shaping.invalid_penalty_on`: 'format' charges replies that broke the format only
+    (an inadmissible action gets the environment's "Nothing happens" and no penalty: charging it taught
+    one run to say "go to ..." every turn, which is always admissible, while success fell), 'any' also
+    charges inadmissible actions. KEEP terms apply to the Plan-Execute format only (the flat format has
+    no switch decision). F_t is `progress_shaping` on the environment's score.
     """
     s = cfg.shaping
     mask = rollout.mask
     r = rollout.rewards.float() * s.success_reward
-    r = r - s.invalid_penalty * (~rollout.valid).float()
+    charged = ~rollout.well_formed if s.invalid_penalty_on == "format" else ~rollout.valid
+    r = r - s.invalid_penalty * charged.float()
+    if s.progress_coef:
+        r = r + s.progress_coef * progress_shaping(rollout.turn_scores, mask, cfg.method.gamma)
     if cfg.format == "plan_execute":
         t = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
         keep = ~rollout.switch & (t > 0)
@@ -97,11 +119,15 @@ def _nan_outside(x: Tensor, where: Tensor) -> Tensor:
     return torch.where(where, x, torch.full_like(x, NAN))
 
 
-def _whiten(x: Tensor, where: Tensor) -> Tensor:
-    """Whiten over the entries in `where` (each turn once); NaN elsewhere."""
+def _whiten(x: Tensor, where: Tensor, std: Tensor | None = None) -> Tensor:
+    """Whiten over the entries in `where` (each turn once), by their own std or `std`; NaN elsewhere."""
     if int(where.sum()) < 2:
         return _nan_outside(x, where)
-    return _nan_outside(credit.whiten(torch.nan_to_num(x), where), where)
+    return _nan_outside(credit.whiten(torch.nan_to_num(x), where, std=std), where)
+
+
+def _std(x: Tensor, where: Tensor) -> Tensor | None:
+    return credit.masked_std(torch.nan_to_num(x), where) if int(where.sum()) >= 2 else None
 
 
 def segment_table(
@@ -176,6 +202,7 @@ def assign_credit(rollout: Any, cfg: TrainConfig) -> Credit:
             gamma=m.gamma,
             lam_low=m.lam_low,
             lam_high=m.lam_high,
+            lam_boundary=m.lam_boundary,
         )
         adv_low = _nan_outside(h.adv_low, mask)
         adv_high = _nan_outside(h.adv_high, starts)
@@ -208,10 +235,13 @@ def assign_credit(rollout: Any, cfg: TrainConfig) -> Credit:
             keep = mask & ~rollout.switch & (t_idx > 0)
             targets["low_prev"] = _nan_outside(h.ret_low, keep)
         if cfg.ppo.whiten:
+            # 'action': one scale for every type, so A_switch keeps its size relative to A_low (whitened
+            # on its own, a switch advantage with 1/5-1/20 of A_low's spread had its noise blown up).
+            common = _std(adv_low, mask) if cfg.ppo.whiten_scale == "action" else None
             adv_low, adv_high, adv_switch = (
                 _whiten(adv_low, mask),
-                _whiten(adv_high, starts),
-                _whiten(adv_switch, decision),
+                _whiten(adv_high, starts, common),
+                _whiten(adv_switch, decision, common),
             )
         out = Credit(rewards, adv_switch, adv_high, adv_low, targets)
     elif m.name in ("ppo", "ppo-pe"):

@@ -34,7 +34,16 @@ METRICS: dict[str, str] = {
     "entropy": "policy entropy per loss-carrying token",
     "grad_norm": "global gradient norm before clipping (mean over minibatches)",
     "clip_fraction": "share of tokens where the clipped PPO term was active",
-    "approx_kl_old": "mean log pi_old - log pi_theta over tokens (drift within the update)",
+    "approx_kl_old": "mean log pi_old - log pi_theta over tokens at each minibatch, before its step (0 on"
+    " the first: with one minibatch it stays 0; see approx_kl)",
+    "approx_kl": "KL(old || new) over response tokens measured after the update (k3 estimate)",
+    "optimizer_steps": "optimizer steps in the iteration's update (epochs x minibatches, capped)",
+    "policy_updated": "1 when the policy was updated, 0 when skipped or in the critic warm-up",
+    "explained_variance_low": "explained variance of V_low (flat: V) against the reward-to-go, before the update",
+    "explained_variance_high": "explained variance of V_high at segment starts against the reward-to-go",
+    "explained_variance_term": "explained variance of V_term against the reward-to-go (switch_form=code)",
+    "adv_switch_abs": "mean |A_switch| before whitening over decision turns (hiper)",
+    "adv_action_std": "standard deviation of the action advantage before whitening",
     "value_clip_fraction": "share of turns where the clipped value term was active (V_low)",
     "policy_skipped": "1 when the policy update was skipped (all rewards zero), else 0",
     "lr": "actor learning rate after the iteration's scheduler step",
@@ -44,10 +53,15 @@ METRICS: dict[str, str] = {
     "time_update": "seconds in the PPO update",
     "time_eval": "seconds in evaluation (0 when none)",
     "time_trace": "seconds writing traces and checkpoints",
-    "eval_success": "success on the fixed evaluation split (NaN when not evaluated this iteration)",
+    "eval_success": "success on the fixed evaluation split at the training temperature (NaN when not"
+    " evaluated this iteration)",
     "eval_score": "mean score on the evaluation split",
     "eval_length": "mean episode length on the evaluation split",
     "eval_invalid_rate": "invalid-turn share on the evaluation split",
+    "eval_secondary_success": "success on the evaluation split at rollout.eval_temperature (start and end)",
+    "eval_secondary_score": "mean score at rollout.eval_temperature",
+    "eval_secondary_length": "mean episode length at rollout.eval_temperature",
+    "eval_secondary_invalid_rate": "invalid-turn share at rollout.eval_temperature",
 }
 
 

@@ -6,12 +6,17 @@ Under data parallelism every process builds its own and `concat_records` joins t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from hiper_repro.traces.schema import GROUPS
+
+if TYPE_CHECKING:
+    from hiper_repro.agent.rollout import Rollout
+    from hiper_repro.train.config import TrainConfig
+    from hiper_repro.train.methods import Credit
 
 NAN = float("nan")
 
@@ -73,26 +78,66 @@ def trace_records(rollout: Any, credit: Any, has_critic: bool) -> dict[str, dict
     return {"turns": turns, "segments": segments, "episodes": episodes}
 
 
-def evaluation_record(rollout: Any, fmt: str) -> dict[str, Any]:
-    """One evaluation's per-episode arrays (the traces' /evaluation group)."""
+def explained_variance(prediction: torch.Tensor, target: torch.Tensor, where: torch.Tensor) -> float:
+    """1 - Var(target - prediction) / Var(target) over the entries in `where`; NaN with fewer than two
+    entries or a constant target. 1 is a perfect critic, 0 no better than the target's mean."""
+    where = where & torch.isfinite(prediction) & torch.isfinite(target)
+    if int(where.sum()) < 2:
+        return NAN
+    y, e = target[where].double(), (target - prediction)[where].double()
+    var = float(y.var())
+    return 1.0 - float(e.var()) / var if var > 0 else NAN
+
+
+def diagnostics(
+    rollout: Rollout, credit: Credit, update: dict[str, float], cfg: TrainConfig, policy_updated: bool
+) -> dict[str, Any]:
+    """This process's scalars of the traces' `/iterations` group (before any cross-process average).
+
+    Critic quality: each value head's explained variance against the observed reward-to-go G_t (the
+    same yardstick for every head: V_low on every real turn, V_high at segment starts, V_term on every
+    turn), measured on the fresh batch before the update trains on it, i.e. held out.
+    """
     mask = rollout.mask
-    length = rollout.length.float()
-    later = mask.clone()
-    later[:, 0] = False
-    if fmt == "flat":
-        switch_rate = torch.full(length.shape, NAN)
-    else:
-        switch_rate = (rollout.switch & later).sum(1).float() / (length - 1).clamp(min=1)
-        switch_rate = torch.where(length > 1, switch_rate, torch.tensor(NAN))
+    returns = credit.trace["returns"]
+    hiper = cfg.method.name == "hiper"
+    starts = rollout.switch & mask
+    raw_action = credit.trace.get("adv_low" if hiper else "adv_flat", credit.adv_action)
+    finite = torch.isfinite(raw_action) & mask
+    switch_abs = credit.trace.get("adv_switch")
     return {
-        "task_id": np.asarray(rollout.task_ids, dtype=str),
-        "task_type": np.asarray(rollout.task_types, dtype=str),
-        "success": _np(rollout.won.float()),
-        "score": _np(rollout.score),
-        "length": _np(length),
-        "invalid_rate": _np((~rollout.valid & mask).sum(1).float() / length.clamp(min=1)),
-        "switch_rate": _np(switch_rate),
+        "turns": int(mask.sum()),
+        "success": float(rollout.won.float().mean()),
+        "invalid_rate": float((~rollout.valid & mask).sum() / mask.sum().clamp(min=1)),
+        "explained_variance_low": (
+            explained_variance(rollout.value_low, returns, mask) if cfg.has_critic else NAN
+        ),
+        "explained_variance_high": explained_variance(rollout.value_high, returns, starts) if hiper else NAN,
+        "explained_variance_term": (
+            explained_variance(rollout.value_term, returns, mask)
+            if hiper and cfg.method.switch_form == "code"
+            else NAN
+        ),
+        "adv_switch_abs": (
+            float(switch_abs[torch.isfinite(switch_abs)].abs().mean())
+            if switch_abs is not None and bool(torch.isfinite(switch_abs).any())
+            else NAN
+        ),
+        "adv_action_std": float(raw_action[finite].std()) if int(finite.sum()) > 1 else NAN,
+        "kl_ref": update.get("kl", NAN),
+        "approx_kl": update.get("approx_kl", NAN),
+        "clip_fraction": update.get("clip_fraction", NAN),
+        "entropy": update.get("entropy", NAN),
+        "grad_norm": update.get("grad_norm", NAN),
+        "optimizer_steps": int(update.get("optimizer_steps", 0)),
+        "policy_updated": policy_updated,
+        "lr": NAN,  # filled by the loop from the scheduler
     }
+
+
+def evaluation_record(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The traces' evaluation variables out of `agent.evaluate.play_tasks`'s per-episode columns."""
+    return {name: columns[name] for name in GROUPS["evaluation"].variables}
 
 
 def concat_records(group: str, parts: list[dict[str, Any]]) -> dict[str, Any]:

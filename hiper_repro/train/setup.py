@@ -107,40 +107,54 @@ def iteration_tasks(
     return [train_tasks[idx[g]] for g in mine], mine.tolist()
 
 
+def _load_policy(path: Path, fmt: str, heads: tuple[str, ...], lora: Any, seed: int) -> Any:
+    """A saved policy or a plain model folder with the heads a method needs (new heads start at zero)."""
+    from hiper_repro.agent.policy import AGENT_JSON, Policy, PolicyConfig
+
+    want = PolicyConfig(fmt=fmt, heads=heads, lora=lora, seed=seed)
+    meta = path / AGENT_JSON
+    if not meta.is_file():
+        return Policy.load(path, config=want)
+    saved = PolicyConfig.from_json(json.loads(meta.read_text())["policy"])
+    if saved.fmt != fmt:
+        raise ValueError(f"model at {path} writes format {saved.fmt!r} but this run needs {fmt!r}")
+    want = replace(want, head_hidden=saved.head_hidden)
+    if saved.heads == heads:
+        return Policy.load(path, config=want)
+    # e.g. a warm start without V_term: keep its LM, build the heads this method needs
+    loaded = Policy.load(path, config=replace(want, heads=saved.heads, lora=None))
+    return Policy(loaded.lm, loaded.tokenizer, want)
+
+
+def method_heads(cfg: TrainConfig) -> tuple[str, ...]:
+    """hiper with switch_form='code' needs ('low', 'high', 'term'); other Plan-Execute methods
+    ('low', 'high'); flat ppo ('low',)."""
+    from hiper_repro.agent.policy import default_heads
+
+    return default_heads(cfg.format, term=cfg.method.name == "hiper" and cfg.method.switch_form == "code")
+
+
 def build_policy(cfg: TrainConfig, device: torch.device | str) -> Any:
     """Load the starting policy with the heads the method needs (new heads start at zero values).
 
-    hiper with switch_form='code' needs ('low', 'high', 'term'); other Plan-Execute methods
-    ('low', 'high'); flat ppo ('low',). Heads of a saved policy are kept when they match. LoRA
-    (`model.lora_rank` > 0) is added on top of a merged warm start.
+    Heads of a saved policy are kept when they match. LoRA (`model.lora_rank` > 0) is added on top of a
+    merged warm start. `model.critic`: 'detached' makes the heads read detached hidden states; 'separate'
+    freezes the policy's own heads (`build_critic` makes the critic).
     """
-    from hiper_repro.agent.policy import AGENT_JSON, LoraSettings, Policy, PolicyConfig, default_heads
+    from hiper_repro.agent.policy import LoraSettings
 
     path = Path(model_path(cfg))
     if not path.is_dir():
         raise ValueError(f"model.path resolves to {str(path)!r}, which is not a folder")
-    heads = default_heads(cfg.format, term=cfg.method.name == "hiper" and cfg.method.switch_form == "code")
     lora = (
         LoraSettings(rank=cfg.model.lora_rank, alpha=float(cfg.model.lora_alpha))
         if cfg.model.lora_rank
         else None
     )
-    want = PolicyConfig(fmt=cfg.format, heads=heads, lora=lora, seed=cfg.run.seed)
-    meta = path / AGENT_JSON
-    if not meta.is_file():
-        policy = Policy.load(path, config=want)
-    else:
-        saved = PolicyConfig.from_json(json.loads(meta.read_text())["policy"])
-        if saved.fmt != cfg.format:
-            raise ValueError(
-                f"model at {path} writes format {saved.fmt!r} but method {cfg.method.name!r} needs {cfg.format!r}"
-            )
-        want = replace(want, head_hidden=saved.head_hidden)
-        if saved.heads == heads:
-            policy = Policy.load(path, config=want)
-        else:  # e.g. a warm start without V_term: keep its LM, build the heads this method needs
-            loaded = Policy.load(path, config=replace(want, heads=saved.heads, lora=None))
-            policy = Policy(loaded.lm, loaded.tokenizer, want)
+    policy = _load_policy(path, cfg.format, method_heads(cfg), lora, cfg.run.seed)
+    policy.detach_values = cfg.model.critic == "detached"
+    if cfg.model.critic == "separate":
+        policy.heads.requires_grad_(False)
     if cfg.model.gradient_checkpointing:
         policy.lm.gradient_checkpointing_enable()
     if cfg.ppo.kl_coef > 0 and not policy.is_lora:
@@ -148,15 +162,52 @@ def build_policy(cfg: TrainConfig, device: torch.device | str) -> Any:
     return policy.to(device)
 
 
-def build_optimizer(policy: Any, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, Any]:
-    """AdamW with the actor lr on the LM's trainable weights and the critic lr on the heads; linear warm-up."""
+def build_critic(cfg: TrainConfig, device: torch.device | str) -> Any | None:
+    """The separate critic of `model.critic: separate` (None otherwise): a copy of `model.critic_path`
+    (default: the starting policy model) with the method's value heads, every weight trained.
+
+    Only its decoder and heads are used: an untied output projection is frozen (no gradient, no
+    optimizer state, not checkpointed).
+    """
+    if cfg.model.critic != "separate" or not cfg.has_critic:
+        return None
+    path = Path(cfg.model.critic_path.format(env=cfg.env.name, format=cfg.format) or model_path(cfg))
+    if not path.is_dir():
+        raise ValueError(f"model.critic_path resolves to {str(path)!r}, which is not a folder")
+    critic = _load_policy(path, cfg.format, method_heads(cfg), None, cfg.run.seed)
+    out_emb, in_emb = critic.lm.get_output_embeddings(), critic.lm.get_input_embeddings()
+    if out_emb is not None and out_emb.weight is not in_emb.weight:
+        out_emb.requires_grad_(False)
+    if cfg.model.gradient_checkpointing:
+        critic.lm.gradient_checkpointing_enable()
+    return critic.to(device)
+
+
+def lr_factors(cfg: TrainConfig) -> tuple[Any, Any]:
+    """Per-iteration learning-rate factors (actor, critic): the actor stays at 0 through the critic
+    warm-up, then ramps up linearly over `ppo.warmup_iterations`; the critic trains at full rate."""
+    hold, ramp = cfg.ppo.critic_warmup_iterations, cfg.ppo.warmup_iterations
+
+    def actor(i: int) -> float:
+        if i < hold:
+            return 0.0
+        return min(1.0, (i - hold + 1) / ramp) if ramp > 0 else 1.0
+
+    return actor, lambda i: 1.0
+
+
+def build_optimizer(
+    policy: Any, cfg: TrainConfig, critic: Any | None = None
+) -> tuple[torch.optim.Optimizer, Any]:
+    """AdamW: the actor lr on the policy's trainable LM weights, the critic lr on the value heads (or on
+    the whole separate critic); learning-rate factors from `lr_factors`."""
     head_ids = {id(p) for p in policy.heads.parameters()}
     actor = [p for p in policy.parameters() if p.requires_grad and id(p) not in head_ids]
-    critic = [p for p in policy.heads.parameters() if p.requires_grad]
+    source = critic if critic is not None else policy.heads
+    values = [p for p in source.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(
-        [{"params": actor, "lr": cfg.ppo.lr}, {"params": critic, "lr": cfg.ppo.critic_lr}],
+        [{"params": actor, "lr": cfg.ppo.lr}, {"params": values, "lr": cfg.ppo.critic_lr}],
         weight_decay=cfg.ppo.weight_decay,
     )
-    warm = cfg.ppo.warmup_iterations
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min(1.0, (i + 1) / warm) if warm > 0 else 1.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, list(lr_factors(cfg)))
     return opt, sched

@@ -14,12 +14,18 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
 from hiper_repro.train.losses import clipped_value_loss, kl_k3, ppo_clip_loss, token_mean
+
+if TYPE_CHECKING:
+    from hiper_repro.agent.policy import Policy
+    from hiper_repro.agent.rollout import TurnTokens
+    from hiper_repro.train.config import PPOConfig
+    from hiper_repro.train.methods import Credit
 
 # Value slots regressed by the update, in TurnScores order; `credit.targets` uses the same names.
 # "low_prev" is V_low(s_t, o_{t-1}) read at the prompt end (the paper's switch form needs it).
@@ -28,21 +34,39 @@ BLOCK_SWITCH, BLOCK_SUBGOAL, BLOCK_ACTION = 1, 2, 3
 
 
 class TurnScorer(nn.Module):
-    """forward(turns) -> dict of per-token log-probs and entropies, per-turn values (N, 4 slots).
+    """forward(turns) -> per-token log-probs and entropies of the policy at the sampling temperature, and
+    per-turn values (N, 4 slots) from the policy's heads or, given one, a separate critic model.
 
-    A module of its own so that `accelerator.prepare` can wrap it (DDP hooks run on `forward`); the
-    scoring itself is the agent's `score_turns`, which reads values where the rollout read them.
+    A module of its own so that `accelerator.prepare` can wrap it (DDP hooks run on `forward`, over the
+    policy and the critic alike); the scoring itself is the agent's `score_turns` / `score_values`, which
+    read values where the rollout read them. Log-probs are taken at `temperature`, the temperature the
+    rollout sampled at, so the first ratio of an update is exactly 1 whatever that temperature is.
     """
 
-    def __init__(self, policy: Any) -> None:
+    def __init__(self, policy: Policy, critic: Policy | None = None, temperature: float = 1.0) -> None:
         super().__init__()
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0 (log-probs of sampled tokens), got {temperature}")
         self.policy = policy
+        self.critic = critic
+        self.temperature = temperature
 
-    def forward(self, turns: list[Any], reference: bool = False) -> dict[str, Tensor]:
-        from hiper_repro.agent.scoring import score_turns
+    def forward(self, turns: list[TurnTokens], reference: bool = False) -> dict[str, Tensor]:
+        from hiper_repro.agent.scoring import score_turns, score_values
 
-        sc = score_turns(self.policy, turns, self.policy.pad_id, reference=reference)
-        values = torch.stack([sc.value_low, sc.value_high, sc.value_term, sc.value_low_prev], dim=-1)
+        sc = score_turns(
+            self.policy,
+            turns,
+            self.policy.pad_id,
+            temperature=self.temperature,
+            reference=reference,
+            with_values=self.critic is None,
+        )
+        slots = {name: getattr(sc, f"value_{name}") for name in VALUE_SLOTS}
+        if self.critic is not None and not reference:
+            critic = score_values(self.critic, turns, self.critic.pad_id)
+            slots = {name: critic[f"value_{name}"] for name in VALUE_SLOTS}
+        values = torch.stack([slots[name] for name in VALUE_SLOTS], dim=-1)
         return {"logprobs": sc.logprobs, "entropy": sc.entropy, "token_mask": sc.mask, "values": values}
 
 
@@ -66,7 +90,7 @@ class TurnBatch:
     """(N, 4) value targets; NaN where a slot has no loss on that turn"""
 
 
-def token_advantages(turns: list[Any], credit: Any, rmax: int) -> Tensor:
+def token_advantages(turns: list[TurnTokens], credit: Credit, rmax: int) -> Tensor:
     """(N, R) advantages: each response token takes the advantage of its block, others NaN.
 
     On an invalid turn (`credit.invalid`) the tokens outside any block take the turn's action advantage,
@@ -89,7 +113,7 @@ def token_advantages(turns: list[Any], credit: Any, rmax: int) -> Tensor:
     return per_block.gather(1, block)  # block 0 (no block) reads column 0: NaN unless the turn is invalid
 
 
-def value_targets(turns: list[Any], credit: Any) -> Tensor:
+def value_targets(turns: list[TurnTokens], credit: Credit) -> Tensor:
     """(N, 4) targets per turn and VALUE_SLOTS from `credit.targets`, NaN where a slot has none."""
     b = torch.tensor([tt.b for tt in turns])
     t = torch.tensor([tt.t for tt in turns])
@@ -100,43 +124,34 @@ def value_targets(turns: list[Any], credit: Any) -> Tensor:
     return torch.stack(cols, dim=-1)
 
 
-@dataclass
-class LossConfig:
-    clip: float
-    kl_coef: float
-    entropy_coef: float
-    value_coef: float
-    value_clip: float
-    train_policy: bool
-    """False when the batch's policy update is skipped (value heads still train)"""
-
-
 def minibatch_loss(
     out: dict[str, Tensor],
     mb: dict[str, Tensor],
-    cfg: LossConfig,
+    ppo: PPOConfig,
+    train_policy: bool,
     token_denom: Tensor,
     value_denoms: Tensor,
 ) -> tuple[Tensor, dict[str, float]]:
     """Total loss of one minibatch and its diagnostics.
 
-    L = L_clip + kl_coef * KL_k3 - entropy_coef * H + value_coef * sum_slots L_value(slot).
+    L = L_clip + kl_coef * KL_k3 - entropy_coef * H + value_coef * sum_slots L_value(slot); the policy
+    terms only when `train_policy` (False: a skipped batch or critic warm-up trains the values alone).
     `token_denom` and `value_denoms` (one per value slot) are the global counts divided by the world size.
     """
     adv = mb["advantages"]
     tok = mb["token_mask"] & torch.isfinite(adv)
     pg, clip_frac, approx_kl = ppo_clip_loss(
-        out["logprobs"], mb["old_logprobs"], adv, tok, cfg.clip, token_denom
+        out["logprobs"], mb["old_logprobs"], adv, tok, ppo.clip, token_denom
     )
     ent = token_mean(out["entropy"], tok, token_denom)
     kl = (
         kl_k3(out["logprobs"], mb["ref_logprobs"], tok, token_denom)
-        if cfg.kl_coef > 0
+        if ppo.kl_coef > 0
         else torch.zeros((), device=adv.device)
     )
     total = torch.zeros((), device=adv.device)
-    if cfg.train_policy:
-        total = pg + cfg.kl_coef * kl - cfg.entropy_coef * ent
+    if train_policy:
+        total = pg + ppo.kl_coef * kl - ppo.entropy_coef * ent
     stats = {
         "loss_policy": pg.item(),
         "kl": kl.item(),
@@ -150,9 +165,9 @@ def minibatch_loss(
         if float(value_denoms[i]) == 0:  # no process has a target for this slot
             continue
         vl, vfrac = clipped_value_loss(
-            out["values"][:, i], mb["old_values"][:, i], tgt, vmask, cfg.value_clip, value_denoms[i]
+            out["values"][:, i], mb["old_values"][:, i], tgt, vmask, ppo.value_clip, value_denoms[i]
         )
-        total = total + cfg.value_coef * vl
+        total = total + ppo.value_coef * vl
         stats[f"loss_value_{name}"] = vl.item()
         if name == "low":
             stats["value_clip_fraction"] = vfrac.item()
@@ -172,12 +187,14 @@ def n_minibatches(global_turns: int, minibatch_turns: int) -> int:
 
 
 @torch.no_grad()
-def prepare_batch(policy: Any, turns: list[Any], credit: Any, kl_coef: float, chunk: int = 64) -> TurnBatch:
+def prepare_batch(
+    scorer: TurnScorer, turns: list[TurnTokens], credit: Credit, kl_coef: float, chunk: int = 64
+) -> TurnBatch:
     """Re-score the sampled turns under the current (= old) policy and the reference; attach credit.
 
-    Re-scoring makes the first ratio exactly 1 whatever the sampler computed (temperature, kernels).
+    Re-scoring at the scorer's temperature (the sampling one) makes the first ratio exactly 1 whatever
+    the sampler computed (kernels, batch shapes).
     """
-    scorer = TurnScorer(policy)
     n = len(turns)
     rmax = max(max((len(tt.response_ids) for tt in turns), default=1), 1)
     old_lp = torch.zeros((n, rmax))
@@ -199,6 +216,31 @@ def prepare_batch(policy: Any, turns: list[Any], credit: Any, kl_coef: float, ch
         old_values=old_v,
         targets=value_targets(turns, credit),
     )
+
+
+@torch.no_grad()
+def policy_drift(scorer: nn.Module, batch: TurnBatch, max_turns: int, chunk: int = 64) -> float:
+    """KL(old || new) after an update: the k3 estimate mean(r - 1 - log r), r = pi_new / pi_old, over the
+    loss-carrying response tokens of an evenly spaced subset of at most `max_turns` turns (0: NaN).
+
+    Measured after the last optimizer step, so it sees the whole update (a per-minibatch estimate taken
+    before each step reads 0 when an iteration has a single minibatch).
+    """
+    n = len(batch.turns)
+    if max_turns <= 0 or n == 0:
+        return float("nan")
+    idx = torch.linspace(0, n - 1, min(n, max_turns)).round().long().unique()
+    total, count = 0.0, 0
+    for s in range(0, len(idx), chunk):
+        rows = idx[s : s + chunk]
+        out = scorer([batch.turns[i] for i in rows.tolist()])
+        r = out["logprobs"].shape[1]
+        old = batch.old_logprobs[rows, :r].to(out["logprobs"].device)
+        carries = out["token_mask"] & torch.isfinite(batch.advantages[rows, :r]).to(old.device)
+        log_ratio = torch.where(carries, out["logprobs"] - old, torch.zeros_like(old))
+        total += float((log_ratio.exp() - 1.0 - log_ratio)[carries].sum())
+        count += int(carries.sum())
+    return total / count if count else float("nan")
 
 
 def _select(batch: TurnBatch, idx: Tensor, device: Any) -> tuple[list[Any], dict[str, Tensor]]:
@@ -242,19 +284,18 @@ def ppo_update(
     scorer: nn.Module,
     optimizer: torch.optim.Optimizer,
     batch: TurnBatch,
-    loss_cfg: LossConfig,
-    epochs: int,
-    minibatch_turns: int,
-    max_grad_norm: float,
+    ppo: PPOConfig,
     generator: torch.Generator,
-    microbatch_turns: int = 0,
+    train_policy: bool = True,
 ) -> dict[str, float]:
-    """Epochs x minibatches of PPO on `batch`; returns the mean of each diagnostic over minibatches.
+    """Epochs x minibatches of PPO on `batch` (at most `ppo.max_steps_per_iteration` optimizer steps);
+    returns the mean of each diagnostic over minibatches, `optimizer_steps`, and `approx_kl`, the
+    policy's drift measured after the update on `ppo.kl_probe_turns` turns (`policy_drift`).
 
     Every process runs the same number of minibatches (from the global turn count), so DDP's collective
     gradient average always pairs up; a process with fewer turns runs zero-weight passes.
 
-    With `microbatch_turns` > 0 each minibatch is scored in passes of at most that many turns per
+    With `ppo.microbatch_turns` > 0 each minibatch is scored in passes of at most that many turns per
     process, gradients accumulating until the one optimizer step. Every loss term is a sum divided by
     the whole minibatch's global count, so the accumulated gradient equals the single-pass one (up to
     float rounding): only peak memory changes.
@@ -265,15 +306,18 @@ def ppo_update(
     # Every process's turn count, once: the minibatch count comes from their sum, the passes per
     # minibatch from the largest local minibatch, so both agree on every process (DDP pairs up).
     sizes = accelerator.gather(torch.tensor([n_local], device=device))
-    n_mb = n_minibatches(int(sizes.sum()), minibatch_turns)
+    n_mb = n_minibatches(int(sizes.sum()), ppo.minibatch_turns)
     largest = math.ceil(int(sizes.max()) / n_mb)  # tensor_split's largest part
-    n_micro = max(1, math.ceil(largest / microbatch_turns)) if microbatch_turns > 0 else 1
+    n_micro = max(1, math.ceil(largest / ppo.microbatch_turns)) if ppo.microbatch_turns > 0 else 1
+    max_steps = ppo.max_steps_per_iteration or ppo.epochs * n_mb
     params = [p for g in optimizer.param_groups for p in g["params"]]
     sums: dict[str, float] = {}
     count = 0
     scorer.train()
-    for _ in range(epochs):
+    for _ in range(ppo.epochs):
         for idx in minibatch_slices(n_local, n_mb, generator):
+            if count == max_steps:
+                break
             local = _loss_counts(batch, idx)
             counts = accelerator.reduce(local.to(device), reduction="sum")
             stats: dict[str, float] = {}
@@ -283,7 +327,9 @@ def ppo_update(
                 with contextlib.nullcontext() if last else accelerator.no_sync(scorer):
                     out = scorer(turns)
                     mb["token_mask"] = out["token_mask"]
-                    loss, part = minibatch_loss(out, mb, loss_cfg, counts[0] / world, counts[1:] / world)
+                    loss, part = minibatch_loss(
+                        out, mb, ppo, train_policy, counts[0] / world, counts[1:] / world
+                    )
                     accelerator.backward(loss)
                 if n_micro > 1:
                     share = _loss_counts(batch, micro) / local.clamp_min(1)
@@ -292,7 +338,7 @@ def ppo_update(
                     part = {k: v * weights.get(k, 1.0) for k, v in part.items()}
                 for k, v in part.items():
                     stats[k] = stats.get(k, 0.0) + v
-            grad_norm = accelerator.clip_grad_norm_(params, max_grad_norm)
+            grad_norm = accelerator.clip_grad_norm_(params, ppo.max_grad_norm)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             stats["grad_norm"] = float(grad_norm)
@@ -300,4 +346,9 @@ def ppo_update(
                 sums[k] = sums.get(k, 0.0) + v
             count += 1
     scorer.eval()
-    return {k: v / max(count, 1) for k, v in sums.items()}
+    out = {k: v / max(count, 1) for k, v in sums.items()}
+    out["optimizer_steps"] = float(count)
+    # Unwrapped: a no-grad forward needs no gradient sync, and processes may score different counts.
+    drift = policy_drift(accelerator.unwrap_model(scorer), batch, ppo.kl_probe_turns) if train_policy else 0.0
+    out["approx_kl"] = drift
+    return out

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from hiper_repro.agent.evaluate import episode_metrics, evaluate, main, summarize
+from hiper_repro.agent.evaluate import episode_metrics, evaluate, main, rows, summarize
 from hiper_repro.agent.generation import GenerationConfig
 from hiper_repro.agent.policy import Policy, PolicyConfig
 from hiper_repro.agent.rollout import Rollout
@@ -24,6 +24,7 @@ def _hand_made_rollout() -> Rollout:
         terminated=torch.tensor([[0, 0, 0, 1], [0, 0, 0, 0]], dtype=torch.bool),
         truncated=torch.tensor([False, True]),
         valid=torch.tensor([[1, 0, 1, 1], [1, 1, 0, 0]], dtype=torch.bool),
+        well_formed=torch.tensor([[1, 0, 1, 1], [1, 1, 0, 0]], dtype=torch.bool),
         switch=torch.tensor([[1, 0, 1, 0], [1, 0, 0, 0]], dtype=torch.bool),
         subgoal_changed_on_keep=torch.zeros(2, 4, dtype=torch.bool),
         value_low=nan,
@@ -33,6 +34,7 @@ def _hand_made_rollout() -> Rollout:
         switch_prob=nan,
         won=torch.tensor([True, False]),
         score=torch.tensor([1.0, 0.5]),
+        turn_scores=torch.tensor([[0, 0, 0, 1.0], [0, 0.5, 0, 0]]),
         length=torch.tensor([4, 2]),
         task_ids=["a", "b"],
         task_types=["pick", "cool"],
@@ -45,24 +47,43 @@ def _hand_made_rollout() -> Rollout:
 
 
 def test_episode_metrics_by_hand():
-    rows = episode_metrics(_hand_made_rollout(), "plan_execute")
-    assert rows[0] == pytest.approx(
+    episodes = rows(episode_metrics(_hand_made_rollout(), "plan_execute"))
+    # Switch rate counts turns after the first: episode 0 switches at turn 2 of turns 1..3.
+    assert episodes[0] == pytest.approx(
         {
             "success": 1.0,
             "score": 1.0,
             "length": 4.0,
             "invalid_rate": 0.25,
-            "switch_rate": 0.5,
+            "switch_rate": 1 / 3,
             "segment_length": 2.0,
         }
         | {"task_id": "a", "task_type": "pick", "horizon": 1}
     )
-    assert rows[1]["invalid_rate"] == 0.0 and rows[1]["segment_length"] == 2.0 and rows[1]["success"] == 0.0
-    flat = episode_metrics(_hand_made_rollout(), "flat")
-    assert flat[0]["switch_rate"] == 0.0 and flat[0]["segment_length"] == 4.0
-    summary = summarize(rows)
+    second = episodes[1]
+    assert second["invalid_rate"] == 0.0 and second["segment_length"] == 2.0 and second["success"] == 0.0
+    assert second["switch_rate"] == 0.0
+    flat = rows(episode_metrics(_hand_made_rollout(), "flat"))
+    assert flat[0]["switch_rate"] is None and flat[0]["segment_length"] is None
+    summary = summarize(episodes)
     assert summary["overall"]["n"] == 2 and summary["overall"]["success"] == 0.5
     assert set(summary["by_horizon"]) == {"1", "2"} and set(summary["by_task_type"]) == {"pick/h1", "cool/h2"}
+    assert summarize(flat)["overall"]["switch_rate"] is None
+
+
+def test_switch_rate_matches_the_training_metric():
+    """One definition: the evaluation's switch rate equals the training summary's on the same turns."""
+    from hiper_repro.train.records import rollout_summary
+
+    ro = _hand_made_rollout()
+    ro.length = ro.mask.sum(1)
+    turns = {"mask": ro.mask.numpy(), "switch": ro.switch.numpy(), "valid": ro.valid.numpy()}
+    turns["reward"] = ro.rewards.numpy()
+    episodes = {k: ro.won.float().numpy() for k in ("success", "return", "length")}
+    summary = rollout_summary({"turns": turns, "episodes": episodes}, "plan_execute")
+    cols = episode_metrics(ro, "plan_execute")
+    pooled = float((cols["switch_rate"] * (cols["length"] - 1)).sum() / (cols["length"] - 1).sum())
+    assert summary["switch_rate"] == pytest.approx(pooled)
 
 
 def test_evaluate_untrained_policy(tiny_base):
@@ -79,7 +100,7 @@ def test_evaluate_untrained_policy(tiny_base):
     overall = result.summary["overall"]
     # Random weights never write the format: every turn invalid, no success, turn 0 is a switch.
     assert overall["success"] == 0.0 and overall["invalid_rate"] == 1.0 and overall["length"] == 2.0
-    assert overall["switch_rate"] == 0.5
+    assert overall["switch_rate"] == 0.0  # turn 1 of each has no switch word: KEEP
     with pytest.raises(ValueError, match="batch_size"):
         evaluate(policy, tasks, "plan_execute", batch_size=0)
 

@@ -143,10 +143,12 @@ class TestAgainstLoop:
             )
             for k, x in data.items()
         }
-        for variant, cut in ((other, None), (wide, data["mask"].shape[1])):
+        # Same shape: bit for bit. Wider: the suffix-sum matmul is blocked differently, so equal to
+        # rounding only (hypothesis found a 1.1e-16 difference).
+        for variant, cut, atol in ((other, None, 0.0), (wide, data["mask"].shape[1], 1e-12)):
             adv, ret = run_gae(variant)
-            torch.testing.assert_close(adv[:, :cut], base[0], rtol=0, atol=0)
-            torch.testing.assert_close(ret[:, :cut], base[1], rtol=0, atol=0)
+            torch.testing.assert_close(adv[:, :cut], base[0], rtol=0, atol=atol)
+            torch.testing.assert_close(ret[:, :cut], base[1], rtol=0, atol=atol)
 
     @settings(max_examples=30, deadline=None)
     @given(padded_batches())

@@ -108,9 +108,10 @@ def test_groups_are_checked_and_every_problem_reported(tree):
     with pytest.raises(TraceSchemaError) as info:
         validate(tree, where="run A")
     assert info.value.problems == [
-        "schema_version is '0', this code reads '1'",
+        "schema_version is '0', this code reads '2'",
         "group /evaluation missing",
-        "unexpected group /notes (schema groups: ['turns', 'segments', 'episodes', 'evaluation'])",
+        "unexpected group /notes (schema groups: ['turns', 'segments', 'episodes', 'evaluation',"
+        " 'evaluation_secondary', 'iterations'])",
     ]
     assert str(info.value).startswith("run A break the trace schema (3 problems)")
 

@@ -68,35 +68,24 @@ def run(
 
     from hiper_repro.train.config import build_config
     from hiper_repro.train.setup import build_optimizer
-    from hiper_repro.train.update import LossConfig, TurnScorer, ppo_update, prepare_batch
+    from hiper_repro.train.update import TurnScorer, ppo_update, prepare_batch
 
     torch.manual_seed(0)
     accelerator = Accelerator(cpu=True)
     policy = tiny_policy()
-    cfg = build_config({"model": {"path": "unused"}, "ppo": {"lr": 1e-2, "critic_lr": 1e-2}})
+    ppo = {"lr": 1e-2, "critic_lr": 1e-2, "kl_coef": 0.01, "entropy_coef": 0.01, "epochs": 1}
+    ppo |= {"minibatch_turns": minibatch_turns, "microbatch_turns": microbatch_turns, "max_grad_norm": 1.0}
+    cfg = build_config({"model": {"path": "unused"}, "ppo": ppo})
     optimizer, _ = build_optimizer(policy, cfg)
-    scorer, optimizer = accelerator.prepare(TurnScorer(policy), optimizer)
+    learner = TurnScorer(policy)
+    scorer, optimizer = accelerator.prepare(learner, optimizer)
     turns, credit = synthetic_batch(len(policy.tokenizer))
     share = N_TURNS // world
     mine = turns[rank * share : (rank + 1) * share]
-    batch = prepare_batch(policy, mine, credit, kl_coef=0.01)
-    loss_cfg = LossConfig(
-        clip=0.2, kl_coef=0.01, entropy_coef=0.01, value_coef=1.0, value_clip=0.5, train_policy=True
-    )
+    batch = prepare_batch(learner, mine, credit, kl_coef=0.01)
     # One minibatch of the whole global batch: the update must not depend on how turns are split
     # (over processes, or over micro-batches within a process).
-    stats = ppo_update(
-        accelerator,
-        scorer,
-        optimizer,
-        batch,
-        loss_cfg,
-        1,
-        minibatch_turns,
-        1.0,
-        torch.Generator().manual_seed(0),
-        microbatch_turns,
-    )
+    stats = ppo_update(accelerator, scorer, optimizer, batch, cfg.ppo, torch.Generator().manual_seed(0))
     return {n: p.detach().clone() for n, p in policy.named_parameters() if p.requires_grad}, stats
 
 

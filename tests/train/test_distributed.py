@@ -53,7 +53,8 @@ def test_two_processes_match_one(tmp_path, microbatch_turns):
     for name in one:
         d1, d2 = one[name] - start[name], two[name] - start[name]
         # Adam's first step is about lr * sign(grad) = 1e-2 per entry, so float noise in a near-zero
-        # gradient can move an entry by up to ~lr; the measured worst case is under 1e-3 of lr.
-        assert (d1 - d2).abs().max() <= 2e-5, name
+        # gradient can move a single entry by up to ~lr: with micro-batches of 3 turns one entry moved
+        # 1e-4 (1% of lr; torch 2.13, transformers 5.x). The whole tensor must agree tightly.
+        assert (d1 - d2).abs().max() <= 1e-3, name
         assert (d1 - d2).norm() <= 1e-3 * d1.norm(), name
         assert d1.abs().max() > 1e-3, f"{name} did not move"

@@ -48,15 +48,17 @@ def test_every_method_runs_and_learns_something(tiny_models, tmp_path, method):
     # the policy's LM weights moved (tokens of every method carry a loss) ...
     start = load_file(str(tiny_models[cfg.format] / "model.safetensors"))
     end = load_file(str(out / "checkpoints" / "iter_000001" / "weights.safetensors"))
-    name = "lm.lm_head.weight" if "lm.lm_head.weight" in end else next(k for k in end if k.startswith("lm."))
-    assert not torch.equal(end[name], start[name.removeprefix("lm.")])
+    # checkpoints hold the learner (policy, and a separate critic when there is one) by parameter name
+    head = "policy.lm.lm_head.weight"
+    name = head if head in end else next(k for k in end if k.startswith("policy.lm."))
+    assert not torch.equal(end[name], start[name.removeprefix("policy.lm.")])
     # ... and critic-free methods trace no values
     has_values = bool(tree["turns"]["value_low"].notnull().any())
     assert has_values == (method in ("hiper", "ppo", "ppo-pe"))
     # the trained policy is saved as a folder `hiper-repro evaluate` loads, holding the final weights
     final = Policy.load(out / "policy")
     assert final.config.fmt == cfg.format
-    assert torch.equal(final.lm.state_dict()[name.removeprefix("lm.")], end[name])
+    assert torch.equal(final.lm.state_dict()[name.removeprefix("policy.lm.")], end[name])
 
 
 def test_lora_run_saves_adapters_on_the_starting_model(tiny_models, tmp_path):

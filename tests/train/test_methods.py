@@ -32,6 +32,7 @@ def fake_rollout(seed: int = 0, rewards=None):
         terminated=terminated,
         truncated=~won,
         valid=valid & mask,
+        well_formed=valid & mask,  # the invalid turn broke the format
         switch=switch & mask,
         subgoal_changed_on_keep=torch.zeros(B, T, dtype=torch.bool).index_put_(
             (torch.tensor([2]), torch.tensor([1])), torch.tensor(True)
@@ -43,6 +44,7 @@ def fake_rollout(seed: int = 0, rewards=None):
         switch_prob=torch.rand(B, T, generator=g),
         won=won,
         score=won.float(),
+        turn_scores=(terminated & mask).float(),
         length=lengths,
         task_ids=["a", "a", "b", "b"],
         task_types=["pick"] * 4,
@@ -147,7 +149,7 @@ def test_group_methods_every_block_same(method):
 
 def test_zero_reward_batch_is_skipped():
     ro = fake_rollout(rewards=torch.zeros(B, T))
-    ro.valid = ro.mask.clone()
+    ro.valid = ro.well_formed = ro.mask.clone()
     assert assign_credit(ro, cfg_for("hiper")).policy_skipped
     assert not assign_credit(fake_rollout(), cfg_for("hiper")).policy_skipped
     assert not assign_credit(ro, cfg_for("hiper", skip_zero_reward_batches=False)).policy_skipped
@@ -158,3 +160,82 @@ def test_segment_table_discounted_reward():
     seg = segment_table(ro, ro.rewards, 0.5, {})
     # episode 0: segments [0, 1] and [2, 3, 4] -> 1 + 0.5 and 1 + 0.5 + 0.25
     assert seg["reward"][0].tolist() == [1.5, 1.75]
+
+
+def test_invalid_penalty_charges_format_errors_only_by_default():
+    """A well-formed reply naming an inadmissible action is not charged under 'format' (it cannot be
+    dodged by always choosing a safe action); 'any' charges it too."""
+    ro = fake_rollout()
+    ro.valid = ro.valid.clone()
+    ro.valid[0, 1] = False  # inadmissible action in a well-formed reply
+    r = shape_rewards(ro, cfg_for("hiper"))
+    assert r[0, 1] == 0.0 and r[1, 1] == pytest.approx(-0.1)  # only the format error pays
+    r_any = shape_rewards(
+        ro, build_config({"model": {"path": "m"}, "shaping": {"invalid_penalty_on": "any"}})
+    )
+    assert r_any[0, 1] == pytest.approx(-0.1) and r_any[1, 1] == pytest.approx(-0.1)
+    with pytest.raises(ValueError, match="shaping.invalid_penalty_on"):
+        build_config({"model": {"path": "m"}, "shaping": {"invalid_penalty_on": "inadmissible"}})
+
+
+@pytest.mark.parametrize("gamma", [1.0, 0.9])
+def test_progress_shaping_is_potential_based(gamma):
+    """F_t = gamma Phi(s_t+1) - Phi(s_t), Phi = score, Phi = 0 after the last turn: every episode's
+    discounted shaped sum is -Phi(s_0) = 0, whatever it did, so no policy's return changes."""
+    from hiper_repro.train.methods import progress_shaping
+
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [1, 1, 1, 0]], dtype=torch.bool)
+    scores = torch.tensor([[0.0, 0.5, 0.5, 1.0], [0.5, 0.5, 0.0, 0.0], [0.0, 0.5, 0.5, 0.0]])
+    f = progress_shaping(scores, mask, gamma)
+    expected0 = [gamma * 0.0 - 0.0, gamma * 0.5 - 0.0, gamma * 0.5 - 0.5, 0.0 - 0.5]
+    torch.testing.assert_close(f[0], torch.tensor(expected0))
+    discounts = gamma ** torch.arange(4.0)
+    torch.testing.assert_close((f * discounts).sum(1), torch.zeros(3), atol=1e-6, rtol=0)
+    assert (f[~mask] == 0).all()
+    ro = fake_rollout()
+    cfg = build_config({"model": {"path": "m"}, "shaping": {"progress_coef": 2.0}})
+    shaped, plain = shape_rewards(ro, cfg), shape_rewards(ro, cfg_for("hiper"))
+    torch.testing.assert_close(shaped - plain, 2.0 * progress_shaping(ro.turn_scores, ro.mask, 1.0))
+
+
+def test_whiten_scale_action_keeps_switch_advantages_small():
+    """'action' divides every type by the action advantages' spread: A_switch keeps its size relative to
+    A_low instead of being blown up to unit variance."""
+    ro = fake_rollout()
+    own = assign_credit(ro, cfg_for("hiper", whiten=True))
+    shared = assign_credit(ro, cfg_for("hiper", whiten=True, whiten_scale="action"))
+    raw = assign_credit(ro, cfg_for("hiper", whiten=False))
+    decision = ro.mask.clone()
+    decision[:, 0] = False
+    torch.testing.assert_close(shared.adv_action, own.adv_action, equal_nan=True)  # same for actions
+    assert own.adv_switch[decision].std() == pytest.approx(1.0, abs=1e-3)
+    ratio = raw.adv_switch[decision].std() / raw.adv_action[ro.mask].std()
+    assert shared.adv_switch[decision].std() == pytest.approx(float(ratio), rel=1e-4)
+    assert shared.adv_switch[decision].mean().abs() < 1e-6  # still centred
+
+
+def test_lam_boundary_reaches_the_config():
+    ro = fake_rollout()
+    c0 = assign_credit(ro, cfg_for("hiper", whiten=False))
+    cfg = build_config(
+        {
+            "model": {"path": "m"},
+            "method": {"name": "hiper", "gamma": 0.9, "lam_boundary": 1.0},
+            "ppo": {"whiten": False},
+        }
+    )
+    c1 = assign_credit(ro, cfg)
+    h = credit.hae(
+        c1.rewards,
+        ro.value_low,
+        ro.value_high,
+        ro.switch,
+        ro.mask,
+        ro.terminated,
+        0.9,
+        1.0,
+        0.95,
+        lam_boundary=1.0,
+    )
+    torch.testing.assert_close(c1.adv_action[ro.mask], h.adv_low[ro.mask])
+    assert not torch.allclose(c0.adv_action[ro.mask], c1.adv_action[ro.mask])
