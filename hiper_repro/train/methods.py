@@ -75,16 +75,6 @@ def shape_rewards(rollout: Any, cfg: TrainConfig) -> Tensor:
     return torch.where(mask, r, torch.zeros_like(r))
 
 
-def _discounted_to_go(rewards: Tensor, mask: Tensor, gamma: float) -> Tensor:
-    """G_t = sum_{u >= t} gamma^(u - t) r_u over the real turns (loop over time, batched over episodes)."""
-    out = torch.zeros_like(rewards)
-    running = torch.zeros_like(rewards[:, 0])
-    for t in reversed(range(rewards.shape[1])):
-        running = torch.where(mask[:, t], rewards[:, t] + gamma * running, torch.zeros_like(running))
-        out[:, t] = running
-    return out
-
-
 def state_ids(keys: list[list[str]], shape: tuple[int, int]) -> Tensor:
     """(B, T) int64 ids of the rollout's hex state keys (GiGPO anchor states); 0 at padding."""
     out = torch.zeros(shape, dtype=torch.long)
@@ -97,13 +87,6 @@ def _nan_outside(x: Tensor, where: Tensor) -> Tensor:
     return torch.where(where, x, torch.full_like(x, NAN))
 
 
-def _whiten(x: Tensor, where: Tensor) -> Tensor:
-    """Whiten over the entries in `where` (each turn once); NaN elsewhere."""
-    if int(where.sum()) < 2:
-        return _nan_outside(x, where)
-    return _nan_outside(credit.whiten(torch.nan_to_num(x), where), where)
-
-
 def segment_table(
     rollout: Any, rewards: Tensor, gamma: float, at_starts: dict[str, Tensor]
 ) -> dict[str, Any]:
@@ -113,7 +96,7 @@ def segment_table(
     """
     mask = rollout.mask
     starts, seg_id, _ = credit.segments_from_switch(rollout.switch, mask)
-    n_b, n_t = mask.shape
+    n_b = mask.shape[0]
     k_max = max(int(starts.sum(1).max()) if n_b else 0, 0)
     bs, ts = torch.nonzero(starts, as_tuple=True)  # row-major: segments in order within each episode
     ks = seg_id[bs, ts]
@@ -122,10 +105,8 @@ def segment_table(
     real = mask & (seg_id >= 0)
     sid = seg_id.clamp(min=0)
     length = torch.zeros((n_b, k_max)).scatter_add_(1, sid, real.float())
-    t_idx = torch.arange(n_t).expand(n_b, n_t)
-    offset = (t_idx - start.gather(1, sid).clamp(min=0)).float()
-    disc = torch.where(real, rewards.float() * gamma**offset, torch.zeros(()))
-    seg_reward = torch.zeros((n_b, k_max)).scatter_add_(1, sid, disc)
+    seg_reward = torch.zeros((n_b, k_max))
+    seg_reward[bs, ks] = credit.segment_rewards(rewards.float(), rollout.switch, mask, gamma)[bs, ts]
     present = start >= 0
     nan = torch.tensor(float("nan"))
     out: dict[str, Any] = {
@@ -151,7 +132,9 @@ def assign_credit(rollout: Any, cfg: TrainConfig) -> Credit:
     rewards = shape_rewards(rollout, cfg)
     term = rollout.terminated
     nan = torch.full_like(rewards, NAN)
-    trace: dict[str, Tensor] = {"returns": _nan_outside(_discounted_to_go(rewards, mask, m.gamma), mask)}
+    trace: dict[str, Tensor] = {
+        "returns": _nan_outside(credit.discounted_returns(rewards, mask, m.gamma), mask)
+    }
     targets: dict[str, Tensor] = {}
     pe = cfg.format == "plan_execute"
     if pe:
@@ -209,15 +192,15 @@ def assign_credit(rollout: Any, cfg: TrainConfig) -> Credit:
             targets["low_prev"] = _nan_outside(h.ret_low, keep)
         if cfg.ppo.whiten:
             adv_low, adv_high, adv_switch = (
-                _whiten(adv_low, mask),
-                _whiten(adv_high, starts),
-                _whiten(adv_switch, decision),
+                credit.whiten_applicable(adv_low, mask),
+                credit.whiten_applicable(adv_high, starts),
+                credit.whiten_applicable(adv_switch, decision),
             )
         out = Credit(rewards, adv_switch, adv_high, adv_low, targets)
     elif m.name in ("ppo", "ppo-pe"):
         a = trace["adv_flat"]
         if cfg.ppo.whiten:
-            a = _whiten(a, mask)
+            a = credit.whiten_applicable(a, mask)
         out = Credit(rewards, a if pe else nan, a if pe else nan, a, targets)
     else:
         ep_return = rewards.sum(1)
@@ -230,7 +213,7 @@ def assign_credit(rollout: Any, cfg: TrainConfig) -> Credit:
             a = credit.gigpo(
                 ep_return,
                 rollout.group_ids,
-                _discounted_to_go(rewards, mask, m.gigpo_gamma),
+                credit.discounted_returns(rewards, mask, m.gigpo_gamma),
                 state_ids(rollout.state_keys, mask.shape),
                 mask,
                 step_weight=m.gigpo_step_weight,
