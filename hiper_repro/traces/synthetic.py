@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from hiper_repro.traces.merge import merge_runs
 from hiper_repro.traces.provenance import make_provenance
 from hiper_repro.traces.writer import TraceWriter
 
@@ -338,8 +339,6 @@ def synthetic_merged(
     **options: int,
 ) -> xr.DataTree:
     """A merged synthetic dataset (what `open_runs` returns for `synthetic_runs`), built in memory."""
-    from hiper_repro.traces.merge import merge_runs
-
     trees = [
         synthetic_writer(method, horizon, seed, env=env, iterations=iterations, **options).tree()
         for method in methods
