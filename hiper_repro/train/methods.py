@@ -22,13 +22,16 @@ each turn counted once; group methods normalise inside their estimator (as in ve
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from hiper_repro import credit
 from hiper_repro.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    from hiper_repro.agent.rollout import Rollout
 
 NAN = float("nan")
 
@@ -49,7 +52,7 @@ class Credit:
     """value head name ('low', 'high', 'term') -> target per turn; NaN where that head has no loss"""
     trace: dict[str, Tensor] = field(default_factory=dict)
     """per-turn variables for the traces' /turns group (adv_low, adv_high, adv_flat, ret_low, returns, ...)"""
-    segments: dict[str, Any] = field(default_factory=dict)
+    segments: dict[str, Tensor | list[list[str]]] = field(default_factory=dict)
     """per-segment arrays (B, K) for the traces' /segments group; empty for the flat format"""
     policy_skipped: bool = False
     """True when every shaped reward of the batch is zero: the policy update is skipped"""
@@ -57,7 +60,7 @@ class Credit:
     """(B, T) bool, real turns the parser rejected: their tokens outside any block take `adv_action`"""
 
 
-def shape_rewards(rollout: Any, cfg: TrainConfig) -> Tensor:
+def shape_rewards(rollout: Rollout, cfg: TrainConfig) -> Tensor:
     """r_t = success_reward * env r_t - invalid_penalty [invalid] - keep_penalty [KEEP, t > 0]
     - keep_consistency_penalty [KEEP that changed the subgoal text]; 0 at padding.
 
@@ -88,8 +91,8 @@ def _nan_outside(x: Tensor, where: Tensor) -> Tensor:
 
 
 def segment_table(
-    rollout: Any, rewards: Tensor, gamma: float, at_starts: dict[str, Tensor]
-) -> dict[str, Any]:
+    rollout: Rollout, rewards: Tensor, gamma: float, at_starts: dict[str, Tensor]
+) -> dict[str, Tensor | list[list[str]]]:
     """Per-segment (B, K) arrays for the traces: start_turn (-1 at padding), length, discounted segment
     reward rtilde_k = sum_{t=b_k}^{e_k} gamma^(t-b_k) r_t, subgoal text, and each (B, T) tensor of
     `at_starts` read at the segment's start turn. Segments start at SWITCH turns (turn 0 always does).
@@ -109,7 +112,7 @@ def segment_table(
     seg_reward[bs, ks] = credit.segment_rewards(rewards.float(), rollout.switch, mask, gamma)[bs, ts]
     present = start >= 0
     nan = torch.tensor(float("nan"))
-    out: dict[str, Any] = {
+    out: dict[str, Tensor | list[list[str]]] = {
         "start_turn": start,
         "length": torch.where(present, length, nan),
         "reward": torch.where(present, seg_reward, nan),
@@ -125,7 +128,7 @@ def segment_table(
     return out
 
 
-def assign_credit(rollout: Any, cfg: TrainConfig) -> Credit:
+def assign_credit(rollout: Rollout, cfg: TrainConfig) -> Credit:
     """Advantages per block and value targets per head for one iteration's rollout (see module table)."""
     m = cfg.method
     mask = rollout.mask

@@ -6,12 +6,16 @@ Under data parallelism every process builds its own and `concat_records` joins t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from hiper_repro.traces.schema import GROUPS
+
+if TYPE_CHECKING:
+    from hiper_repro.agent.rollout import Rollout
+    from hiper_repro.train.methods import Credit
 
 NAN = float("nan")
 
@@ -20,7 +24,7 @@ def _np(x: torch.Tensor) -> np.ndarray:
     return x.detach().cpu().numpy()
 
 
-def per_turn(rollout: Any, values: list[float]) -> torch.Tensor:
+def per_turn(rollout: Rollout, values: list[float]) -> torch.Tensor:
     """Scatter one number per TurnTokens (rollout order) into a (B, T) tensor, NaN at padding."""
     out = torch.full(rollout.mask.shape, NAN)
     if rollout.turns:
@@ -30,7 +34,7 @@ def per_turn(rollout: Any, values: list[float]) -> torch.Tensor:
     return out
 
 
-def trace_records(rollout: Any, credit: Any, has_critic: bool) -> dict[str, dict[str, Any]]:
+def trace_records(rollout: Rollout, credit: Credit, has_critic: bool) -> dict[str, dict[str, Any]]:
     """turns / segments / episodes records for `TraceWriter.add_iteration`.
 
     `reward` is the shaped reward the estimators used (environment reward x success_reward minus
