@@ -9,12 +9,20 @@ for ratios; ``better`` says which side supports the claim)::
 
 Claims (keys of :data:`CLAIMS`): ``higher_final_success``, ``larger_gains_at_longer_horizons``,
 ``sample_efficiency``, ``switching_settles``, ``hae_lower_variance``. :func:`verdict` applies the rule;
-the statistics come from :mod:`hiper_repro.stats.report`.
+:func:`decide` applies it to the effects of :func:`hiper_repro.stats.estimates.estimate`. A claim made
+against several baselines is decided by the least favourable comparison: the one whose CI lies on the
+wrong side of null by the most, else the one whose CI comes closest to null.
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from hiper_repro.stats.estimates import Estimates
 
 CLAIMS: dict[str, str] = {
     "higher_final_success": "HiPER reaches a higher final success rate than every baseline.",
@@ -60,3 +68,104 @@ def undecided(name: str, reason: str) -> dict[str, object]:
     """A claim the data cannot address (a method or a second horizon is missing), with the reason."""
     nan = float("nan")
     return claim(name, nan, nan, nan, null=nan, better="above", reason=reason)
+
+
+def least_favourable(
+    name: str, results: dict[str, dict[str, float]], null: float, better: str, **details: object
+) -> dict[str, object]:
+    """Claim decided by the least favourable of several comparisons (one per baseline); `deciding` names it."""
+    ok = {b: r for b, r in results.items() if np.isfinite(r["ci_low"])}
+    if not ok:
+        return undecided(name, "no comparison could be computed")
+    if better == "above":
+        against = [b for b, r in ok.items() if r["ci_high"] < null]
+        pick = (
+            min(against, key=lambda b: ok[b]["ci_high"])
+            if against
+            else min(ok, key=lambda b: ok[b]["ci_low"])
+        )
+    else:
+        against = [b for b, r in ok.items() if r["ci_low"] > null]
+        pick = (
+            max(against, key=lambda b: ok[b]["ci_low"])
+            if against
+            else max(ok, key=lambda b: ok[b]["ci_high"])
+        )
+    r = ok[pick]
+    return claim(
+        name, r["estimate"], r["ci_low"], r["ci_high"], null=null, better=better, deciding=pick, **details
+    )
+
+
+def decide(est: Estimates, threshold: float) -> dict[str, dict[str, object]]:
+    """Every claim's entry (see :func:`claim`) from a report's estimates; `threshold` is the success rate
+    its sample efficiency was measured at."""
+    ref, sp = est.reference, est.speedup
+    unreached = est.reached["n_runs"] - est.reached["n_reached"]
+    out = {
+        "higher_final_success": least_favourable(
+            "higher_final_success",
+            est.final_difference,
+            0.0,
+            "above",
+            measure="difference in mean final success, pooled over cells",
+        ),
+        "sample_efficiency": least_favourable(
+            "sample_efficiency",
+            sp,
+            1.0,
+            "above",
+            threshold=threshold,
+            measure="restricted mean iterations to threshold, baseline / reference",
+            n_censored={m: int(unreached.sel({"method": m}).sum()) for m in [ref, *sp]},
+            consistent_with_2_5x=bool(sp) and any(r["ci_low"] <= 2.5 <= r["ci_high"] for r in sp.values()),
+        ),
+    }
+    gain = est.horizon_gain
+    if gain is None:
+        out["larger_gains_at_longer_horizons"] = undecided(
+            "larger_gains_at_longer_horizons", "needs two horizons and a baseline"
+        )
+    else:
+        out["larger_gains_at_longer_horizons"] = claim(
+            "larger_gains_at_longer_horizons",
+            gain["estimate"],
+            gain["ci_low"],
+            gain["ci_high"],
+            null=0.0,
+            better="above",
+            deciding=gain["strongest"],
+            horizons=gain["horizons"],
+            gain_short=gain["gain_short"],
+            gain_long=gain["gain_long"],
+            measure="(ref - strongest baseline) at the longest minus at the shortest horizon",
+        )
+    if est.settling is None:
+        out["switching_settles"] = undecided(
+            "switching_settles", f"{ref!r} has no switch decisions over two or more iterations"
+        )
+    else:
+        s = est.settling
+        out["switching_settles"] = claim(
+            "switching_settles",
+            float(s["estimate"]),
+            float(s["ci_low"]),
+            float(s["ci_high"]),
+            null=0.0,
+            better="above",
+            measure="switch rate, first quarter minus last quarter of training",
+        )
+    r = est.variance_ratio
+    if r is None:
+        out["hae_lower_variance"] = undecided("hae_lower_variance", f"{ref!r} runs lack adv_low or adv_flat")
+    else:
+        out["hae_lower_variance"] = claim(
+            "hae_lower_variance",
+            r["estimate"],
+            r["ci_low"],
+            r["ci_high"],
+            null=1.0,
+            better="below",
+            measure="Var(A_low) / Var(flat GAE) on the same turns, all turns pooled",
+        )
+    return {name: out[name] for name in CLAIMS}
