@@ -17,6 +17,7 @@ wrong side of null by the most, else the one whose CI comes closest to null.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -97,6 +98,15 @@ def least_favourable(
     )
 
 
+def _decided(name: str, effect: Mapping | None, why_not: str, **rule: object) -> dict[str, object]:
+    """`claim` on an effect's estimate and CI (`rule`: null, better, details), or `undecided` with the reason
+    `why_not` where the data gave no effect."""
+    if effect is None:
+        return undecided(name, why_not)
+    estimate, ci_low, ci_high = (float(effect[k]) for k in ("estimate", "ci_low", "ci_high"))
+    return claim(name, estimate, ci_low, ci_high, **rule)
+
+
 def decide(est: Estimates, threshold: float) -> dict[str, dict[str, object]]:
     """Every claim's entry (see :func:`claim`) from a report's estimates; `threshold` is the success rate
     its sample efficiency was measured at."""
@@ -121,51 +131,24 @@ def decide(est: Estimates, threshold: float) -> dict[str, dict[str, object]]:
             consistent_with_2_5x=bool(sp) and any(r["ci_low"] <= 2.5 <= r["ci_high"] for r in sp.values()),
         ),
     }
-    gain = est.horizon_gain
-    if gain is None:
-        out["larger_gains_at_longer_horizons"] = undecided(
-            "larger_gains_at_longer_horizons", "needs two horizons and a baseline"
-        )
-    else:
-        out["larger_gains_at_longer_horizons"] = claim(
-            "larger_gains_at_longer_horizons",
-            gain["estimate"],
-            gain["ci_low"],
-            gain["ci_high"],
-            null=0.0,
-            better="above",
-            deciding=gain["strongest"],
-            horizons=gain["horizons"],
-            gain_short=gain["gain_short"],
-            gain_long=gain["gain_long"],
-            measure="(ref - strongest baseline) at the longest minus at the shortest horizon",
-        )
-    if est.settling is None:
-        out["switching_settles"] = undecided(
-            "switching_settles", f"{ref!r} has no switch decisions over two or more iterations"
-        )
-    else:
-        s = est.settling
-        out["switching_settles"] = claim(
-            "switching_settles",
-            float(s["estimate"]),
-            float(s["ci_low"]),
-            float(s["ci_high"]),
-            null=0.0,
-            better="above",
-            measure="switch rate, first quarter minus last quarter of training",
-        )
-    r = est.variance_ratio
-    if r is None:
-        out["hae_lower_variance"] = undecided("hae_lower_variance", f"{ref!r} runs lack adv_low or adv_flat")
-    else:
-        out["hae_lower_variance"] = claim(
-            "hae_lower_variance",
-            r["estimate"],
-            r["ci_low"],
-            r["ci_high"],
-            null=1.0,
-            better="below",
-            measure="Var(A_low) / Var(flat GAE) on the same turns, all turns pooled",
-        )
+    gain = est.horizon_gain or {}  # its details count only where there is a gain (see `_decided`)
+    out["larger_gains_at_longer_horizons"] = _decided(
+        "larger_gains_at_longer_horizons",
+        est.horizon_gain,
+        "needs two horizons and a baseline",
+        null=0.0,
+        better="above",
+        deciding=gain.get("strongest"),
+        horizons=gain.get("horizons"),
+        gain_short=gain.get("gain_short"),
+        gain_long=gain.get("gain_long"),
+        measure="(ref - strongest baseline) at the longest minus at the shortest horizon",
+    )
+    for name, effect, why_not, null, better, measure in (
+        ("switching_settles", est.settling, f"{ref!r} has no switch decisions over two or more iterations",
+         0.0, "above", "switch rate, first quarter minus last quarter of training"),
+        ("hae_lower_variance", est.variance_ratio, f"{ref!r} runs lack adv_low or adv_flat",
+         1.0, "below", "Var(A_low) / Var(flat GAE) on the same turns, all turns pooled"),
+    ):  # fmt: skip
+        out[name] = _decided(name, effect, why_not, null=null, better=better, measure=measure)
     return {name: out[name] for name in CLAIMS}
