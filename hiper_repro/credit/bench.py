@@ -1,8 +1,10 @@
 """`hiper-repro bench credit`: vectorised `gae` and `hae` against a per-episode Python loop.
 
 Both run in the same process on the same random batch (random lengths and segment structure, NaN on
-padding). The loop baseline runs twice: over numpy arrays (numpy float scalars, the baseline issue 2
-names) and over plain Python lists (`.tolist()` before timing: a faster, stricter baseline). The
+padding). The loop baseline is `hiper_repro.credit.reference`, the per-episode references the credit tests
+use, called once per row; like the vectorised functions it returns returns as well as advantages. It runs
+twice: over numpy arrays (numpy float scalars) and over plain Python lists (`.tolist()` before timing: a
+faster, stricter baseline). The
 vectorised side is timed end to end, argument checks included. CPU runs are timed in process CPU time
 (robust to other load on a shared machine), CUDA runs in wall time after a synchronisation. Medians over
 --repeat runs, and the ratio of bests.
