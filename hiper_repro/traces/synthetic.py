@@ -109,7 +109,7 @@ def _credit(
 ) -> dict[str, np.ndarray]:
     """The estimators of `hiper_repro.credit` at `CREDIT` on one iteration's (E, T) arrays: returns, flat
     GAE on value_low, HAE (adv_low; rtilde_k, adv_high and ret_high at segment starts) and the switch
-    advantage of the code form (kept at turn 0 too). Truncated episodes bootstrap from 0; NaN where a
+    advantage of the code form (kept at turn 0 too), and the segment ids (-1 on padding). Truncated episodes bootstrap from 0; NaN where a
     quantity does not exist. With `switch` all False (flat format) HAE sees one segment per episode."""
     import torch  # here, not at the top: reading traces never needs torch (~1.4 s to import)
 
@@ -135,9 +135,11 @@ def _credit(
         "adv_high": h.adv_high,
         "ret_high": h.ret_high,
     }
-    return {k: np.where(mask, x.numpy(), np.nan) for k, x in per_turn.items()} | {
-        k: np.where(start, x.numpy(), np.nan) for k, x in at_starts.items()
-    }
+    return (
+        {k: np.where(mask, x.numpy(), np.nan) for k, x in per_turn.items()}
+        | {k: np.where(start, x.numpy(), np.nan) for k, x in at_starts.items()}
+        | {"segment_id": h.segment_id.numpy()}
+    )
 
 
 def _iteration(
@@ -174,7 +176,7 @@ def _iteration(
     segments: dict[str, np.ndarray] = {}
     if m.hierarchical:
         # Segments: scatter the start turns' values into (E, S) without a loop over episodes.
-        segment_id = np.where(mask, np.cumsum(switch, 1) - 1, -1)
+        segment_id = adv["segment_id"]
         S = int(switch.sum(1).max())
         e_idx, t_idx = np.nonzero(switch)
         k_idx = segment_id[e_idx, t_idx]
