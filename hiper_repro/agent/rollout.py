@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -49,10 +50,15 @@ from hiper_repro.agent.formats import (
     SWITCH_OPEN,
     check_format,
 )
-from hiper_repro.agent.generation import GenerationConfig, generate
+from hiper_repro.agent.generation import GenerationConfig, GenerationOutput, generate
 from hiper_repro.agent.parser import INADMISSIBLE, ParsedTurn, normalize_text, parse_response
 from hiper_repro.agent.policy import Policy
 from hiper_repro.agent.prompts import PromptState, cut_history, encode_prompt
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from hiper_repro.envs import EnvPool, Observation, StepResult, Task
 
 _BLOCK_IDS = {"switch": BLOCK_SWITCH, "subgoal": BLOCK_SUBGOAL, "action": BLOCK_ACTION, "think": BLOCK_NONE}
 
@@ -170,11 +176,171 @@ def _group_ids(task_ids: list[str]) -> torch.Tensor:
     return torch.tensor([order.setdefault(tid, len(order)) for tid in task_ids], dtype=torch.long)
 
 
+# Per-turn records, one list per episode: the turn's parse, values, switch decision, env answer.
+_FIELDS = (
+    "reward", "terminated", "valid", "switch", "changed", "v_low", "v_high", "v_term", "v_prev", "beta",
+    "subgoal", "state", "response", "action", "reason", "info", "score", "well_formed",
+)  # fmt: skip
+
+
+class _Episodes:
+    """What a rollout accumulates while the episodes play: per-episode turn records that grow by one
+    entry per turn, each episode's prompt history and active subgoal, and the episode outcomes."""
+
+    def __init__(self, observations: list[Observation], fmt: str, heads: dict[str, int | None]) -> None:
+        n = len(observations)
+        self.observations, self.fmt, self.heads = observations, fmt, heads
+        self.rec: dict[str, list[list]] = {k: [[] for _ in range(n)] for k in _FIELDS}
+        self.turns: list[TurnTokens] = []
+        self.history: list[list[tuple[str, str]]] = [[] for _ in range(n)]
+        self.subgoal: list[str | None] = [None] * n
+        self.won, self.score, self.truncated = [False] * n, [0.0] * n, [False] * n
+
+    def prompt(self, i: int, t: int, history_length: int, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+        """Episode i's prompt at turn t: task, recent history, observation, admissible actions, subgoal."""
+        obs = self.observations[i]
+        state = PromptState(
+            task=obs.task,
+            step=t,
+            history=cut_history(self.history[i], history_length),
+            observation=obs.text,
+            admissible=tuple(obs.admissible),
+            subgoal=self.subgoal[i],
+        )
+        return encode_prompt(state, self.fmt, tokenizer)
+
+    def record_reply(
+        self,
+        i: int,
+        t: int,
+        row: int,
+        out: GenerationOutput,
+        prompt: list[int],
+        tokenizer: PreTrainedTokenizerBase,
+    ) -> str:
+        """Parse row `row` of the generation (episode i, turn t), record the turn; the action to send."""
+        resp = out.response_ids[row]
+        text = tokenizer.decode(resp.tolist(), skip_special_tokens=True)
+        parsed = parse_response(text, self.fmt, self.observations[i].admissible)
+        block, v_pos, s_pos = token_blocks(tokenizer, resp, parsed)
+        self._record_values(i, out.prompt_values[row], out.token_values[row], v_pos)
+        rec = self.rec
+        if self.fmt == "plan_execute":
+            beta = out.switch_probs[row][s_pos] if len(resp) else torch.tensor(float("nan"))
+            is_switch, changed = self._switch_decision(i, t, parsed)
+            rec["beta"][i].append(float(beta))
+        else:
+            is_switch, changed = False, False
+            rec["beta"][i].append(float("nan"))
+        action = parsed.action if parsed.action is not None else ""
+        for key, value in (
+            ("switch", is_switch), ("changed", changed), ("subgoal", self.subgoal[i] or ""),
+            ("state", state_key(self.observations[i].text)), ("response", text), ("valid", parsed.valid),
+            ("reason", parsed.reason), ("action", action),
+            ("well_formed", parsed.valid or parsed.reason == INADMISSIBLE),
+        ):  # fmt: skip
+            rec[key][i].append(value)
+        self.turns.append(
+            TurnTokens(
+                b=i,
+                t=t,
+                prompt_ids=torch.as_tensor(prompt, dtype=torch.long),
+                response_ids=resp,
+                logprobs=out.logprobs[row],
+                block=block,
+                value_low_pos=v_pos,
+                switch_pos=s_pos,
+            )
+        )
+        return action
+
+    def _record_values(self, i: int, at_prompt: torch.Tensor, at_tokens: torch.Tensor, v_pos: int) -> None:
+        """V_low after the subgoal block (prompt end without one); the other heads at the prompt end."""
+        low, high, term = (self.heads[k] for k in ("low", "high", "term"))
+        low_at = at_prompt if v_pos < 0 else at_tokens[v_pos]
+        self.rec["v_low"][i].append(float(low_at[low]))
+        self.rec["v_prev"][i].append(float(at_prompt[low]))
+        self.rec["v_high"][i].append(float(at_prompt[high]) if high is not None else float("nan"))
+        self.rec["v_term"][i].append(float(at_prompt[term]) if term is not None else float("nan"))
+
+    def _switch_decision(self, i: int, t: int, parsed: ParsedTurn) -> tuple[bool, bool]:
+        """(switch, subgoal changed on KEEP) of a Plan-Execute reply; a SWITCH adopts its written subgoal."""
+        is_switch = t == 0 or parsed.switch is True
+        written = parsed.subgoal
+        changed = (not is_switch) and written is not None and written != normalize_text(self.subgoal[i] or "")
+        if is_switch and written:
+            self.subgoal[i] = written
+        return is_switch, changed
+
+    def record_step(self, i: int, t: int, result: StepResult, action: str, limit: int) -> bool:
+        """Record episode i's environment answer to turn t; whether the episode goes on."""
+        obs, reward, terminated, trunc, info = result
+        self.history[i].append((self.observations[i].text, action))
+        self.observations[i] = obs
+        self.rec["reward"][i].append(float(reward))
+        self.rec["terminated"][i].append(bool(terminated))
+        self.rec["info"][i].append({k: v for k, v in info.items() if k != "expert"})
+        self.won[i], self.score[i] = bool(info.get("won", terminated)), float(info.get("score", 0.0))
+        self.rec["score"][i].append(self.score[i])
+        cut = not terminated and (trunc or t + 1 >= limit)
+        self.truncated[i] = cut
+        return not (terminated or cut)
+
+    def to_rollout(
+        self, tasks: list[Task], group_ids: list[int] | torch.Tensor | None, n_generated: int
+    ) -> Rollout:
+        """The padded (B, T) Rollout of the finished episodes."""
+        rec = self.rec
+        lengths = [len(r) for r in rec["reward"]]
+        width = max(lengths)
+
+        def pad(key: str, fill, dtype) -> torch.Tensor:
+            return torch.tensor([row + [fill] * (width - len(row)) for row in rec[key]], dtype=dtype)
+
+        nan = float("nan")
+        # Turns are flattened row-major (b, t), the order the trainer indexes them in.
+        self.turns.sort(key=lambda tt: (tt.b, tt.t))
+        task_ids = [task.task_id for task in tasks]
+        return Rollout(
+            mask=torch.arange(width)[None, :] < torch.tensor(lengths)[:, None],
+            rewards=pad("reward", 0.0, torch.float32),
+            terminated=pad("terminated", False, torch.bool),
+            truncated=torch.tensor(self.truncated, dtype=torch.bool),
+            valid=pad("valid", False, torch.bool),
+            well_formed=pad("well_formed", False, torch.bool),
+            switch=pad("switch", False, torch.bool),
+            subgoal_changed_on_keep=pad("changed", False, torch.bool),
+            value_low=pad("v_low", nan, torch.float32),
+            value_high=pad("v_high", nan, torch.float32),
+            value_term=pad("v_term", nan, torch.float32),
+            value_low_prev=pad("v_prev", nan, torch.float32),
+            switch_prob=pad("beta", nan, torch.float32),
+            won=torch.tensor(self.won, dtype=torch.bool),
+            score=torch.tensor(self.score, dtype=torch.float32),
+            turn_scores=pad("score", 0.0, torch.float32),
+            length=torch.tensor(lengths, dtype=torch.long),
+            task_ids=task_ids,
+            task_types=[task.task_type for task in tasks],
+            group_ids=_group_ids(task_ids)
+            if group_ids is None
+            else torch.as_tensor(group_ids, dtype=torch.long),
+            subgoals=rec["subgoal"],
+            state_keys=rec["state"],
+            turns=self.turns,
+            responses=rec["response"],
+            actions=rec["action"],
+            invalid_reasons=rec["reason"],
+            infos=rec["info"],
+            horizons=[task.horizon for task in tasks],
+            n_generated_tokens=n_generated,
+        )
+
+
 def rollout(
     policy: Policy,
-    tokenizer,
-    pool,
-    tasks: list,
+    tokenizer: PreTrainedTokenizerBase,
+    pool: EnvPool,
+    tasks: list[Task],
     fmt: str,
     gen_cfg: GenerationConfig,
     generator: torch.Generator | None = None,
@@ -204,166 +370,26 @@ def rollout(
     seeds = None if row_seeds is None else torch.as_tensor(row_seeds, dtype=torch.long)
     was_training = policy.training
     policy.eval()
+    # Start: reset every environment; each episode's turn limit is its env's, capped by max_turns and
+    # by its own turn limit.
     observations = pool.reset(tasks)
-    limits = pool.max_steps()
-    if gen_cfg.max_turns is not None:
-        limits = [min(lim, gen_cfg.max_turns) for lim in limits]
+    limits = [min(m, gen_cfg.max_turns or m) for m in pool.max_steps()]
     if turn_limits is not None:
         limits = [max(1, min(lim, cap)) for lim, cap in zip(limits, turn_limits)]
-    has = {name: policy.head_index(name) for name in ("low", "high", "term")}
-
-    rec: dict[str, list[list]] = {
-        k: [[] for _ in range(n)]
-        for k in (
-            "reward",
-            "terminated",
-            "valid",
-            "switch",
-            "changed",
-            "v_low",
-            "v_high",
-            "v_term",
-            "v_prev",
-            "beta",
-            "subgoal",
-            "state",
-            "response",
-            "action",
-            "reason",
-            "info",
-            "score",
-            "well_formed",
-        )
-    }
-    turns: list[TurnTokens] = []
-    history: list[list[tuple[str, str]]] = [[] for _ in range(n)]
-    subgoal: list[str | None] = [None] * n
-    won, score, truncated = [False] * n, [0.0] * n, [False] * n
-    active = list(range(n))
-    n_generated = 0
-    t = 0
+    play = _Episodes(observations, fmt, {name: policy.head_index(name) for name in ("low", "high", "term")})
+    active, t, n_generated = list(range(n)), 0, 0
     while active:
-        states = [
-            PromptState(
-                task=observations[i].task,
-                step=t,
-                history=cut_history(history[i], gen_cfg.history_length),
-                observation=observations[i].text,
-                admissible=tuple(observations[i].admissible),
-                subgoal=subgoal[i],
-            )
-            for i in active
-        ]
-        prompts = [encode_prompt(s, fmt, tokenizer) for s in states]
+        # One turn of every unfinished episode: prompts, one batched generation, parse and record each
+        # reply, then step the environments together; finished episodes drop out of the batch.
+        prompts = [play.prompt(i, t, gen_cfg.history_length, tokenizer) for i in active]
         out = generate(policy, prompts, gen_cfg, generator, None if seeds is None else seeds[active], turn=t)
         n_generated += out.n_generated
         actions: list[str | None] = [None] * n
         for row, i in enumerate(active):
-            resp = out.response_ids[row]
-            text = tokenizer.decode(resp.tolist(), skip_special_tokens=True)
-            parsed = parse_response(text, fmt, observations[i].admissible)
-            block, v_pos, s_pos = token_blocks(tokenizer, resp, parsed)
-            pv = out.prompt_values[row]
-            low_at = pv if v_pos < 0 else out.token_values[row][v_pos]
-            rec["v_low"][i].append(float(low_at[has["low"]]))
-            rec["v_prev"][i].append(float(pv[has["low"]]))
-            rec["v_high"][i].append(float(pv[has["high"]]) if has["high"] is not None else float("nan"))
-            rec["v_term"][i].append(float(pv[has["term"]]) if has["term"] is not None else float("nan"))
-            if fmt == "plan_execute":
-                beta = out.switch_probs[row][s_pos] if len(resp) else torch.tensor(float("nan"))
-                is_switch = t == 0 or parsed.switch is True
-                written = parsed.subgoal
-                changed = (
-                    (not is_switch) and written is not None and written != normalize_text(subgoal[i] or "")
-                )
-                if is_switch and written:
-                    subgoal[i] = written
-                rec["beta"][i].append(float(beta))
-            else:
-                is_switch, changed = False, False
-                rec["beta"][i].append(float("nan"))
-            rec["switch"][i].append(is_switch)
-            rec["changed"][i].append(changed)
-            rec["subgoal"][i].append(subgoal[i] or "")
-            rec["state"][i].append(state_key(observations[i].text))
-            rec["response"][i].append(text)
-            rec["valid"][i].append(parsed.valid)
-            rec["well_formed"][i].append(parsed.valid or parsed.reason == INADMISSIBLE)
-            rec["reason"][i].append(parsed.reason)
-            actions[i] = parsed.action if parsed.action is not None else ""
-            rec["action"][i].append(actions[i])
-            turns.append(
-                TurnTokens(
-                    b=i,
-                    t=t,
-                    prompt_ids=torch.as_tensor(prompts[row], dtype=torch.long),
-                    response_ids=resp,
-                    logprobs=out.logprobs[row],
-                    block=block,
-                    value_low_pos=v_pos,
-                    switch_pos=s_pos,
-                )
-            )
+            actions[i] = play.record_reply(i, t, row, out, prompts[row], tokenizer)
         results = pool.step(actions)
-        still = []
-        for i in active:
-            obs, reward, terminated, trunc, info = results[i]
-            history[i].append((observations[i].text, actions[i]))
-            observations[i] = obs
-            rec["reward"][i].append(float(reward))
-            rec["terminated"][i].append(bool(terminated))
-            rec["info"][i].append({k: v for k, v in info.items() if k != "expert"})
-            won[i], score[i] = bool(info.get("won", terminated)), float(info.get("score", 0.0))
-            rec["score"][i].append(score[i])
-            cut = not terminated and (trunc or t + 1 >= limits[i])
-            truncated[i] = cut
-            if not (terminated or cut):
-                still.append(i)
-        active = still
+        active = [i for i in active if play.record_step(i, t, results[i], actions[i], limits[i])]
         t += 1
-
     if was_training:
         policy.train()
-    lengths = [len(r) for r in rec["reward"]]
-    width = max(lengths)
-
-    def pad(key: str, fill, dtype) -> torch.Tensor:
-        return torch.tensor([row + [fill] * (width - len(row)) for row in rec[key]], dtype=dtype)
-
-    nan = float("nan")
-    mask = torch.arange(width)[None, :] < torch.tensor(lengths)[:, None]
-    # Turns are flattened row-major (b, t), the order the trainer indexes them in.
-    turns.sort(key=lambda tt: (tt.b, tt.t))
-    return Rollout(
-        mask=mask,
-        rewards=pad("reward", 0.0, torch.float32),
-        terminated=pad("terminated", False, torch.bool),
-        truncated=torch.tensor(truncated, dtype=torch.bool),
-        valid=pad("valid", False, torch.bool),
-        well_formed=pad("well_formed", False, torch.bool),
-        switch=pad("switch", False, torch.bool),
-        subgoal_changed_on_keep=pad("changed", False, torch.bool),
-        value_low=pad("v_low", nan, torch.float32),
-        value_high=pad("v_high", nan, torch.float32),
-        value_term=pad("v_term", nan, torch.float32),
-        value_low_prev=pad("v_prev", nan, torch.float32),
-        switch_prob=pad("beta", nan, torch.float32),
-        won=torch.tensor(won, dtype=torch.bool),
-        score=torch.tensor(score, dtype=torch.float32),
-        turn_scores=pad("score", 0.0, torch.float32),
-        length=torch.tensor(lengths, dtype=torch.long),
-        task_ids=[task.task_id for task in tasks],
-        task_types=[task.task_type for task in tasks],
-        group_ids=_group_ids([task.task_id for task in tasks])
-        if group_ids is None
-        else torch.as_tensor(group_ids, dtype=torch.long),
-        subgoals=rec["subgoal"],
-        state_keys=rec["state"],
-        turns=turns,
-        responses=rec["response"],
-        actions=rec["action"],
-        invalid_reasons=rec["reason"],
-        infos=rec["info"],
-        horizons=[task.horizon for task in tasks],
-        n_generated_tokens=n_generated,
-    )
+    return play.to_rollout(tasks, group_ids, n_generated)

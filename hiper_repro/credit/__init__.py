@@ -6,24 +6,27 @@ termination and bootstraps from a caller-supplied value (else 0). Values on padd
 change a result. Imports nothing else from hiper_repro.
 """
 
-from hiper_repro.credit.gae import gae
+from hiper_repro.credit.gae import discounted_returns, gae
 from hiper_repro.credit.group import gigpo, grpo, rloo
-from hiper_repro.credit.hae import HAEResult, hae
+from hiper_repro.credit.hae import HAEResult, hae, segment_rewards
 from hiper_repro.credit.segments import segments_from_switch
 from hiper_repro.credit.switch import SwitchAdvantage, switch_advantage
-from hiper_repro.credit.tokens import broadcast_to_tokens, masked_std, whiten
+from hiper_repro.credit.tokens import broadcast_to_tokens, masked_std, whiten, whiten_applicable
 
 __all__ = [
     "HAEResult",
     "SwitchAdvantage",
     "broadcast_to_tokens",
+    "discounted_returns",
     "gae",
     "gigpo",
     "grpo",
     "hae",
     "masked_std",
     "rloo",
+    "segment_rewards",
     "segments_from_switch",
     "switch_advantage",
     "whiten",
+    "whiten_applicable",
 ]

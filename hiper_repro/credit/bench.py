@@ -1,8 +1,10 @@
 """`hiper-repro bench credit`: vectorised `gae` and `hae` against a per-episode Python loop.
 
 Both run in the same process on the same random batch (random lengths and segment structure, NaN on
-padding). The loop baseline runs twice: over numpy arrays (numpy float scalars, the baseline issue 2
-names) and over plain Python lists (`.tolist()` before timing: a faster, stricter baseline). The
+padding). The loop baseline is `hiper_repro.credit.reference`, the per-episode references the credit tests
+use, called once per row; like the vectorised functions it returns returns as well as advantages. It runs
+twice: over numpy arrays (numpy float scalars) and over plain Python lists (`.tolist()` before timing: a
+faster, stricter baseline). The
 vectorised side is timed end to end, argument checks included. CPU runs are timed in process CPU time
 (robust to other load on a shared machine), CUDA runs in wall time after a synchronisation. Medians over
 --repeat runs, and the ratio of bests.
@@ -20,26 +22,27 @@ import torch
 
 from hiper_repro.credit.gae import gae
 from hiper_repro.credit.hae import hae
+from hiper_repro.credit.reference import gae_episode, hae_episode
 
 
-def make_batch(batch: int, horizon: int, seed: int, device: str, dtype: torch.dtype) -> dict:
+def make_batch(batch: int, n_turns: int, seed: int, device: str, dtype: torch.dtype) -> dict:
     """A random padded batch: lengths uniform in [1, T], switch with probability 0.3, half the rows
     terminated (sparse reward 1 at their last turn), the rest truncated with a bootstrap value."""
     rng = np.random.default_rng(seed)
-    length = rng.integers(1, horizon + 1, batch)
-    turn = np.arange(horizon)
+    length = rng.integers(1, n_turns + 1, batch)
+    turn = np.arange(n_turns)
     mask = turn[None, :] < length[:, None]
     last = turn[None, :] == (length - 1)[:, None]
     ended = rng.random(batch) < 0.5
     arrays = {
-        "rewards": rng.normal(0.0, 0.1, (batch, horizon)) + (last & ended[:, None]),
-        "values_low": rng.normal(0.5, 0.2, (batch, horizon)),
-        "values_high": rng.normal(0.5, 0.2, (batch, horizon)),
+        "rewards": rng.normal(0.0, 0.1, (batch, n_turns)) + (last & ended[:, None]),
+        "values_low": rng.normal(0.5, 0.2, (batch, n_turns)),
+        "values_high": rng.normal(0.5, 0.2, (batch, n_turns)),
     }
     for name in arrays:
         arrays[name] = np.where(mask, arrays[name], np.nan)  # padding must not matter
     out = {name: torch.tensor(x, dtype=dtype, device=device) for name, x in arrays.items()}
-    out["switch"] = torch.tensor(rng.random((batch, horizon)) < 0.3, device=device)
+    out["switch"] = torch.tensor(rng.random((batch, n_turns)) < 0.3, device=device)
     out["mask"] = torch.tensor(mask, device=device)
     out["terminated"] = torch.tensor(last & ended[:, None], device=device)
     for name in ("last_value_low", "last_value_high"):
@@ -49,49 +52,44 @@ def make_batch(batch: int, horizon: int, seed: int, device: str, dtype: torch.dt
     return out
 
 
-def loop_gae(r, v, length, ended, last_value, gamma, lam):
-    """Per-episode flat GAE over Python lists (the baseline): advantages as a list of rows."""
-    out = []
-    for rr, vv, n, done, boot in zip(r, v, length, ended, last_value):
-        adv = [0.0] * len(rr)
-        running = 0.0
-        nxt = 0.0 if done else boot
-        for t in range(n - 1, -1, -1):
-            running = rr[t] + gamma * nxt - vv[t] + gamma * lam * running
-            adv[t] = running
-            nxt = vv[t]
-        out.append(adv)
-    return out
+def loop_gae(src: dict, length: list[int], ended: list[bool], gamma: float, lam: float) -> list[list[float]]:
+    """Flat GAE advantages, one `reference.gae_episode` call per row (the loop baseline)."""
+    return [
+        gae_episode(r[:n], v[:n], done, gamma, lam, boot)[0]
+        for r, v, n, done, boot in zip(
+            src["rewards"], src["values_low"], length, ended, src["last_value_low"]
+        )
+    ]
 
 
-def loop_hae(r, vl, vh, switch, length, ended, boot_low, boot_high, gamma, lam_low, lam_high):
-    """Per-episode HAE over Python lists (the baseline): (adv_low rows, adv_high rows)."""
-    out_low, out_high = [], []
-    for b in range(len(r)):
-        rr, ll, hh, sw, n = r[b], vl[b], vh[b], switch[b], length[b]
-        adv_low = [0.0] * len(rr)
-        adv_high = [0.0] * len(rr)
-        a_low = a_high = 0.0
-        next_low = 0.0 if ended[b] else boot_low[b]
-        next_high = 0.0 if ended[b] else boot_high[b]
-        seg_return = 0.0  # discounted reward from t to the end of its segment
-        seg_discount = 1.0  # gamma^(steps from t to the end of its segment + 1)
-        for t in range(n - 1, -1, -1):
-            rt = rr[t]
-            a_low = rt + gamma * next_low - ll[t] + gamma * lam_low * a_low
-            adv_low[t] = a_low
-            seg_return = rt + gamma * seg_return
-            seg_discount *= gamma
-            if t == 0 or sw[t]:  # segment start b_k: close the macro-step
-                a_high = seg_return + seg_discount * (next_high + lam_high * a_high) - hh[t]
-                adv_high[t] = a_high
-                next_low = next_high = hh[t]
-                a_low, seg_return, seg_discount = 0.0, 0.0, 1.0
-            else:
-                next_low = ll[t]
-        out_low.append(adv_low)
-        out_high.append(adv_high)
-    return out_low, out_high
+def loop_hae(
+    src: dict, length: list[int], ended: list[bool], gamma: float, lam_low: float, lam_high: float
+) -> tuple[list[list[float]], list[list[float]]]:
+    """HAE (adv_low rows, adv_high rows), one `reference.hae_episode` call per row (the loop baseline)."""
+    rows = [
+        hae_episode(r[:n], vl[:n], vh[:n], sw[:n], done, gamma, lam_low, lam_high, bl, bh)
+        for r, vl, vh, sw, n, done, bl, bh in zip(
+            src["rewards"],
+            src["values_low"],
+            src["values_high"],
+            src["switch"],
+            length,
+            ended,
+            src["last_value_low"],
+            src["last_value_high"],
+        )
+    ]
+    return [row[0] for row in rows], [row[2] for row in rows]
+
+
+def max_difference(got: torch.Tensor, rows: list[list[float]]) -> float:
+    """Largest |got - reference| over each row's real turns (the reference rows have L_b entries)."""
+    got = got.cpu().double()
+    diffs = [
+        (got[b, : len(row)] - torch.tensor(row, dtype=torch.float64)).abs().max()
+        for b, row in enumerate(rows)
+    ]
+    return float(max(diffs)) if diffs else 0.0
 
 
 def _timings(
@@ -109,10 +107,10 @@ def _timings(
     return statistics.median(times), min(times)
 
 
-def run(batch: int, horizon: int, repeat: int, device: str, dtype: torch.dtype, seed: int) -> list[dict]:
+def run(batch: int, n_turns: int, repeat: int, device: str, dtype: torch.dtype, seed: int) -> list[dict]:
     """Time gae and hae, vectorised and looped, on one batch; also report their largest difference."""
     gamma, lam, lam_low, lam_high = 0.99, 0.95, 0.95, 0.95
-    data = make_batch(batch, horizon, seed, device, dtype)
+    data = make_batch(batch, n_turns, seed, device, dtype)
     cuda = device.startswith("cuda")
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     # On CPU, process CPU time: on a shared machine, time spent preempted by other processes would
@@ -149,33 +147,17 @@ def run(batch: int, horizon: int, repeat: int, device: str, dtype: torch.dtype, 
         )
 
     def py_gae(src: dict = lists):
-        return loop_gae(src["rewards"], src["values_low"], length, ended, src["last_value_low"], gamma, lam)
+        return [loop_gae(src, length, ended, gamma, lam)]
 
     def py_hae(src: dict = lists):
-        return loop_hae(
-            src["rewards"],
-            src["values_low"],
-            src["values_high"],
-            src["switch"],
-            length,
-            ended,
-            src["last_value_low"],
-            src["last_value_high"],
-            gamma,
-            lam_low,
-            lam_high,
-        )
+        return loop_hae(src, length, ended, gamma, lam_low, lam_high)
 
     rows = []
     for name, vec, py, pick in (
         ("gae", vec_gae, py_gae, lambda out: [out[0]]),
         ("hae", vec_hae, py_hae, lambda out: [out.adv_low, out.adv_high]),
     ):
-        mask = cpu["mask"]
-        error = max(
-            float(np.max(np.abs(np.where(mask, got.cpu().double().numpy() - np.array(ref), 0.0))))
-            for got, ref in zip(pick(vec()), py() if name == "hae" else [py()])
-        )
+        error = max(max_difference(got, ref) for got, ref in zip(pick(vec()), py()))
         t_vec, best_vec = _timings(vec, repeat, sync, clock)
         t_loop, best_loop = _timings(py, max(3, repeat // 4), lambda: None, clock)
         t_numpy, _ = _timings(lambda py=py: py(cpu), max(3, repeat // 4), lambda: None, clock)
@@ -197,7 +179,7 @@ def run(batch: int, horizon: int, repeat: int, device: str, dtype: torch.dtype, 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="hiper-repro bench credit", description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=1024, help="episodes B (default 1024)")
-    parser.add_argument("--horizon", type=int, default=50, help="turns T (default 50)")
+    parser.add_argument("--turns", type=int, default=50, help="turns T per episode (default 50)")
     parser.add_argument(
         "--repeat", type=int, default=40, help="timed runs of the vectorised side (default 40)"
     )
@@ -206,20 +188,20 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if args.batch < 1 or args.horizon < 1 or args.repeat < 1:
+    if args.batch < 1 or args.turns < 1 or args.repeat < 1:
         parser.error(
-            f"--batch, --horizon and --repeat must be >= 1, got {args.batch}, {args.horizon}, {args.repeat}"
+            f"--batch, --turns and --repeat must be >= 1, got {args.batch}, {args.turns}, {args.repeat}"
         )
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error(f"--device {args.device}: CUDA is not available here")
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
-        rows = run(args.batch, args.horizon, args.repeat, args.device, getattr(torch, args.dtype), args.seed)
+        rows = run(args.batch, args.turns, args.repeat, args.device, getattr(torch, args.dtype), args.seed)
     finally:
         torch.set_num_threads(threads)
     print(
-        f"credit benchmark: B={args.batch} T={args.horizon} {args.dtype} on {args.device}, "
+        f"credit benchmark: B={args.batch} T={args.turns} {args.dtype} on {args.device}, "
         f"{args.threads} CPU thread(s), {'wall' if args.device.startswith('cuda') else 'CPU'} time; median of {args.repeat} vectorised runs and "
         f"{max(3, args.repeat // 4)} loop runs (ratio of bests in brackets); loops over Python lists and "
         "over numpy floats"

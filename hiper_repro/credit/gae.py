@@ -1,4 +1,4 @@
-"""Turn-level generalised advantage estimation (flat GAE, the PPO baseline)."""
+"""Turn-level generalised advantage estimation (flat GAE, the PPO baseline) and discounted returns."""
 
 from __future__ import annotations
 
@@ -78,3 +78,16 @@ def gae(
     add_at_last_turn(delta, layout.length, gamma * boot)
     advantages = discounted_suffix_sum(delta, gamma * lam)
     return advantages, advantages + v
+
+
+def discounted_returns(rewards: torch.Tensor, mask: torch.Tensor, gamma: float) -> torch.Tensor:
+    """G_t = sum_{s=t}^{L_b - 1} gamma^(s - t) r_s over each row's real turns, 0 at padding.
+
+    Built from the shared core: `gae` with lam = 1 and zero values, whose advantages are exactly these
+    returns (rlax builds its discounted returns from lambda returns the same way). Nothing is
+    bootstrapped, so no row needs a `terminated` flag.
+    """
+    rewards = check_float("rewards", rewards)
+    mask = check_bool("mask", mask, tuple(rewards.shape))
+    advantages, _ = gae(rewards, torch.zeros_like(rewards), mask, torch.zeros_like(mask), gamma, 1.0)
+    return advantages

@@ -37,14 +37,13 @@ def reverse_scan(x: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
     """A_t = x_t + coef_t * A_{t+1}, A_T = 0, along dim 1 of (B, T) tensors: the general time loop.
 
     Used where the coefficients vary and no closed form is numerically safe; loops over time, never
-    over episodes.
+    over episodes. Runs in place on a time-major copy of x, so each step updates one contiguous row.
     """
-    out = torch.empty_like(x)
-    acc = torch.zeros_like(x[:, 0])
-    for t in range(x.shape[1] - 1, -1, -1):
-        acc = torch.addcmul(x[:, t], coef[:, t], acc)
-        out[:, t] = acc
-    return out
+    out = x.t().contiguous()
+    rows, coefs = out.unbind(), coef.t().contiguous().unbind()
+    for t in range(len(rows) - 2, -1, -1):
+        rows[t].addcmul_(coefs[t], rows[t + 1])
+    return out.t()
 
 
 def shift_left(x: torch.Tensor) -> torch.Tensor:
@@ -71,7 +70,9 @@ def zero_padding(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     """x where keep, else exactly 0.0; NaN or inf outside `keep` cannot leak into a result.
 
     `keep` is a bool tensor or a `keep_bits` mask. The float bits are ANDed with the mask: the same
-    result as torch.where(keep, x, 0), several times faster on CPU, and reusable across tensors.
+    result as torch.where(keep, x, 0), several times faster on CPU, and reusable across tensors. With
+    torch.where for every mask, `hiper-repro bench credit` (B=1024, T=50, one thread) measured gae
+    1.4x and hae 1.35-1.5x slower, so the estimators keep this form.
     """
     if keep.dtype == torch.bool:
         keep = keep_bits(keep, x.dtype)

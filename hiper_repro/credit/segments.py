@@ -27,17 +27,17 @@ def segment_bounds(switch: torch.Tensor, mask: torch.Tensor, length: torch.Tenso
     start = switch.clone()
     start[:, 0] = True
     start &= mask
-    batch, horizon = start.shape
+    batch, n_turns = start.shape
     # int32 index arithmetic: several times cheaper than int64 on CPU; gather accepts int32 indices.
     is_start = start.view(torch.uint8).to(torch.int32)
     raw_id = is_start.cumsum(1, dtype=torch.int32).sub_(1).clamp_(min=0)
     table = (
-        length.to(torch.int32)[:, None].expand(batch, horizon + 1).contiguous()
+        length.to(torch.int32)[:, None].expand(batch, n_turns + 1).contiguous()
     )  # unwritten: "after the end"
-    turn = torch.arange(horizon, dtype=torch.int32, device=start.device).expand(batch, horizon)
+    turn = torch.arange(n_turns, dtype=torch.int32, device=start.device).expand(batch, n_turns)
     # Starts write b_k to column k; other turns write to column T, which is never read
     # (ids + 1 <= K, and K = T leaves no other turns).
-    slot = (raw_id - horizon).mul_(is_start).add_(horizon)
+    slot = (raw_id - n_turns).mul_(is_start).add_(n_turns)
     table.scatter_(1, slot.long(), turn)
     return Bounds(start, raw_id, table.gather(1, raw_id), table.gather(1, raw_id + 1))
 

@@ -42,6 +42,21 @@ def whiten(
     return zero_padding((x - mean) * torch.rsqrt(var + eps), mask)
 
 
+def whiten_applicable(
+    x: torch.Tensor, applies: torch.Tensor, eps: float = 1e-8, std: torch.Tensor | float | None = None
+) -> torch.Tensor:
+    """`whiten` for a per-turn quantity that is NaN where it does not apply: whitened over the entries
+    where `applies` (a NaN there counts as 0), NaN elsewhere. Fewer than two entries are returned as
+    they are: one entry has no spread to divide by. `std` as in `whiten` (a common scale).
+    """
+    x = check_float("x", x)
+    applies = check_bool("applies", applies, tuple(x.shape))
+    nan = torch.full_like(x, float("nan"))
+    if int(applies.sum()) < 2:
+        return torch.where(applies, x, nan)
+    return torch.where(applies, whiten(torch.nan_to_num(x), applies, eps, std=std), nan)
+
+
 def broadcast_to_tokens(
     turn_values: torch.Tensor, turn_index: torch.Tensor, token_mask: torch.Tensor
 ) -> torch.Tensor:
@@ -70,8 +85,8 @@ def broadcast_to_tokens(
             f"turn_index must have shape ({turn_values.shape[0]}, L), got {tuple(turn_index.shape)}"
         )
     token_mask = check_bool("token_mask", token_mask, tuple(turn_index.shape))
-    horizon = turn_values.shape[1]
+    n_turns = turn_values.shape[1]
     index = torch.where(token_mask, turn_index.long(), 0)
-    if index.numel() and bool(((index < 0) | (index >= horizon)).any()):
-        raise ValueError(f"turn_index must lie in [0, {horizon}) where token_mask is True")
+    if index.numel() and bool(((index < 0) | (index >= n_turns)).any()):
+        raise ValueError(f"turn_index must lie in [0, {n_turns}) where token_mask is True")
     return zero_padding(turn_values.gather(1, index), token_mask)

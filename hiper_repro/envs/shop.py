@@ -153,14 +153,14 @@ class ShopEnv:
 
     name = "shop"
 
-    def __init__(self, base_steps: int = 5, steps_per_horizon: int = 3, reward: str = "success") -> None:
+    def __init__(self, base_steps: int = 5, steps_per_subtask: int = 3, reward: str = "success") -> None:
         if reward not in ("success", "score"):
             raise ValueError(f"reward must be 'success' or 'score', got {reward!r}")
-        if base_steps < 0 or steps_per_horizon < 1:
+        if base_steps < 0 or steps_per_subtask < 1:
             raise ValueError(
-                f"need base_steps >= 0 and steps_per_horizon >= 1, got {base_steps}, {steps_per_horizon}"
+                f"need base_steps >= 0 and steps_per_subtask >= 1, got {base_steps}, {steps_per_subtask}"
             )
-        self.base_steps, self.steps_per_horizon, self.reward_mode = base_steps, steps_per_horizon, reward
+        self.base_steps, self.steps_per_subtask, self.reward_mode = base_steps, steps_per_subtask, reward
         self.task: Task | None = None
         self.max_steps = 0
 
@@ -177,7 +177,7 @@ class ShopEnv:
         self.item: dict[str, Any] | None = None
         self.chosen: dict[str, str] = {}
         self.steps, self.over = 0, False
-        self.max_steps = self.base_steps + self.steps_per_horizon * task.horizon
+        self.max_steps = self.base_steps + self.steps_per_subtask * task.horizon
         return self._observe()
 
     # -- pages

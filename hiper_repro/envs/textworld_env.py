@@ -12,7 +12,7 @@ current state (``policy_commands``), so it recovers from detours; its subgoal is
 command that is not a move ("take red key"), so a run of moves and the action they lead to share a
 subgoal. ``score`` = the fraction of the initial walkthrough done (1 when won; TextWorld's own score of
 a ``custom`` game is 0 until the end). ``task_type`` is the challenge name. Step limit
-``base_steps + steps_per_horizon * horizon`` (defaults 10 + 6 K).
+``base_steps + steps_per_subtask * horizon`` (defaults 10 + 6 K).
 """
 
 from __future__ import annotations
@@ -118,11 +118,11 @@ class TextWorldEnv:
     name = "textworld"
 
     def __init__(
-        self, cache_dir: str | os.PathLike | None = None, base_steps: int = 10, steps_per_horizon: int = 6
+        self, cache_dir: str | os.PathLike | None = None, base_steps: int = 10, steps_per_subtask: int = 6
     ) -> None:
         self.textworld = _textworld()
         self.cache_dir = cache_dir
-        self.base_steps, self.steps_per_horizon = base_steps, steps_per_horizon
+        self.base_steps, self.steps_per_subtask = base_steps, steps_per_subtask
         self.infos = self.textworld.EnvInfos(
             admissible_commands=True, policy_commands=True, won=True, lost=True, description=True
         )
@@ -144,7 +144,7 @@ class TextWorldEnv:
         self.state = self._env.reset()
         self.walkthrough = max(1, len(self.state.policy_commands or []))
         self.steps, self.over = 0, False
-        self.max_steps = self.base_steps + self.steps_per_horizon * task.horizon
+        self.max_steps = self.base_steps + self.steps_per_subtask * task.horizon
         return Observation(
             _clean(self.state.description), list(self.state.admissible_commands), task.instruction
         )

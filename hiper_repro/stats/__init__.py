@@ -1,7 +1,9 @@
 """Statistics over merged traces: per-run scores, bootstrap CIs, IQM, comparisons, efficiency, variance.
 
 Pure functions over xarray objects that reduce over named dims (``seed``), each bootstrap seeded
-explicitly. :mod:`hiper_repro.stats.report` assembles the paper's numbers; ``hiper-repro stats`` writes them.
+explicitly (defaults: ``bootstrap.REPS``, ``CI``, ``SEED``). :mod:`hiper_repro.stats.estimates` computes
+every statistic of the paper, :mod:`hiper_repro.stats.claims` decides the claims, :mod:`hiper_repro.stats.report`
+names the numbers and tables; ``hiper-repro stats`` writes them.
 """
 
 from hiper_repro.stats.bootstrap import aggregate, difference, iqm

@@ -26,6 +26,12 @@ from scipy import stats as sps
 
 Statistic = Callable[[np.ndarray], np.ndarray]  # (reps, n) -> (reps,) or (reps, k)
 
+# The bootstrap settings every statistic of this package defaults to, and `hiper-repro stats` with them
+# (`stats.report.Options`); a test holds the pipeline schema's `stats` defaults to these.
+REPS = 2000  # bootstrap replicates of run-level statistics
+CI = 0.95  # confidence level of every interval
+SEED = 0  # seed of every bootstrap
+
 
 def iqm(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """Interquartile mean: mean of the middle 50% of the values along ``axis``."""
@@ -109,9 +115,9 @@ def aggregate(
     *,
     keep: Sequence[str] = ("method",),
     sample_dim: str = "seed",
-    reps: int = 2000,
-    ci: float = 0.95,
-    seed: int = 0,
+    reps: int = REPS,
+    ci: float = CI,
+    seed: int = SEED,
 ) -> xr.Dataset:
     """Point estimate and stratified bootstrap CI of ``statistic`` over pooled runs, per ``keep`` combination.
 
@@ -147,7 +153,7 @@ def difference_replicates(
     *,
     method_dim: str = "method",
     sample_dim: str = "seed",
-    reps: int = 2000,
+    reps: int = REPS,
     rng: np.random.Generator,
 ) -> tuple[float, np.ndarray, int]:
     """Point value and (reps,) bootstrap replicates of ``stat(a) - stat(b)``, and the number of shared cells.
@@ -170,9 +176,9 @@ def difference(
     *,
     method_dim: str = "method",
     sample_dim: str = "seed",
-    reps: int = 2000,
-    ci: float = 0.95,
-    seed: int = 0,
+    reps: int = REPS,
+    ci: float = CI,
+    seed: int = SEED,
 ) -> dict[str, float]:
     """``stat(a) - stat(b)`` over pooled runs of shared task cells, with a stratified bootstrap CI."""
     est, rep, n = difference_replicates(

@@ -47,7 +47,15 @@ def main(argv: list[str] | None = None) -> int:
         default=Options.threshold,
         help="success rate for sample efficiency (paper: 0.8)",
     )
-    p.add_argument("--reps", type=int, default=Options.reps, help="bootstrap replicates")
+    p.add_argument(
+        "--reps", type=int, default=Options.reps, help="bootstrap replicates of run-level statistics"
+    )
+    p.add_argument(
+        "--curve-reps",
+        type=int,
+        default=Options.curve_reps,
+        help="bootstrap replicates per point of the learning and switch-rate curves",
+    )
     p.add_argument(
         "--variance-reps",
         type=int,
@@ -57,8 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ci", type=float, default=Options.ci, help="confidence level")
     p.add_argument("--seed", type=int, default=Options.seed, help="seed of every bootstrap")
     a = p.parse_args(argv)
-    if a.reps < 1 or a.variance_reps < 1:
-        p.error(f"--reps and --variance-reps must be >= 1, saw {a.reps} and {a.variance_reps}")
+    if min(a.reps, a.curve_reps, a.variance_reps) < 1:
+        p.error(
+            f"--reps, --curve-reps and --variance-reps must be >= 1, saw {a.reps}, {a.curve_reps} and "
+            f"{a.variance_reps}"
+        )
     if not 0 < a.ci < 1:
         p.error(f"--ci must be in (0, 1), saw {a.ci}")
     opts = Options(
@@ -66,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         k=a.k,
         threshold=a.threshold,
         reps=a.reps,
+        curve_reps=a.curve_reps,
         variance_reps=a.variance_reps,
         ci=a.ci,
         seed=a.seed,

@@ -26,7 +26,7 @@ import pandas as pd
 import xarray as xr
 from scipy import stats as sps
 
-from hiper_repro.stats.bootstrap import percentile_ci, shared_cells
+from hiper_repro.stats.bootstrap import CI, REPS, SEED, percentile_ci, shared_cells
 
 
 def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> float:
@@ -51,9 +51,9 @@ def improvement(
     *,
     method_dim: str = "method",
     sample_dim: str = "seed",
-    reps: int = 2000,
-    ci: float = 0.95,
-    seed: int = 0,
+    reps: int = REPS,
+    ci: float = CI,
+    seed: int = SEED,
 ) -> dict[str, float]:
     """Probability that a run of ``a`` beats a run of ``b``, averaged over task cells, with bootstrap CI."""
     cells = list(zip(*shared_cells(scores, a, b, method_dim=method_dim, sample_dim=sample_dim)[:2]))
@@ -91,9 +91,9 @@ def welch_tests(
     method_dim: str = "method",
     sample_dim: str = "seed",
     alpha: float = 0.05,
-    reps: int = 2000,
-    ci: float = 0.95,
-    seed: int = 0,
+    reps: int = REPS,
+    ci: float = CI,
+    seed: int = SEED,
 ) -> pd.DataFrame:
     """Welch's t-test of ``reference`` against every other method in every task cell, Holm over the family.
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from hiper_repro.stats.bootstrap import percentile_ci, resample, shared_cells
+from hiper_repro.stats.bootstrap import CI, REPS, SEED, percentile_ci, resample, shared_cells
 from hiper_repro.stats.scores import EVAL_DIM, group, last_index
 
 
@@ -87,9 +87,9 @@ def speedup(
     *,
     method_dim: str = "method",
     sample_dim: str = "seed",
-    reps: int = 2000,
-    ci: float = 0.95,
-    seed: int = 0,
+    reps: int = REPS,
+    ci: float = CI,
+    seed: int = SEED,
 ) -> dict[str, float]:
     """Ratio ``mean time(slow) / mean time(fast)`` over the task cells both have, with stratified CI."""
     g_fast, g_slow, n_cells = shared_cells(times, fast, slow, method_dim=method_dim, sample_dim=sample_dim)

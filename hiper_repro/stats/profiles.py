@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from hiper_repro.stats.bootstrap import blocks, percentile_ci, resample
+from hiper_repro.stats.bootstrap import CI, REPS, SEED, blocks, percentile_ci, resample
 
 
 def performance_profile(
@@ -21,9 +21,9 @@ def performance_profile(
     *,
     keep: Sequence[str] = ("method",),
     sample_dim: str = "seed",
-    reps: int = 2000,
-    ci: float = 0.95,
-    seed: int = 0,
+    reps: int = REPS,
+    ci: float = CI,
+    seed: int = SEED,
 ) -> xr.Dataset:
     """Fraction of runs with score > tau, per ``keep`` combination and tau, with bootstrap bands.
 

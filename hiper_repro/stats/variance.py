@@ -20,6 +20,12 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
+from hiper_repro.stats.bootstrap import CI, SEED
+
+# Hierarchical bootstrap replicates (seeds, then episodes) of every advantage variance here and of
+# `hiper-repro stats` (`--variance-reps`): each replicate resamples every turn, so fewer than `REPS`.
+VARIANCE_REPS = 500
+
 
 def _unit_moments(x: np.ndarray, m: np.ndarray, by_position: bool) -> np.ndarray:
     """Per episode count, sum and sum of squares of real turns: (3, ..., n, T), or T = 1 pooled over turns."""
@@ -64,9 +70,9 @@ def advantage_variance(
     by_position: bool = True,
     sample_dim: str = "seed",
     turn_dim: str = "turn",
-    reps: int = 1000,
-    ci: float = 0.95,
-    seed: int = 0,
+    reps: int = VARIANCE_REPS,
+    ci: float = CI,
+    seed: int = SEED,
 ) -> xr.Dataset:
     """Variance of ``adv`` over real turns, per ``keep`` combination (and turn position), with CIs.
 
@@ -131,9 +137,9 @@ def variance_ratio(
     *,
     run_dims: Sequence[str] = ("seed",),
     turn_dim: str = "turn",
-    reps: int = 1000,
-    ci: float = 0.95,
-    seed: int = 0,
+    reps: int = VARIANCE_REPS,
+    ci: float = CI,
+    seed: int = SEED,
 ) -> dict[str, float]:
     """``Var(num) / Var(den)`` over real turns pooled, with a paired hierarchical bootstrap.
 

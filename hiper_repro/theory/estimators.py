@@ -20,7 +20,7 @@ are 1; PPO-style code drops gamma^t, which biases turn-level estimators for gamm
 - ``grpo``: the group-normalised episode return (``credit.grpo``) on every term of every turn.
 - ``rloo``: the leave-one-out centred episode return (``credit.rloo``), likewise.
 - ``gigpo``: ``credit.gigpo`` with step weight 1, anchor states = the MDP state s_t, step returns = the
-  discounted return-to-go.
+  discounted return-to-go (``credit.discounted_returns``).
 
 Group methods split the B episodes into consecutive groups of ``group_size`` from the same start state.
 
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hiper_repro.credit import gae, gigpo, grpo, hae, rloo, switch_advantage
+from hiper_repro.credit import discounted_returns, gae, gigpo, grpo, hae, rloo, switch_advantage
 from hiper_repro.theory.exact import ExactValues
 from hiper_repro.theory.policy import TabularPolicy
 from hiper_repro.theory.sampler import Episodes
@@ -161,7 +161,7 @@ def turn_advantages(
         ):
             raise ValueError(f"group_size must be >= 2 and divide the {b} episodes, got {group_size!r}")
         group = torch.arange(b) // group_size
-        to_go, _ = gae(r, zero, m, term, gamma, 1.0)  # discounted return from each turn
+        to_go = discounted_returns(r, m, gamma)  # the discounted return from each turn
         if estimator == "gigpo":
             adv = gigpo(to_go[:, 0], group, to_go, episodes.state, m, step_weight=1.0)
             return spread(adv, discounted=False)

@@ -5,7 +5,7 @@ seed)`` whose coordinates live at the root (children inherit them). Cells of run
 and iterations a run does not have, take the schema fills (NaN, -1, False, ""). Per-run provenance
 (`created`, `git_commit`, `config`, `config_hash`, ...) becomes root coordinates along the run dims,
 next to `run`, a label ``env/h{horizon}/{method}/seed{seed}`` ("" where no run exists). Root attrs
-are set explicitly (`MERGED_ATTRS`) rather than copied from any one run.
+are set explicitly (`schema.MERGED_ATTRS`) rather than copied from any one run.
 
 Select methods with ``ds.sel({"method": "hiper"})``: ``ds.sel(method="hiper")`` passes xarray's
 fill-method argument and, with no other indexer, silently selects nothing.
@@ -31,15 +31,8 @@ from hiper_repro.traces.schema import (
     TraceSchemaError,
 )
 from hiper_repro.traces.store import read_tree, trace_path
+from hiper_repro.traces.validate import validate
 
-# Root attrs of a merged dataset, with their types.
-MERGED_ATTRS: dict[str, type] = {
-    "schema_version": str,
-    "created": str,
-    "hiper_repro_version": str,
-    "git_commit": str,
-    "n_runs": int,
-}
 RUN_LONG_NAMES = {"method": "method", "env": "environment", "horizon": "horizon (subtasks)", "seed": "seed"}
 
 
@@ -50,8 +43,6 @@ def run_label(method: str, env: str, horizon: int, seed: int) -> str:
 
 def open_run(path: str | os.PathLike) -> xr.DataTree:
     """Read a run's traces (a run directory or a ``.nc`` file) or a merged file into memory; validate."""
-    from hiper_repro.traces.validate import validate
-
     file = trace_path(path)
     tree = read_tree(file)
     validate(tree, where=str(file))

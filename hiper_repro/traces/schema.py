@@ -203,6 +203,15 @@ ROOT_ATTRS: dict[str, type] = {
     "schema_version": str,
     "keep_every": int,  # only iterations divisible by it are stored
 }
+# Root attrs of a merged dataset (`open_runs`), with their Python type: set explicitly, never copied from
+# one run.
+MERGED_ATTRS: dict[str, type] = {
+    "schema_version": str,
+    "created": str,  # UTC, ISO 8601, when the runs were merged
+    "hiper_repro_version": str,
+    "git_commit": str,
+    "n_runs": int,
+}
 # Root attrs that identify a run: merged datasets make them dims; the others become coords along them.
 PROVENANCE_COORDS: tuple[str, ...] = tuple(k for k in ROOT_ATTRS if k not in RUN_DIMS + ("schema_version",))
 

@@ -11,13 +11,14 @@ The generative model (vectorised over episodes, loops over turns only):
 - plan-execute methods SWITCH on turn 0 and then with a probability falling over training (exploratory
   switching early, commitment late); segments follow from the switches.
 - critics see the outcome more clearly late in the episode; value_low of plan-execute methods is less
-  noisy (subgoal-conditioned). Advantages are computed from these values with the real recursions
-  (flat GAE, HAE low/high, switch code form) at gamma = 1, lam_low = 1, lam_high = 0.95, bootstrapping
-  truncated episodes with 0; group methods get group-normalised episode returns.
+  noisy (subgoal-conditioned). Advantages come from these values through the estimators of
+  `hiper_repro.credit` (flat GAE, HAE low/high, switch code form) at the trainer's default parameters
+  (`CREDIT`: gamma = 1, lam = lam_low = 1, lam_high = 0.95), bootstrapping truncated episodes with 0;
+  group methods get group-normalised episode returns.
 - evaluation on a fixed split (same task ids for every method and seed) of the starting policy
-  (`eval_iteration` -1, identical for every seed of a format) and every `eval_every` iterations;
-- per-iteration diagnostics (`/iterations`): critics' explained variance rising, small drift;
-  and after the last one.
+  (`eval_iteration` -1, identical for every seed of a format) and every `eval_every` iterations
+  and after the last one;
+- per-iteration diagnostics (`/iterations`): critics' explained variance rising, small drift.
 
 Same arguments, same data: every random draw comes from a generator seeded by (seed, method, env, horizon).
 """
@@ -32,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from hiper_repro.traces.merge import merge_runs
 from hiper_repro.traces.provenance import make_provenance
 from hiper_repro.traces.writer import TraceWriter
 
@@ -69,7 +71,8 @@ METHODS: dict[str, MethodTraits] = {
     "grpo": MethodTraits(False, False, False, 4, 0.5, 0.75, 0.09),
     "rloo": MethodTraits(False, False, False, 4, 0.5, 0.74, 0.09),
 }
-GAMMA, LAM_LOW, LAM_HIGH = 1.0, 1.0, 0.95
+# Estimator parameters of every synthetic run: the trainer's defaults (MethodConfig; a test keeps them so).
+CREDIT = {"gamma": 1.0, "lam": 1.0, "lam_low": 1.0, "lam_high": 0.95}
 
 
 def _rng(*keys: int | str) -> np.random.Generator:
@@ -99,26 +102,46 @@ def _lengths(rng: np.random.Generator, won: np.ndarray, horizon: int, progress: 
     return np.where(won, np.clip(quick, 1, max_steps), max_steps)
 
 
-def _backward(
-    rewards: np.ndarray,
+def _credit(
+    reward: np.ndarray,
     mask: np.ndarray,
-    stop: np.ndarray,
-    bootstrap: np.ndarray,
-    lam: float,
-    values: np.ndarray,
-) -> np.ndarray:
-    """GAE over (E, T) that restarts where `stop[:, t]` (the next turn is not part of the same chain), then
-    bootstrapping from `bootstrap[:, t]` (0 at episode end), else from values[:, t + 1]."""
-    E, T = rewards.shape
-    adv = np.zeros((E, T))
-    nxt_adv = np.zeros(E)
-    for t in range(T - 1, -1, -1):
-        nxt_v = values[:, t + 1] if t + 1 < T else np.zeros(E)
-        nxt_v = np.where(stop[:, t], bootstrap[:, t], nxt_v)
-        delta = rewards[:, t] + GAMMA * nxt_v - values[:, t]
-        adv[:, t] = delta + GAMMA * lam * np.where(stop[:, t], 0.0, nxt_adv)
-        nxt_adv = np.where(mask[:, t], adv[:, t], 0.0)
-    return np.where(mask, adv, np.nan)
+    done: np.ndarray,
+    switch: np.ndarray,
+    values: dict[str, np.ndarray],
+) -> dict[str, np.ndarray]:
+    """The estimators of `hiper_repro.credit` at `CREDIT` on one iteration's (E, T) arrays: returns, flat
+    GAE on value_low, HAE (adv_low; rtilde_k, adv_high and ret_high at segment starts) and the switch
+    advantage of the code form (kept at turn 0 too), and the segment ids (-1 on padding). Truncated episodes bootstrap from 0; NaN where a
+    quantity does not exist. With `switch` all False (flat format) HAE sees one segment per episode."""
+    import torch  # here, not at the top: reading traces never needs torch (~1.4 s to import)
+
+    from hiper_repro import credit
+
+    r, real, ended, q = (torch.from_numpy(np.asarray(x)) for x in (reward, mask, done, switch))
+    v_low, v_high, v_term = (torch.from_numpy(values[k]) for k in ("low", "high", "term"))
+    gamma = CREDIT["gamma"]
+    adv_flat, _ = credit.gae(r, v_low, real, ended, gamma, CREDIT["lam"])
+    h = credit.hae(r, v_low, v_high, q, real, ended, gamma, CREDIT["lam_low"], CREDIT["lam_high"])
+    switch_target = credit.switch_advantage(
+        q, real, v_high, form="code", rewards=r, values_term=v_term, terminated=ended, gamma=gamma
+    ).returns
+    start = h.segment_start.numpy()
+    per_turn = {
+        "returns": credit.discounted_returns(r, real, gamma),
+        "adv_flat": adv_flat,
+        "adv_low": h.adv_low,
+        "adv_switch": switch_target - v_term,
+    }
+    at_starts = {
+        "segment_reward": credit.segment_rewards(r, q, real, gamma),
+        "adv_high": h.adv_high,
+        "ret_high": h.ret_high,
+    }
+    return (
+        {k: np.where(mask, x.numpy(), np.nan) for k, x in per_turn.items()}
+        | {k: np.where(start, x.numpy(), np.nan) for k, x in at_starts.items()}
+        | {"segment_id": h.segment_id.numpy()}
+    )
 
 
 def _iteration(
@@ -136,8 +159,6 @@ def _iteration(
     done = last & won[:, None]
     reward = np.where(done, 1.0, 0.0)
     valid = (rng.random((n, T)) < 0.75 + 0.2 * progress) & mask
-    returns = np.where(mask, np.flip(np.cumsum(np.flip(reward, 1), 1), 1), np.nan)  # gamma = 1
-
     # Critic: outcome becomes visible late in the episode; subgoal-conditioned values are less noisy.
     seen = np.clip(t / length[:, None], 0, 1)
     belief = p + (won[:, None] - p) * seen
@@ -145,73 +166,46 @@ def _iteration(
     value_low = belief + rng.normal(0, noise * (1 - 0.4 * progress), (n, T))
     value_high = belief + rng.normal(0, 0.18 * (1 - 0.4 * progress), (n, T))
     value_term = belief + rng.normal(0, 0.15 * (1 - 0.4 * progress), (n, T))
-    zeros = np.zeros((n, T))
-    adv_flat = _backward(reward, mask, last, zeros, 1.0, value_low)
-
     switch = np.zeros((n, T), bool)
-    turns: dict[str, np.ndarray] = {"mask": mask, "reward": reward, "done": done, "valid": valid}
-    turns |= {"switch": switch, "returns": returns}
-    segments: dict[str, np.ndarray] = {}
     if m.hierarchical:
         beta = 0.15 + 0.5 * (1 - progress)
         switch = ((rng.random((n, T)) < beta) | (t == 0)) & mask
-        segment_id = np.where(mask, np.cumsum(switch, 1) - 1, -1)
-        nxt_switch = np.concatenate([switch[:, 1:], np.zeros((n, 1), bool)], 1)
-        seg_end = last | nxt_switch  # t = e_k
-        nxt_high = np.concatenate([value_high[:, 1:], zeros[:, :1]], 1)
-        boot = np.where(nxt_switch & ~last, nxt_high, 0.0)
-        adv_low = _backward(reward, mask, seg_end, boot, LAM_LOW, value_low)
-        # Switch advantage, code form: reward to the segment end + V_high at the next start, minus V_term.
-        seg_return = _backward(reward, mask, seg_end, boot, 1.0, zeros)
-        adv_switch = seg_return - np.where(mask, value_term, np.nan)
+    adv = _credit(reward, mask, done, switch, {"low": value_low, "high": value_high, "term": value_term})
+    adv_flat = adv["adv_flat"]
 
-        # Segments: scatter switch turns into (E, S) without a loop over episodes.
+    turns: dict[str, np.ndarray] = {"mask": mask, "reward": reward, "done": done, "valid": valid}
+    turns |= {"switch": switch, "returns": adv["returns"]}
+    segments: dict[str, np.ndarray] = {}
+    if m.hierarchical:
+        # Segments: scatter the start turns' values into (E, S) without a loop over episodes.
+        segment_id = adv["segment_id"]
         S = int(switch.sum(1).max())
         e_idx, t_idx = np.nonzero(switch)
+        k_idx = segment_id[e_idx, t_idx]
         start = np.full((n, S), -1)
-        start[e_idx, segment_id[e_idx, t_idx]] = t_idx
+        start[e_idx, k_idx] = t_idx
         has = start >= 0
         nxt_start = np.concatenate([start[:, 1:], np.full((n, 1), -1)], 1)
         seg_len = np.where(nxt_start >= 0, nxt_start, length[:, None]) - start
-        cum = np.concatenate([zeros[:, :1], np.cumsum(reward, 1)], 1)  # gamma = 1: plain sums
-        end = np.clip(start + seg_len, 0, T)
-        rows = np.arange(n)[:, None]
-        seg_reward = cum[rows, end] - cum[rows, np.clip(start, 0, T)]
-        v_start = value_high[rows, np.clip(start, 0, T - 1)]
-        adv_high = np.zeros((n, S))
-        nxt = np.zeros(n)
-        for k in range(S - 1, -1, -1):  # semi-MDP GAE over segments
-            v_next = np.where(
-                nxt_start[:, k] >= 0, value_high[np.arange(n), np.clip(nxt_start[:, k], 0, T - 1)], 0.0
-            )
-            g = GAMMA ** seg_len[:, k]
-            adv_high[:, k] = seg_reward[:, k] + g * v_next - v_start[:, k] + g * LAM_HIGH * nxt
-            nxt = np.where(has[:, k], adv_high[:, k], 0.0)
-        adv_high_turn = np.full((n, T), np.nan)
-        adv_high_turn[e_idx, t_idx] = adv_high[e_idx, segment_id[e_idx, t_idx]]
         words = rng.integers(0, len(_SUBGOALS), (n, S))
         objs = np.asarray(_OBJECTS)[(task_k[:, None] + np.zeros((n, S), int)) % len(_OBJECTS)]
         subgoal = np.char.replace(np.asarray(_SUBGOALS)[words], "{o}", objs)
-        segments = {
-            "start_turn": start,
-            "length": np.where(has, seg_len, np.nan),
-            "reward": seg_reward,
-            "adv_high": adv_high,
-            "value_high": v_start,
-            "ret_high": adv_high + v_start,
-            "subgoal": np.where(has, subgoal, ""),
-        }
-        turns |= {
-            "switch": switch,
-            "segment_id": segment_id,
-            "adv_high": adv_high_turn,
-            "adv_switch": adv_switch,
-        }
-        turns |= {"adv_low": adv_low, "value_high": value_high, "value_term": value_term}
-        adv_action = adv_low if m.hae else adv_flat
-        ret_low = (adv_low if m.hae else adv_flat) + value_low
+        segments = {"start_turn": start, "length": np.where(has, seg_len, np.nan)}
+        for name, at_turn in (
+            ("reward", adv["segment_reward"]),
+            ("adv_high", adv["adv_high"]),
+            ("value_high", value_high),
+            ("ret_high", adv["ret_high"]),
+        ):
+            segments[name] = np.full((n, S), np.nan)
+            segments[name][e_idx, k_idx] = at_turn[e_idx, t_idx]
+        segments["subgoal"] = np.where(has, subgoal, "")
+        turns |= {"segment_id": segment_id, "adv_high": adv["adv_high"], "adv_switch": adv["adv_switch"]}
+        turns |= {"adv_low": adv["adv_low"], "value_high": value_high, "value_term": value_term}
+        adv_action = adv["adv_low"] if m.hae else adv_flat
     else:
-        adv_action, ret_low = adv_flat, adv_flat + value_low
+        adv_action = adv_flat
+    ret_low = adv_action + value_low
     if m.critic:
         turns |= {"value_low": value_low, "adv_flat": adv_flat, "ret_low": ret_low, "adv_action": adv_action}
     else:
@@ -384,8 +378,6 @@ def synthetic_merged(
     **options: int,
 ) -> xr.DataTree:
     """A merged synthetic dataset (what `open_runs` returns for `synthetic_runs`), built in memory."""
-    from hiper_repro.traces.merge import merge_runs
-
     trees = [
         synthetic_writer(method, horizon, seed, env=env, iterations=iterations, **options).tree()
         for method in methods

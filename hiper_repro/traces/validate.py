@@ -22,12 +22,14 @@ from hiper_repro.traces.schema import (
     DTYPE_KINDS,
     FILL_TEXT,
     GROUPS,
+    MERGED_ATTRS,
     PROVENANCE_COORDS,
     ROOT_ATTRS,
     RUN_DIMS,
     SCHEMA_VERSION,
     TraceSchemaError,
 )
+from hiper_repro.traces.store import read_tree, trace_path
 
 
 def validate(tree_or_path: xr.DataTree | str | os.PathLike, *, where: str | None = None) -> None:
@@ -35,8 +37,6 @@ def validate(tree_or_path: xr.DataTree | str | os.PathLike, *, where: str | None
     if isinstance(tree_or_path, xr.DataTree):
         tree = tree_or_path
     elif isinstance(tree_or_path, str | os.PathLike):
-        from hiper_repro.traces.store import read_tree, trace_path
-
         where = where or str(trace_path(tree_or_path))
         tree = read_tree(trace_path(tree_or_path))
     else:
@@ -68,12 +68,7 @@ def schema_problems(tree: xr.DataTree) -> list[str]:
 
 def _root_problems(tree: xr.DataTree, merged: bool) -> list[str]:
     attrs = tree.attrs
-    if merged:
-        from hiper_repro.traces.merge import MERGED_ATTRS
-
-        expected = MERGED_ATTRS
-    else:
-        expected = ROOT_ATTRS
+    expected = MERGED_ATTRS if merged else ROOT_ATTRS
     problems = [f"root attr {k!r} missing" for k in expected if k not in attrs]
     for key, typ in expected.items():
         if key in attrs:

@@ -22,13 +22,16 @@ each turn counted once; group methods normalise inside their estimator (as in ve
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from hiper_repro import credit
 from hiper_repro.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    from hiper_repro.agent.rollout import Rollout
 
 NAN = float("nan")
 
@@ -49,7 +52,7 @@ class Credit:
     """value head name ('low', 'high', 'term') -> target per turn; NaN where that head has no loss"""
     trace: dict[str, Tensor] = field(default_factory=dict)
     """per-turn variables for the traces' /turns group (adv_low, adv_high, adv_flat, ret_low, returns, ...)"""
-    segments: dict[str, Any] = field(default_factory=dict)
+    segments: dict[str, Tensor | list[list[str]]] = field(default_factory=dict)
     """per-segment arrays (B, K) for the traces' /segments group; empty for the flat format"""
     policy_skipped: bool = False
     """True when every shaped reward of the batch is zero: the policy update is skipped"""
@@ -72,7 +75,7 @@ def progress_shaping(turn_scores: Tensor, mask: Tensor, gamma: float) -> Tensor:
     return torch.where(mask, gamma * after - before, torch.zeros(()))
 
 
-def shape_rewards(rollout: Any, cfg: TrainConfig) -> Tensor:
+def shape_rewards(rollout: Rollout, cfg: TrainConfig) -> Tensor:
     """r_t = success_reward * env r_t - invalid_penalty [invalid] - keep_penalty [KEEP, t > 0]
     - keep_consistency_penalty [KEEP that changed the subgoal text] + progress_coef * F_t; 0 at padding.
 
@@ -97,16 +100,6 @@ def shape_rewards(rollout: Any, cfg: TrainConfig) -> Tensor:
     return torch.where(mask, r, torch.zeros_like(r))
 
 
-def _discounted_to_go(rewards: Tensor, mask: Tensor, gamma: float) -> Tensor:
-    """G_t = sum_{u >= t} gamma^(u - t) r_u over the real turns (loop over time, batched over episodes)."""
-    out = torch.zeros_like(rewards)
-    running = torch.zeros_like(rewards[:, 0])
-    for t in reversed(range(rewards.shape[1])):
-        running = torch.where(mask[:, t], rewards[:, t] + gamma * running, torch.zeros_like(running))
-        out[:, t] = running
-    return out
-
-
 def state_ids(keys: list[list[str]], shape: tuple[int, int]) -> Tensor:
     """(B, T) int64 ids of the rollout's hex state keys (GiGPO anchor states); 0 at padding."""
     out = torch.zeros(shape, dtype=torch.long)
@@ -119,27 +112,21 @@ def _nan_outside(x: Tensor, where: Tensor) -> Tensor:
     return torch.where(where, x, torch.full_like(x, NAN))
 
 
-def _whiten(x: Tensor, where: Tensor, std: Tensor | None = None) -> Tensor:
-    """Whiten over the entries in `where` (each turn once), by their own std or `std`; NaN elsewhere."""
-    if int(where.sum()) < 2:
-        return _nan_outside(x, where)
-    return _nan_outside(credit.whiten(torch.nan_to_num(x), where, std=std), where)
-
-
-def _std(x: Tensor, where: Tensor) -> Tensor | None:
+def _action_std(x: Tensor, where: Tensor) -> Tensor | None:
+    """The action advantages' spread, the common scale of `ppo.whiten_scale: action` (None below two)."""
     return credit.masked_std(torch.nan_to_num(x), where) if int(where.sum()) >= 2 else None
 
 
 def segment_table(
-    rollout: Any, rewards: Tensor, gamma: float, at_starts: dict[str, Tensor]
-) -> dict[str, Any]:
+    rollout: Rollout, rewards: Tensor, gamma: float, at_starts: dict[str, Tensor]
+) -> dict[str, Tensor | list[list[str]]]:
     """Per-segment (B, K) arrays for the traces: start_turn (-1 at padding), length, discounted segment
     reward rtilde_k = sum_{t=b_k}^{e_k} gamma^(t-b_k) r_t, subgoal text, and each (B, T) tensor of
     `at_starts` read at the segment's start turn. Segments start at SWITCH turns (turn 0 always does).
     """
     mask = rollout.mask
     starts, seg_id, _ = credit.segments_from_switch(rollout.switch, mask)
-    n_b, n_t = mask.shape
+    n_b = mask.shape[0]
     k_max = max(int(starts.sum(1).max()) if n_b else 0, 0)
     bs, ts = torch.nonzero(starts, as_tuple=True)  # row-major: segments in order within each episode
     ks = seg_id[bs, ts]
@@ -148,13 +135,11 @@ def segment_table(
     real = mask & (seg_id >= 0)
     sid = seg_id.clamp(min=0)
     length = torch.zeros((n_b, k_max)).scatter_add_(1, sid, real.float())
-    t_idx = torch.arange(n_t).expand(n_b, n_t)
-    offset = (t_idx - start.gather(1, sid).clamp(min=0)).float()
-    disc = torch.where(real, rewards.float() * gamma**offset, torch.zeros(()))
-    seg_reward = torch.zeros((n_b, k_max)).scatter_add_(1, sid, disc)
+    seg_reward = torch.zeros((n_b, k_max))
+    seg_reward[bs, ks] = credit.segment_rewards(rewards.float(), rollout.switch, mask, gamma)[bs, ts]
     present = start >= 0
     nan = torch.tensor(float("nan"))
-    out: dict[str, Any] = {
+    out: dict[str, Tensor | list[list[str]]] = {
         "start_turn": start,
         "length": torch.where(present, length, nan),
         "reward": torch.where(present, seg_reward, nan),
@@ -170,14 +155,16 @@ def segment_table(
     return out
 
 
-def assign_credit(rollout: Any, cfg: TrainConfig) -> Credit:
+def assign_credit(rollout: Rollout, cfg: TrainConfig) -> Credit:
     """Advantages per block and value targets per head for one iteration's rollout (see module table)."""
     m = cfg.method
     mask = rollout.mask
     rewards = shape_rewards(rollout, cfg)
     term = rollout.terminated
     nan = torch.full_like(rewards, NAN)
-    trace: dict[str, Tensor] = {"returns": _nan_outside(_discounted_to_go(rewards, mask, m.gamma), mask)}
+    trace: dict[str, Tensor] = {
+        "returns": _nan_outside(credit.discounted_returns(rewards, mask, m.gamma), mask)
+    }
     targets: dict[str, Tensor] = {}
     pe = cfg.format == "plan_execute"
     if pe:
@@ -237,17 +224,17 @@ def assign_credit(rollout: Any, cfg: TrainConfig) -> Credit:
         if cfg.ppo.whiten:
             # 'action': one scale for every type, so A_switch keeps its size relative to A_low (whitened
             # on its own, a switch advantage with 1/5-1/20 of A_low's spread had its noise blown up).
-            common = _std(adv_low, mask) if cfg.ppo.whiten_scale == "action" else None
+            common = _action_std(adv_low, mask) if cfg.ppo.whiten_scale == "action" else None
             adv_low, adv_high, adv_switch = (
-                _whiten(adv_low, mask),
-                _whiten(adv_high, starts, common),
-                _whiten(adv_switch, decision, common),
+                credit.whiten_applicable(adv_low, mask),
+                credit.whiten_applicable(adv_high, starts, std=common),
+                credit.whiten_applicable(adv_switch, decision, std=common),
             )
         out = Credit(rewards, adv_switch, adv_high, adv_low, targets)
     elif m.name in ("ppo", "ppo-pe"):
         a = trace["adv_flat"]
         if cfg.ppo.whiten:
-            a = _whiten(a, mask)
+            a = credit.whiten_applicable(a, mask)
         out = Credit(rewards, a if pe else nan, a if pe else nan, a, targets)
     else:
         ep_return = rewards.sum(1)
@@ -260,7 +247,7 @@ def assign_credit(rollout: Any, cfg: TrainConfig) -> Credit:
             a = credit.gigpo(
                 ep_return,
                 rollout.group_ids,
-                _discounted_to_go(rewards, mask, m.gigpo_gamma),
+                credit.discounted_returns(rewards, mask, m.gigpo_gamma),
                 state_ids(rollout.state_keys, mask.shape),
                 mask,
                 step_weight=m.gigpo_step_weight,

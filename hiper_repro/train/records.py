@@ -25,7 +25,7 @@ def _np(x: torch.Tensor) -> np.ndarray:
     return x.detach().cpu().numpy()
 
 
-def per_turn(rollout: Any, values: list[float]) -> torch.Tensor:
+def per_turn(rollout: Rollout, values: list[float]) -> torch.Tensor:
     """Scatter one number per TurnTokens (rollout order) into a (B, T) tensor, NaN at padding."""
     out = torch.full(rollout.mask.shape, NAN)
     if rollout.turns:
@@ -35,7 +35,7 @@ def per_turn(rollout: Any, values: list[float]) -> torch.Tensor:
     return out
 
 
-def trace_records(rollout: Any, credit: Any, has_critic: bool) -> dict[str, dict[str, Any]]:
+def trace_records(rollout: Rollout, credit: Credit, has_critic: bool) -> dict[str, dict[str, Any]]:
     """turns / segments / episodes records for `TraceWriter.add_iteration`.
 
     `reward` is the shaped reward the estimators used (environment reward x success_reward minus

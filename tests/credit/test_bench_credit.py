@@ -13,13 +13,13 @@ from hiper_repro.credit.bench import main, run
 
 
 def test_baselines_agree_with_vectorised():
-    for row in run(batch=16, horizon=9, repeat=1, device="cpu", dtype=torch.float64, seed=3):
+    for row in run(batch=16, n_turns=9, repeat=1, device="cpu", dtype=torch.float64, seed=3):
         assert row["max_abs_diff"] < 1e-12, row
         assert row["vectorised_s"] > 0 and row["loop_s"] > 0 and row["loop_numpy_s"] > 0
 
 
 def test_command_prints_timings_and_ratio(capsys):
-    assert bench.main(["credit", "--batch", "8", "--horizon", "5", "--repeat", "2"]) == 0
+    assert bench.main(["credit", "--batch", "8", "--turns", "5", "--repeat", "2"]) == 0
     out = capsys.readouterr().out
     rows = re.findall(
         r"^(gae|hae)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)x\s+\(([\d.]+)x\)\s+([\d.]+)\s+([\d.]+)x\s+([\d.e+-]+)$",

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 from credit_fixtures import as_torch, episode, padded_batches, row_value
-from credit_reference import gae_episode
 from hypothesis import given, settings
 
-from hiper_repro.credit import gae
+from hiper_repro.credit import discounted_returns, gae
+from hiper_repro.credit.reference import gae_episode
 
 F64 = torch.float64
 
@@ -158,6 +158,25 @@ class TestAgainstLoop:
         base, moved = run_gae(data), run_gae(permuted)
         torch.testing.assert_close(moved[0], base[0][perm], rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(moved[1], base[1][perm], rtol=1e-12, atol=1e-12)
+
+
+class TestDiscountedReturns:
+    def test_hand_values_with_padding(self):
+        rewards = torch.tensor([[1.0, 0.0, 2.0], [3.0, float("nan"), float("nan")]], dtype=F64)
+        mask = torch.tensor([[True, True, True], [True, False, False]])
+        out = discounted_returns(rewards, mask, 0.5)
+        assert out.tolist() == [[1.5, 1.0, 2.0], [3.0, 0.0, 0.0]]
+
+    @settings(max_examples=40, deadline=None)
+    @given(padded_batches())
+    def test_matches_per_episode_sums(self, data):
+        t = as_torch(data)
+        out = discounted_returns(t["r"], t["mask"], data["gamma"])
+        for b in range(len(data["lengths"])):
+            r = episode(data, b, "r")
+            expected = [sum(data["gamma"] ** (s - u) * r[s] for s in range(u, len(r))) for u in range(len(r))]
+            np.testing.assert_allclose(out[b, : len(r)], expected, atol=1e-9)
+        assert (out[~t["mask"]] == 0).all()
 
 
 class TestErrors:

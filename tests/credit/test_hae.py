@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 from credit_fixtures import as_torch, episode, padded_batches, row_value
-from credit_reference import hae_episode
 from hypothesis import given, settings
 
-from hiper_repro.credit import gae, hae
+from hiper_repro.credit import gae, hae, segment_rewards
+from hiper_repro.credit.reference import hae_episode, segments
 
 F64 = torch.float64
 FIELDS = ("adv_low", "ret_low", "adv_high", "ret_high")
@@ -123,6 +123,26 @@ class TestAgainstLoop:
                     float(data["boot_high"][b]),
                 )
                 np.testing.assert_allclose(out.adv_high[b].double(), ref[2], atol=tol, rtol=tol)
+
+
+class TestSegmentRewards:
+    def test_hand_values(self):
+        rewards = torch.tensor([[1.0, 2.0, 4.0, 8.0, float("nan")]], dtype=F64)
+        switch = torch.tensor([[True, False, True, False, True]])  # the last switch is on padding
+        mask = torch.tensor([[True, True, True, True, False]])
+        assert segment_rewards(rewards, switch, mask, 0.5).tolist() == [[2.0, 0.0, 8.0, 0.0, 0.0]]
+
+    @settings(max_examples=40, deadline=None)
+    @given(padded_batches())
+    def test_matches_rtilde_of_each_segment(self, data):
+        t = as_torch(data)
+        out = segment_rewards(t["r"], t["switch"], t["mask"], data["gamma"])
+        gamma, expected = data["gamma"], np.zeros(out.shape)
+        for b, n in enumerate(data["lengths"]):
+            r = episode(data, b, "r")
+            for start, end in zip(*segments(episode(data, b, "switch"), n)):
+                expected[b, start] = sum(gamma ** (u - start) * r[u] for u in range(start, end + 1))
+        np.testing.assert_allclose(out, expected, atol=1e-9)
 
 
 class TestInvariances:

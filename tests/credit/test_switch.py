@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 from credit_fixtures import as_torch, episode, padded_batches, row_value
-from credit_reference import switch_code_episode
 from hypothesis import given, settings
 
 from hiper_repro.credit import switch_advantage
+from hiper_repro.credit.reference import switch_code_episode
 
 F64 = torch.float64
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hiper_repro.credit import broadcast_to_tokens, whiten
+from hiper_repro.credit import broadcast_to_tokens, whiten, whiten_applicable
 
 
 class TestWhiten:
@@ -23,6 +23,20 @@ class TestWhiten:
     def test_needs_two_entries(self):
         with pytest.raises(ValueError, match="at least two"):
             whiten(torch.ones(1, 2), torch.tensor([[True, False]]))
+
+
+class TestWhitenApplicable:
+    def test_whitened_where_it_applies_nan_elsewhere(self):
+        x = torch.tensor([[1.0, 2.0, float("nan")], [3.0, 4.0, 5.0]], dtype=torch.float64)
+        applies = torch.tensor([[True, True, False], [True, True, False]])
+        out = whiten_applicable(x, applies)
+        torch.testing.assert_close(out[applies], whiten(x, applies)[applies])
+        assert out[~applies].isnan().all()
+
+    def test_fewer_than_two_entries_are_kept(self):
+        x = torch.tensor([[7.0, 2.0]])
+        out = whiten_applicable(x, torch.tensor([[True, False]]))
+        assert out[0, 0] == 7.0 and out[0, 1].isnan()
 
 
 class TestBroadcast:

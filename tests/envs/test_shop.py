@@ -95,3 +95,10 @@ def test_any_string_is_a_safe_action(action, page):
         env.step(env.expert().action)
     obs, reward, term, trunc, info = env.step(action)
     assert isinstance(obs.text, str) and reward in (0.0, 1.0)
+
+
+def test_step_limit_grows_by_steps_per_subtask():
+    """The same option name as household and ALFWorld: base_steps + steps_per_subtask x horizon."""
+    env = make_env("shop", base_steps=1, steps_per_subtask=2)
+    env.reset(make_tasks("shop", 3, "eval", 1)[0])
+    assert env.max_steps == 1 + 2 * 3

@@ -37,7 +37,7 @@ def test_claim_entries():
 
 
 def test_claim_against_several_baselines_is_decided_by_the_least_favourable():
-    from hiper_repro.stats.report import _decide
+    from hiper_repro.stats.claims import least_favourable as _decide
 
     def r(lo, hi):
         return {"estimate": (lo + hi) / 2, "ci_low": lo, "ci_high": hi}

@@ -1,13 +1,18 @@
 """`hiper-repro stats` end to end on synthetic merged traces: files, keys, numbers, verdicts."""
 
+import inspect
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
+from hiper_repro import stats
 from hiper_repro.stats import cli
 from hiper_repro.stats.claims import CLAIMS
+from hiper_repro.stats.report import Options, compute
 from hiper_repro.stats.scores import run_scores
 from hiper_repro.traces.store import write_tree
 
@@ -81,8 +86,6 @@ def test_tables_written(stats_dir):
 
 
 def test_deterministic(merged):
-    from hiper_repro.stats.report import Options, compute
-
     opts = Options(reps=50, variance_reps=20)
     _, a = compute(merged, opts)
     _, b = compute(merged, opts)
@@ -95,7 +98,6 @@ def test_missing_file(tmp_path):
 
 
 def test_a_study_without_baselines_or_second_horizon_is_undecided():
-    from hiper_repro.stats.report import Options, compute
     from hiper_repro.traces.synthetic import synthetic_merged
 
     tree = synthetic_merged(
@@ -110,7 +112,33 @@ def test_a_study_without_baselines_or_second_horizon_is_undecided():
 
 
 def test_unknown_reference(merged):
-    from hiper_repro.stats.report import Options, compute
-
     with pytest.raises(ValueError, match="reference method 'hae'"):
         compute(merged, Options(reference="hae", reps=10))
+
+
+def test_curve_replicates_are_an_option_of_their_own(merged):
+    few, a = compute(merged, Options(reps=20, variance_reps=10, curve_reps=20))
+    more, b = compute(merged, Options(reps=20, variance_reps=10, curve_reps=40))
+    assert (a["meta.curve_reps"], b["meta.curve_reps"], a["meta.reps"]) == (20, 40, 20)
+    for name in ("learning_curves", "switch_rate"):
+        assert not few[name]["ci_low"].equals(more[name]["ci_low"]), name
+    pd.testing.assert_frame_equal(few["aggregate"], more["aggregate"])
+
+
+def test_one_place_for_the_bootstrap_defaults():
+    """The pipeline schema's stats defaults and every statistic's own defaults are the Options'."""
+    schema = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+    section = yaml.safe_load(schema.read_text())["properties"]["stats"]["properties"]
+    options = Options()
+    for key in ("reference", "k", "threshold", "reps", "curve_reps", "variance_reps", "ci", "seed"):
+        assert section[key]["default"] == getattr(options, key), key
+    functions = [stats.aggregate, stats.difference, stats.improvement, stats.welch_tests, stats.speedup]
+    functions += [stats.performance_profile, stats.advantage_variance, stats.variance_ratio]
+    for fn in functions:
+        params = inspect.signature(fn).parameters
+        reps = options.variance_reps if "variance" in fn.__name__ else options.reps
+        assert (params["reps"].default, params["ci"].default, params["seed"].default) == (
+            reps,
+            options.ci,
+            options.seed,
+        ), fn.__name__

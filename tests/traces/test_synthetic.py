@@ -7,8 +7,15 @@ import numpy as np
 import pytest
 from xarray.testing import assert_identical
 
-from hiper_repro.traces.synthetic import METHODS, success_probability, synthetic_merged, synthetic_writer
+from hiper_repro.traces.synthetic import (
+    CREDIT,
+    METHODS,
+    success_probability,
+    synthetic_merged,
+    synthetic_writer,
+)
 from hiper_repro.traces.validate import schema_problems
+from hiper_repro.train.config import MethodConfig
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +71,11 @@ def test_advantages_follow_the_recursions(merged):
     np.testing.assert_allclose(h["ret_low"], h["adv_low"] + h["value_low"], atol=1e-5)
     # adv_high on a turn is the adv_high of the segment starting there, and only there.
     assert (h["adv_high"].notnull() == h["switch"]).all()
+
+
+def test_estimator_parameters_are_the_trainers_defaults():
+    defaults = MethodConfig()
+    assert {name: getattr(defaults, name) for name in CREDIT} == CREDIT
 
 
 def test_segments_tile_each_episode(merged):

@@ -21,6 +21,7 @@ rule stats:
         k=config["stats"]["k"],
         threshold=config["stats"]["threshold"],
         reps=config["stats"]["reps"],
+        curve_reps=config["stats"]["curve_reps"],
         variance_reps=config["stats"]["variance_reps"],
         ci=config["stats"]["ci"],
         seed=config["stats"]["seed"],
@@ -28,4 +29,5 @@ rule stats:
     shell:
         "hiper-repro stats --merged {input.merged:q} --out {output.stats:q} --reference {params.reference:q}"
         " --k {params.k:q} --threshold {params.threshold:q} --reps {params.reps:q}"
-        " --variance-reps {params.variance_reps:q} --ci {params.ci:q} --seed {params.seed:q} > {log:q} 2>&1"
+        " --curve-reps {params.curve_reps:q} --variance-reps {params.variance_reps:q}"
+        " --ci {params.ci:q} --seed {params.seed:q} > {log:q} 2>&1"

@@ -1,0 +1,100 @@
+"""Per-episode references in plain Python, written straight from HIPER.md section 3.
+
+One episode at a time, real turns only, lists (or 1-D arrays) of floats, the segment-level recursion
+spelled out as in the spec (rtilde_k, gtilde_k). They share no code with the vectorised estimators:
+the credit tests compare those against these, and `hiper-repro bench credit` times these as its loop
+baseline. Each runs in one backward pass, O(episode length).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def gae_episode(
+    r: Sequence[float],
+    v: Sequence[float],
+    terminated: bool,
+    gamma: float,
+    lam: float,
+    last_value: float | None = None,
+) -> tuple[list[float], list[float]]:
+    """Turn-level GAE for one episode of len(r) real turns; returns (advantages, returns)."""
+    n = len(r)
+    nxt = 0.0 if terminated or last_value is None else last_value  # V(s_n): the bootstrap
+    adv = [0.0] * n
+    running = 0.0
+    for t in reversed(range(n)):
+        running = r[t] + gamma * nxt - v[t] + gamma * lam * running
+        adv[t] = running
+        nxt = v[t]
+    return adv, [a + x for a, x in zip(adv, v)]
+
+
+def segments(switch: Sequence[bool], n: int) -> tuple[list[int], list[int]]:
+    """Segment starts b_k and ends e_k of an episode with n real turns (turn 0 always starts one)."""
+    starts = [t for t in range(n) if t == 0 or switch[t]]
+    ends = [b - 1 for b in starts[1:]] + [n - 1]
+    return starts, ends
+
+
+def hae_episode(
+    r: Sequence[float],
+    vl: Sequence[float],
+    vh: Sequence[float],
+    switch: Sequence[bool],
+    terminated: bool,
+    gamma: float,
+    lam_low: float,
+    lam_high: float,
+    boot_low: float | None = None,
+    boot_high: float | None = None,
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """HAE for one episode: (adv_low, ret_low, adv_high, ret_high), the high level at starts, else 0."""
+    n = len(r)
+    starts, ends = segments(switch, n)
+    end_low = 0.0 if terminated or boot_low is None else boot_low
+    end_high = 0.0 if terminated or boot_high is None else boot_high
+    adv_low, adv_high, ret_high = [0.0] * n, [0.0] * n, [0.0] * n
+    a_high = 0.0  # A_high_{k+1}; A_high_K := 0
+    for k in reversed(range(len(starts))):
+        b, e = starts[k], ends[k]
+        following = k + 1 < len(starts)
+        v_next = vh[starts[k + 1]] if following else end_high  # V'_{k+1}
+        # Low level: GAE inside the segment, bootstrapping from V_high(s_{b_{k+1}}) at its end.
+        nxt = vh[starts[k + 1]] if following else end_low
+        a_low = 0.0
+        rtilde = 0.0  # sum_{t=b}^{e} gamma^(t - b) r_t, accumulated backwards
+        for t in range(e, b - 1, -1):
+            a_low = r[t] + gamma * nxt - vl[t] + gamma * lam_low * a_low
+            adv_low[t] = a_low
+            rtilde = r[t] + gamma * rtilde
+            nxt = vl[t]
+        gtilde = gamma ** (e - b + 1)
+        a_high = rtilde + gtilde * v_next - vh[b] + gtilde * lam_high * a_high
+        adv_high[b] = a_high
+        ret_high[b] = a_high + vh[b]
+    return adv_low, [a + x for a, x in zip(adv_low, vl)], adv_high, ret_high
+
+
+def switch_code_episode(
+    r: Sequence[float],
+    vh: Sequence[float],
+    vterm: Sequence[float],
+    switch: Sequence[bool],
+    terminated: bool,
+    gamma: float,
+    boot_high: float | None = None,
+) -> tuple[list[float], list[float]]:
+    """Authors' code form of the switch advantage for one episode: (advantages, targets); 0 at turn 0."""
+    n = len(r)
+    starts, ends = segments(switch, n)
+    end_high = 0.0 if terminated or boot_high is None else boot_high
+    target = [0.0] * n
+    for k, (b, e) in enumerate(zip(starts, ends)):
+        running = vh[starts[k + 1]] if k + 1 < len(starts) else end_high  # V'_{k+1}
+        for t in range(e, b - 1, -1):
+            running = r[t] + gamma * running
+            target[t] = running
+    adv = [0.0] + [target[t] - vterm[t] for t in range(1, n)]
+    return adv[:n], target
