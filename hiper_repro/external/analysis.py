@@ -59,8 +59,8 @@ VAL = "val/success_rate"
 SWITCHES, LENGTH = "episode/switch_count/mean", "episode/length/mean"
 TASK_RATE = re.compile(r"val/(?!success_rate$)(.+)_success_rate")
 PHASES = ("gen", "reward", "old_log_prob", "ref", "values", "adv", "update_critic", "update_actor")
-# HIPER.md section 6: ALFWorld with Qwen2.5-7B, about 50 iterations for HiPER to pass 80% against about
-# 140 for PPO/GRPO. The authors' logs are 1.5B runs: the comparison is of direction and size only.
+# The paper (arXiv 2602.16165), ALFWorld with Qwen2.5-7B: about 50 iterations for HiPER to pass 80% against
+# about 140 for PPO/GRPO. The authors' logs are 1.5B runs: the comparison is of direction and size only.
 PUBLISHED_SPEEDUP = (2.5, 2.8)
 DIM = "step"
 
@@ -490,6 +490,10 @@ def numbers_from(
         "authors.meta.main_variant": a.variant,
         "authors.meta.n_reference": len(a.subsets.get("all", [])),
         "authors.meta.seeds": sorted({int(s) for s in ds["seed"].values}),
+        "authors.meta.baseline_seeds": sorted({int(ds["seed"].sel(run=r)) for r in a.baseline}),
+        "authors.meta.reference_seeds": sorted(
+            {int(ds["seed"].sel(run=r)) for r in a.subsets.get("all", [])}
+        ),
         "authors.meta.val_episodes": sorted({int(v) for v in ds["val_episodes"].values if v > 0}),
         "authors.meta.thresholds": list(opts.thresholds),
         "authors.meta.claim_threshold": opts.claim_threshold,

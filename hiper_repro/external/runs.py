@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from hiper_repro.io import atomic_target
+from hiper_repro.io import atomic_target, repo_root
 
 RUN_FACTS = (
     "method", "adv_estimator", "env", "model", "seed", "val_episodes", "source", "overrides",
@@ -124,3 +124,16 @@ def load_runs(path: str | Path) -> xr.Dataset:
         raise FileNotFoundError(f"{path}: no such file (write it with `hiper-repro import-verl`)")
     ds = xr.load_dataset(path, engine="h5netcdf")
     return ds.rename({n: _decode(str(n)) for n in ds.data_vars})
+
+
+AUTHORS_LOGS = Path("data") / "authors-logs"
+
+
+def authors_logs(folder: str | Path | None = None) -> list[Path]:
+    """The vendored logs of the HiPER authors' runs (``*.log.gz`` in ``data/authors-logs/`` of the
+    repository, found from the working directory, or in ``folder``), sorted by name."""
+    where = Path(folder) if folder is not None else (repo_root() or Path.cwd()) / AUTHORS_LOGS
+    logs = sorted(where.glob("*.log.gz"))
+    if not logs:
+        raise FileNotFoundError(f"no *.log.gz in {where}: run from inside the repository, or pass the folder")
+    return logs

@@ -14,8 +14,9 @@ from hiper_repro.cli import main as cli_main
 from hiper_repro.external.analysis import Options, analyse, arms, switch_settling, timing
 from hiper_repro.external.runs import merge_verl_runs
 from hiper_repro.external.verl import read_verl_log
+from hiper_repro.paper import Filler
 
-from .conftest import VENDORED, synthetic_log, text_of
+from .conftest import REPO, VENDORED, synthetic_log, text_of
 
 # Rates sit a little above each threshold they cross: a rate exactly at it would cross in half the redraws.
 FLAT_RATES = {0: 0.1, 50: 0.51, 100: 0.71}  # reaches 0.5 at step 50, 0.7 at 100, never 0.8
@@ -164,6 +165,7 @@ def first_step_at(text: str, threshold: float) -> int | None:
     return None
 
 
+@pytest.mark.slow
 def test_analyse_command_on_the_vendored_logs(tmp_path, capsys):
     runs, out = tmp_path / "runs", tmp_path / "analysis"
     logs = sorted(str(p) for p in VENDORED.glob("*.log.gz"))
@@ -191,6 +193,12 @@ def test_analyse_command_on_the_vendored_logs(tmp_path, capsys):
         assert (out / "tables" / f"authors_{table}.md").is_file()
     printed = capsys.readouterr().out
     assert "run_alfworld (ppo, seed 0): >=50%: step 90, >=70%: step 140, >=80%: never" in printed
+    # the paper's section fills from these files alone: every key, table and figure it names exists
+    manuscript = (REPO / "paper" / "manuscript.md").read_text()
+    section = manuscript[manuscript.index("## The authors' runs") : manuscript.index("## What differs")]
+    filled = Filler(numbers, [out / "tables"], [out / "figures"]).fill(section)
+    text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", filled)  # base64 may spell "n/a"
+    assert "{{" not in text and "n/a" not in text and text.count("](") == 5
 
 
 def test_analyse_command_errors(tmp_path, capsys):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -131,3 +133,16 @@ class TestImportCommand:
         assert err[0].startswith("hiper-repro import-verl: bad.log: cannot tell method, seed, env")
         assert err[1].startswith("hiper-repro import-verl: empty.log: no training-step record")
         assert not out.exists()
+
+
+def test_import_command_loads_neither_torch_nor_matplotlib(tmp_path):
+    """`hiper-repro import-verl` stays a fast command: reading logs needs numpy and xarray only."""
+    code = (
+        "import sys\nfrom hiper_repro.cli import main\n"
+        f"main(['import-verl', {str(FLAT)!r}, '--out', {str(tmp_path)!r}])\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'matplotlib') if m in sys.modules)\n"
+        "print('heavy:', heavy)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "heavy: []" in done.stdout
