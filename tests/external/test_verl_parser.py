@@ -18,6 +18,11 @@ PAIR = re.compile(r"([A-Za-z_][\w./@+\-]*):(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)(?=
 STEP = re.compile(r"\) step:(\d+) - ")
 
 
+def verl_text(overrides: str, *records: str) -> str:
+    """A small log: the veRL command line with ``overrides``, then one line per record."""
+    return "\n".join([f"+ python3 -m verl.trainer.main_ppo {overrides}", *records]) + "\n"
+
+
 def raw_records(text: str) -> dict[int, dict[str, float]]:
     out: dict[int, dict[str, float]] = {}
     for line in record_lines(text):
@@ -172,10 +177,10 @@ class TestDamagedLogs:
             read_verl_log(write_log("trace.log", trace + text + "\n"))
 
     def test_unknown_and_malformed_metrics(self, write_log):
-        text = (
-            "+ python3 -m verl.trainer.main_ppo algorithm.adv_estimator=grpo env.env_name=sokoban env.seed=1\n"
-            "(TaskRunner pid=1) step:1 - custom/my_metric:2.5 - weird name:3 - foo:abc - bar@x:1e-3 - :4\n"
-            "(TaskRunner pid=1) step:2 - custom/my_metric:nan - other:-7\n"
+        text = verl_text(
+            "algorithm.adv_estimator=grpo env.env_name=sokoban env.seed=1",
+            "(TaskRunner pid=1) step:1 - custom/my_metric:2.5 - weird name:3 - foo:abc - bar@x:1e-3 - :4",
+            "(TaskRunner pid=1) step:2 - custom/my_metric:nan - other:-7",
         )
         ds = read_verl_log(write_log("odd.log", text))
         assert ds.attrs["method"] == "grpo" and ds.attrs["env"] == "sokoban"
@@ -184,11 +189,10 @@ class TestDamagedLogs:
         assert ds.attrs["n_skipped"] == 3  # "weird name", "foo:abc", ":4"
 
     def test_webshop_style_metrics(self, write_log):
-        text = (
-            "+ python3 -m verl.trainer.main_ppo algorithm.adv_estimator=gigpo env.env_name=WebshopOptions "
-            "env.seed=0 data.val_batch_size=64\n"
-            "(TaskRunner pid=7) step:0 - val/webshop_task_score:0.412 - val/success_rate:0.156\n"
-            "(TaskRunner pid=7) step:1 - episode/webshop_task_score:0.3 - timing_s/step:120.5\n"
+        text = verl_text(
+            "algorithm.adv_estimator=gigpo env.env_name=WebshopOptions env.seed=0 data.val_batch_size=64",
+            "(TaskRunner pid=7) step:0 - val/webshop_task_score:0.412 - val/success_rate:0.156",
+            "(TaskRunner pid=7) step:1 - episode/webshop_task_score:0.3 - timing_s/step:120.5",
         )
         ds = read_verl_log(write_log("webshop.log", text))
         assert (ds.attrs["env"], ds.attrs["method"], ds.attrs["val_episodes"]) == ("webshop", "gigpo", 64)
@@ -197,21 +201,22 @@ class TestDamagedLogs:
                     and v != "val/success_rate"]  # fmt: skip
 
     def test_carriage_return_progress_bars_and_ansi_codes(self, write_log):
-        text = (
-            "+ python3 -m verl.trainer.main_ppo algorithm.adv_estimator=hgae env.env_name=alfworld/X env.seed=2\n"
+        text = verl_text(
+            "algorithm.adv_estimator=hgae env.env_name=alfworld/X env.seed=2",
             "\x1b[36m(TaskRunner pid=1)\x1b[0m \rTraining Progress:   1%|\u258f| 1/150 [05:51<14:33:52]"
-            "\r\x1b[36m(TaskRunner pid=1)\x1b[0m step:1 - a/b:1.5 - c:\x1b[32m2\x1b[0m\n"
-            "\x1b[36m(TaskRunner pid=1)\x1b[0m step:2 - a/b:2.5 [repeated 2x across cluster]\n"
+            "\r\x1b[36m(TaskRunner pid=1)\x1b[0m step:1 - a/b:1.5 - c:\x1b[32m2\x1b[0m",
+            "\x1b[36m(TaskRunner pid=1)\x1b[0m step:2 - a/b:2.5 [repeated 2x across cluster]",
         )
         ds = read_verl_log(write_log("bars.log", text))
         assert ds["a/b"].values.tolist() == [1.5, 2.5] and float(ds["c"].sel(step=1)) == 2.0
         assert ds.attrs["n_skipped"] == 0
 
     def test_a_step_logged_twice_keeps_the_later_values(self, write_log):
-        text = (
-            "+ python3 -m verl.trainer.main_ppo algorithm.adv_estimator=gae env.env_name=alfworld env.seed=0\n"
-            "(TaskRunner pid=1) step:1 - x:1 - y:5\n(TaskRunner pid=1) step:2 - x:2\n"
-            "(TaskRunner pid=2) step:2 - x:20 - z:3\n"
+        text = verl_text(
+            "algorithm.adv_estimator=gae env.env_name=alfworld env.seed=0",
+            "(TaskRunner pid=1) step:1 - x:1 - y:5",
+            "(TaskRunner pid=1) step:2 - x:2",
+            "(TaskRunner pid=2) step:2 - x:20 - z:3",
         )
         ds = read_verl_log(write_log("resumed.log", text))
         assert ds["x"].values.tolist() == [1, 20] and float(ds["z"].sel(step=2)) == 3
