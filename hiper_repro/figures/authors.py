@@ -22,6 +22,19 @@ ARM_STYLE = {
 }
 
 
+REASONS = {
+    "efficiency": "no sample-efficiency ratio: the runs lack a flat PPO arm or a HiPER arm",
+    "switching": "no run logs episode/switch_count",
+    "timing": "no run logs timing_s/step",
+}
+
+
+def _exists(df: pd.DataFrame, name: str) -> None:
+    """A ValueError saying why a table of the analysis is empty (what the logs lack)."""
+    if df.empty:
+        raise ValueError(f"{name}: {REASONS.get(name, 'the table is empty')}")
+
+
 def _arm_band(ax, d: pd.DataFrame, arm: str, x: str = "step") -> None:
     colour, name = ARM_STYLE.get(arm, ("black", arm))
     d = d.sort_values(x)
@@ -77,6 +90,7 @@ def efficiency_sensitivity(eff: pd.DataFrame) -> Figure:
     """Sample-efficiency ratio (steps of flat PPO / steps of HiPER to each threshold) with 95% CIs, per
     HiPER subset (headline variant, every run, each run alone); hollow markers are bounds, not values (a
     side never reached the threshold); the grey band is the paper's 2.5-2.8x (ALFWorld, 7B)."""
+    _exists(eff, "efficiency")
     require(eff, ["threshold", "subset", "estimate", "ci_low", "ci_high", "bound"], "efficiency")
     thresholds = sorted(eff["threshold"].unique())
     subsets = list(dict.fromkeys(eff["subset"]))
@@ -101,6 +115,7 @@ def efficiency_sensitivity(eff: pd.DataFrame) -> Figure:
 def switching(curve: pd.DataFrame, window_steps: int | None = None) -> Figure:
     """Switches per turn (``episode/switch_count/mean`` / ``episode/length/mean``) over training, one line
     per HiPER run; the shaded spans are the early and late windows the settling statistic compares."""
+    _exists(curve, "switching")
     require(curve, ["run", "step", "switches_per_turn"], "switching")
     fig, axes = grid(1, 1, width=5.6, height=3.0)
     ax = axes[0, 0]
@@ -118,6 +133,7 @@ def switching(curve: pd.DataFrame, window_steps: int | None = None) -> Figure:
 @styled
 def timing_breakdown(timing: pd.DataFrame) -> Figure:
     """Mean seconds per training step in each phase (``timing_s/*``), one bar per run."""
+    _exists(timing, "timing")
     require(timing, ["run", "step_s", *PHASES], "timing")
     fig, axes = grid(1, 1, width=6.0, height=0.8 + 0.4 * len(timing))
     ax = axes[0, 0]
@@ -181,6 +197,7 @@ def ratio_text(row: pd.Series) -> str:
 
 def efficiency_table(eff: pd.DataFrame) -> pd.DataFrame:
     """Ratio of steps to each threshold, flat PPO over HiPER, per HiPER subset (rows) and threshold."""
+    _exists(eff, "efficiency")
     require(eff, ["threshold", "subset", "n_runs", "estimate", "ci_low", "ci_high", "bound"], "efficiency")
     cells = eff.assign(cell=[ratio_text(r) for _, r in eff.iterrows()])
     wide = cells.pivot_table(index=["subset", "n_runs"], columns="threshold", values="cell", aggfunc="first",
@@ -231,6 +248,7 @@ def published_table(arms: pd.DataFrame, published: dict[str, float], k: int) -> 
 
 def timing_table(timing: pd.DataFrame) -> pd.DataFrame:
     """Mean seconds per training step by phase, validation cost and GPU budget, per run."""
+    _exists(timing, "timing")
     require(
         timing,
         ["run", "step_s", "validation_s", "gpus", "gpu_s_per_episode", "run_gpu_hours", *PHASES],

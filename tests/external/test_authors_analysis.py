@@ -209,3 +209,19 @@ def test_analyse_command_errors(tmp_path, capsys):
             ["analyse-verl", "--merged", "x", "--out", "y", "--thresholds", "0.5", "--claim-threshold", "0.8"]
         )
     assert "--claim-threshold 0.8 must be one of --thresholds" in capsys.readouterr().err
+
+
+def test_analyse_command_on_one_arm_says_what_it_cannot_draw(tmp_path):
+    log = synthetic_log(tmp_path / "h5.log", "hgae", 5, FAST_RATES)
+    runs, out = tmp_path / "runs", tmp_path / "analysis"
+    assert cli_main(["import-verl", str(log), "--out", str(runs)]) == 0
+    assert (
+        cli_main(["analyse-verl", "--merged", str(runs / "merged.nc"), "--out", str(out), "--reps", "50"])
+        == 0
+    )
+    skipped = json.loads((out / "figures" / "index.json").read_text())["skipped"]
+    assert skipped == {
+        "authors_sample_efficiency": "efficiency: no sample-efficiency ratio: the runs lack a flat PPO arm or a HiPER arm",
+        "authors_switching": "switching: no run logs episode/switch_count",
+    }
+    assert "lack a flat PPO arm" in (out / "tables" / "authors_efficiency.md").read_text()
