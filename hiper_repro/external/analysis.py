@@ -192,8 +192,10 @@ def run_table(ds: xr.Dataset, opts: Options) -> pd.DataFrame:
                 float(tt["iterations_restricted"].item()), _restricted_time(rep, t).values.ravel(), opts.ci
             )
             key = f"t{round(100 * t)}"
-            row.update({f"{key}_step": float(tt["iterations"].item()), f"{key}_reached": bool(tt["reached"].item()),
-                        f"{key}_restricted": s["estimate"], f"{key}_ci_low": s["ci_low"], f"{key}_ci_high": s["ci_high"]})  # fmt: skip
+            row[f"{key}_step"] = float(tt["iterations"].item())
+            row[f"{key}_reached"] = bool(tt["reached"].item())
+            row[f"{key}_restricted"] = s["estimate"]
+            row[f"{key}_ci_low"], row[f"{key}_ci_high"] = s["ci_low"], s["ci_high"]
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -264,6 +266,7 @@ def efficiency(ds: xr.Dataset, a: Arms, reps: dict[str, xr.DataArray], opts: Opt
     for t in opts.thresholds:
         tb = time_to_threshold(base_obs, t, dim=DIM)
         tb_rep = _restricted_time(reps["baseline"], t)
+        base_reached = time_to_threshold(reps["baseline"], t, dim=DIM)["reached"]
         for subset, runs in a.subsets.items():
             ts = time_to_threshold(_observed(ds, runs), t, dim=DIM)
             ts_rep = _restricted_time(reps[subset], t)
@@ -275,7 +278,7 @@ def efficiency(ds: xr.Dataset, a: Arms, reps: dict[str, xr.DataArray], opts: Opt
                 "baseline_step": float(tb["iterations_restricted"].mean()),
                 "subset_step": float(ts["iterations_restricted"].mean()),
                 "baseline_reached": bool(tb["reached"].all()), "subset_reached": int(ts["reached"].sum()),
-                "baseline_censored_share": float((~time_to_threshold(reps["baseline"], t, dim=DIM)["reached"]).mean()),
+                "baseline_censored_share": float(1 - base_reached.mean()),
                 "bound": _bound(bool(tb["reached"].all()), bool(ts["reached"].all())),
             })  # fmt: skip
     return pd.DataFrame(rows)
@@ -430,7 +433,7 @@ def _plain(v: Any) -> Any:
 
 
 def analyse(ds: xr.Dataset, opts: Options = Options()) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """Every table and number of the re-analysis; numbers are flat ``authors.*`` keys (:func:`numbers_from`)."""
+    """Every table and number of the re-analysis; numbers are flat ``authors.*`` keys (see numbers_from)."""
     a = arms(ds, opts)
     groups = {"baseline": a.baseline, **a.subsets}
     runs = run_table(ds, opts)
@@ -464,6 +467,17 @@ def analyse(ds: xr.Dataset, opts: Options = Options()) -> tuple[dict[str, pd.Dat
 ARM_NAMES = ("baseline", "main", "all")
 RATIO_FIELDS = ("estimate", "ci_low", "ci_high", "n_runs", "baseline_step", "subset_step", "bound")
 COST_FIELDS = ("step_s", "gen", "validation_s", "gpus", "gpu_s_per_episode", "run_gpu_hours")
+SWITCH_FIELDS = (
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "early",
+    "late",
+    "peak",
+    "peak_step",
+    "late_segment_turns",
+    "n_runs",
+)
 
 
 def numbers_from(
@@ -502,11 +516,10 @@ def numbers_from(
         "authors.meta.k": opts.k,
         "authors.meta.last_step": int(ds[DIM].max()),
     }
-    n.update({f"authors.arm.{arm}.{sc}.{f}": None for arm in ARM_NAMES for sc in SCORES
-              for f in ("estimate", "ci_low", "ci_high", "n_runs")})  # fmt: skip
+    fields = ("estimate", "ci_low", "ci_high", "n_runs")
+    n.update({f"authors.arm.{arm}.{sc}.{f}": None for arm in ARM_NAMES for sc in SCORES for f in fields})
     n.update({f"authors.ratio.claim.{sub}.{f}": None for sub in ("main", "all") for f in RATIO_FIELDS})
-    n.update({f"authors.switch.{f}": None for f in ("estimate", "ci_low", "ci_high", "early", "late", "peak",
-                                                    "peak_step", "late_segment_turns", "n_runs")})  # fmt: skip
+    n.update({f"authors.switch.{f}": None for f in SWITCH_FIELDS})
     n.update({f"authors.cost.{arm}.{f}": None for arm in ("baseline", "main") for f in COST_FIELDS})
     for row in tables["runs"].to_dict("records"):
         for key, v in row.items():

@@ -26,10 +26,11 @@ def describe(ds) -> str:
               "n_bad_bytes") if a.get(k)]  # fmt: skip
     if a.get("truncated"):
         damage.append("truncated")
+    estimator = a["adv_estimator"] or "estimator not logged"
     return (
-        f"{a['source']}: method={a['method']} ({a['adv_estimator'] or 'estimator not logged'}) env={a['env']} "
-        f"seed={a['seed']} steps {steps.min()}-{steps.max()} ({a['n_step_lines']} step records, {n_val} "
-        f"validations, {len(ds.data_vars)} metrics)" + (f"; {', '.join(damage)}" if damage else "")
+        f"{a['source']}: method={a['method']} ({estimator}) env={a['env']} seed={a['seed']} "
+        f"steps {steps.min()}-{steps.max()} ({a['n_step_lines']} step records, {n_val} validations, "
+        f"{len(ds.data_vars)} metrics)" + (f"; {', '.join(damage)}" if damage else "")
     )
 
 

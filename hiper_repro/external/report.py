@@ -65,22 +65,29 @@ def write(tables: dict[str, pd.DataFrame], numbers: dict, out: Path, opts: an.Op
     for name, df in tables.items():
         write_atomic(out / "data" / f"{name}.csv", df.to_csv(index=False))
     last = int(numbers["authors.meta.last_step"])
-    display = {
-        "authors_runs": (lambda: fig.runs_table(tables["runs"], opts.thresholds, opts.k, last),
-                         f"Validation success (%) of each run: final, mean of the last {opts.k} validations and "
-                         "best validation, with 95% CIs from evaluation noise (binomial, 128 episodes); first "
-                         "validation step at each threshold, with its CI."),
-        "authors_efficiency": (lambda: fig.efficiency_table(tables["efficiency"]),
-                               "Steps to each validation-success threshold, flat PPO over HiPER, 95% CIs over runs "
-                               "and evaluation noise. >=: a lower bound (flat PPO never reached it); <=: an upper "
-                               "bound (a HiPER run never did); ~: both sides censored, no bound."),
-        "authors_claims": (lambda: fig.claims_table(tables["claims"], PUBLISHED_CLAIMS),
-                           "The paper's claims decided on the authors' logs."),
-        "authors_published": (lambda: fig.published_table(tables["arms"], published_alfworld_1_5b(), opts.k),
-                              "Published ALFWorld success (Qwen2.5-1.5B, mean of 3 seeds) beside the logs."),
-        "authors_timing": (lambda: fig.timing_table(tables["timing"]),
-                           "Mean seconds per training step by phase (timing_s/*), validation cost and GPU budget."),
-    }  # fmt: skip
+    captions = {
+        "authors_runs": (
+            f"Validation success (%) of each run: final, mean of the last {opts.k} validations and best"
+            " validation, with 95% CIs from evaluation noise (binomial, 128 episodes); first validation step"
+            " at each threshold, with its CI."
+        ),
+        "authors_efficiency": (
+            "Steps to each validation-success threshold, flat PPO over HiPER, 95% CIs over runs and"
+            " evaluation noise. >=: a lower bound (flat PPO never reached it); <=: an upper bound (a HiPER"
+            " run never did); ~: both sides censored, no bound."
+        ),
+        "authors_claims": "The paper's claims decided on the authors' logs.",
+        "authors_published": "Published ALFWorld success (Qwen2.5-1.5B, mean of 3 seeds) beside the logs.",
+        "authors_timing": "Seconds per training step by phase (timing_s/*), validation cost, GPU budget.",
+    }
+    builders = {
+        "authors_runs": lambda: fig.runs_table(tables["runs"], opts.thresholds, opts.k, last),
+        "authors_efficiency": lambda: fig.efficiency_table(tables["efficiency"]),
+        "authors_claims": lambda: fig.claims_table(tables["claims"], PUBLISHED_CLAIMS),
+        "authors_published": lambda: fig.published_table(tables["arms"], published_alfworld_1_5b(), opts.k),
+        "authors_timing": lambda: fig.timing_table(tables["timing"]),
+    }
+    display = {name: (build, captions[name]) for name, build in builders.items()}
     for name, (build, caption) in display.items():
         try:
             write_table(build(), out / "tables", name, caption)
@@ -102,28 +109,27 @@ def write(tables: dict[str, pd.DataFrame], numbers: dict, out: Path, opts: an.Op
 
 
 def summary(tables: dict[str, pd.DataFrame], opts: an.Options) -> str:
-    """Per run: first step at each threshold, final success [CI], and the flat/HiPER ratio at each threshold."""
+    """Per run: the first step at each threshold, final success [CI], the flat/HiPER ratio per threshold."""
     eff = tables["efficiency"]
     lines = []
     for r in tables["runs"].to_dict("records"):
-        steps = ", ".join(
-            f">={100 * t:.0f}%: " + (f"step {r[f't{round(100 * t)}_step']:.0f}" if r[f"t{round(100 * t)}_reached"] else "never")
-            for t in opts.thresholds
-        )  # fmt: skip
-        ratios = ""
-        if len(eff) and r["run"] in set(eff["subset"]):
-            ratios = "; ratio " + ", ".join(
-                f"{100 * e['threshold']:.0f}%: {fig.ratio_text(pd.Series(e))}" for e in eff[eff["subset"] == r["run"]].to_dict("records")
-            )  # fmt: skip
+        reached = [
+            f"step {r[f'{key}_step']:.0f}" if r[f"{key}_reached"] else "never"
+            for key in (f"t{round(100 * t)}" for t in opts.thresholds)
+        ]
+        steps = ", ".join(f">={100 * t:.0f}%: {text}" for t, text in zip(opts.thresholds, reached))
+        own = eff[eff["subset"] == r["run"]].to_dict("records") if len(eff) else []
+        ratios = "; ratio " + ", ".join(
+            f"{100 * e['threshold']:.0f}%: {fig.ratio_text(pd.Series(e))}" for e in own
+        )
         lines.append(
             f"{r['run']} ({r['method']}, seed {r['seed']}): {steps}; final {100 * r['final']:.1f}% "
-            f"[{100 * r['final_ci_low']:.1f}, {100 * r['final_ci_high']:.1f}]{ratios}"
+            f"[{100 * r['final_ci_low']:.1f}, {100 * r['final_ci_high']:.1f}]{ratios if own else ''}"
         )
     for subset in ("main", "all"):
         for e in eff[eff["subset"] == subset].to_dict("records") if len(eff) else []:
-            lines.append(
-                f"ratio {subset} ({e['n_runs']} runs) at {100 * e['threshold']:.0f}%: {fig.ratio_text(pd.Series(e))}"
-            )
+            ratio = fig.ratio_text(pd.Series(e))
+            lines.append(f"ratio {subset} ({e['n_runs']} runs) at {100 * e['threshold']:.0f}%: {ratio}")
     return "\n".join(lines)
 
 

@@ -33,10 +33,12 @@ RUN_FACTS = (
     "n_lines", "n_step_lines", "n_skipped", "n_repeated_steps", "n_command_lines", "n_bad_bytes", "truncated",
 )  # fmt: skip
 NOT_VARIANT = re.compile(
-    r"env\.seed|trainer\.(experiment_name|project_name|logger|log_val_generations|default_local_dir|save_freq"
-    r"|nnodes|n_gpus_per_node|val_before_train)|data\.(train|val)_files|env\.resources_per_worker\..*"
-    r"|.*(micro_batch_size.*|gpu_memory_utilization|param_offload|optimizer_offload|tensor_model_parallel_size"
-    r"|enable_gradient_checkpointing|free_cache_engine|enforce_eager|enable_chunked_prefill|use_remove_padding)"
+    r"env\.seed|data\.(train|val)_files|env\.resources_per_worker\..*"
+    r"|trainer\.(experiment_name|project_name|logger|log_val_generations|default_local_dir|save_freq"
+    r"|nnodes|n_gpus_per_node|val_before_train)"
+    r"|.*(micro_batch_size.*|gpu_memory_utilization|param_offload|optimizer_offload"
+    r"|tensor_model_parallel_size|enable_gradient_checkpointing|free_cache_engine|enforce_eager"
+    r"|enable_chunked_prefill|use_remove_padding)"
 )
 SUFFIXES = (".gz", ".log", ".txt")
 

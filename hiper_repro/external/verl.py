@@ -183,7 +183,7 @@ def env_name(value: str) -> str:
 
 
 def _metadata(parsed: _Parsed, meta: dict, source: str) -> dict[str, object]:
-    """method, adv_estimator, env, model, seed (and val_episodes when known): ``meta`` over the command line."""
+    """method, adv_estimator, env, model, seed (val_episodes when known); ``meta`` over the command line."""
     o = parsed.overrides or {}
     estimator = str(meta.get("adv_estimator") or o.get("algorithm.adv_estimator", ""))
     found: dict[str, object] = {

@@ -1,5 +1,5 @@
-"""Figures of the HiPER authors' runs re-analysed: learning curves, per-task-type curves, the sample-efficiency
-ratio's sensitivity, switching dynamics and the per-step time breakdown.
+"""Figures of the HiPER authors' runs re-analysed: learning curves, per-task-type curves, the
+sample-efficiency ratio's sensitivity, switching dynamics and the per-step time breakdown.
 
 Every function takes a table of :func:`hiper_repro.external.analysis.analyse` and returns a Figure.
 Arms: ``baseline`` (flat PPO), ``main`` (the headline HiPER variant), ``all`` (every HiPER run).
@@ -233,16 +233,19 @@ def published_table(arms: pd.DataFrame, published: dict[str, float], k: int) -> 
         a = arms[arms["arm"] == arm].set_index("score")
         if a.empty or method not in published:
             continue
-        final = a.loc["final"]
+        final, last = a.loc["final"], a.loc["last_k"]
         inside = final["ci_low"] <= published[method] / 100 <= final["ci_high"]
-        rows.append({
-            "arm": f"{ARM_STYLE[arm][1]} ({int(final['n_runs'])} run{'' if final['n_runs'] == 1 else 's'})",
-            "published (3 seeds)": f"{published[method]:.1f}",
-            "logs: final": _pct(final["estimate"], final["ci_low"], final["ci_high"]),
-            f"logs: last {k}": _pct(a.loc["last_k", "estimate"], a.loc["last_k", "ci_low"], a.loc["last_k", "ci_high"]),
-            "logs: best validation": _pct(a.loc["best", "estimate"]),
-            "published inside the final's CI": "yes" if inside else "no",
-        })  # fmt: skip
+        n = int(final["n_runs"])
+        rows.append(
+            {
+                "arm": f"{ARM_STYLE[arm][1]} ({n} run{'' if n == 1 else 's'})",
+                "published (3 seeds)": f"{published[method]:.1f}",
+                "logs: final": _pct(final["estimate"], final["ci_low"], final["ci_high"]),
+                f"logs: last {k}": _pct(last["estimate"], last["ci_low"], last["ci_high"]),
+                "logs: best validation": _pct(a.loc["best", "estimate"]),
+                "published inside the final's CI": "yes" if inside else "no",
+            }
+        )
     return pd.DataFrame(rows)
 
 

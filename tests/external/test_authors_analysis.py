@@ -14,6 +14,7 @@ from hiper_repro.cli import main as cli_main
 from hiper_repro.external.analysis import Options, analyse, arms, switch_settling, timing
 from hiper_repro.external.runs import merge_verl_runs
 from hiper_repro.external.verl import read_verl_log
+from hiper_repro.figures.authors import REASONS
 from hiper_repro.paper import Filler
 
 from .conftest import REPO, VENDORED, synthetic_log, text_of
@@ -70,8 +71,9 @@ class TestArms:
 class TestEfficiency:
     def test_ratio_without_evaluation_noise_is_exact(self, tmp_path):
         """With a million episodes per validation the binomial noise vanishes: the ratio is 100/50 = 2."""
-        ds = build(tmp_path, [("flat", "gae", 0, FLAT_RATES, "", None), ("h5", "hgae", 5, FAST_RATES, "", None),
-                              ("h6", "hgae", 6, FAST_RATES, "", None)], val_episodes=10**6)  # fmt: skip
+        runs = [("flat", "gae", 0, FLAT_RATES, "", None), ("h5", "hgae", 5, FAST_RATES, "", None),
+                ("h6", "hgae", 6, FAST_RATES, "", None)]  # fmt: skip
+        ds = build(tmp_path, runs, val_episodes=10**6)
         eff = analyse(ds, OPTS)[0]["efficiency"].set_index(["threshold", "subset"])
         row = eff.loc[(0.7, "main")]
         assert (row["estimate"], row["ci_low"], row["ci_high"], row["bound"]) == (2.0, 2.0, 2.0, "exact")
@@ -108,8 +110,10 @@ class TestClaims:
         assert "lower bound" in numbers["authors.claims.sample_efficiency.measure"]
 
     def test_reversed_study_is_not_supported(self, tmp_path):
-        ds = build(tmp_path, [("flat", "gae", 0, FAST_RATES, "", None), ("h5", "hgae", 5, FLAT_RATES, "", (0.4, 0.8)),
-                              ("h6", "hgae", 6, FLAT_RATES, "", (0.4, 0.8))])  # fmt: skip
+        rising = (0.4, 0.8)
+        runs = [("flat", "gae", 0, FAST_RATES, "", None), ("h5", "hgae", 5, FLAT_RATES, "", rising),
+                ("h6", "hgae", 6, FLAT_RATES, "", rising)]  # fmt: skip
+        ds = build(tmp_path, runs)
         verdicts = dict(zip(*(analyse(ds, OPTS)[0]["claims"][c] for c in ("claim", "verdict"))))
         assert verdicts["higher_final_success"] == "not supported"
         assert verdicts["switching_settles"] == "not supported"
@@ -221,7 +225,7 @@ def test_analyse_command_on_one_arm_says_what_it_cannot_draw(tmp_path):
     )
     skipped = json.loads((out / "figures" / "index.json").read_text())["skipped"]
     assert skipped == {
-        "authors_sample_efficiency": "efficiency: no sample-efficiency ratio: the runs lack a flat PPO arm or a HiPER arm",
+        "authors_sample_efficiency": f"efficiency: {REASONS['efficiency']}",
         "authors_switching": "switching: no run logs episode/switch_count",
     }
     assert "lack a flat PPO arm" in (out / "tables" / "authors_efficiency.md").read_text()

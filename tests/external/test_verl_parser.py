@@ -60,7 +60,7 @@ class TestTrimmedRealLogs:
         assert a["n_lines"] == text_of(FLAT).count("\n") == 137  # carriage returns do not end lines
 
     def test_values_equal_the_raw_text(self):
-        # from the raw line of step 5: "... actor/pg_loss:-0.001 ... val/success_rate:0.109 ... timing_s/gen:231.477"
+        # raw line of step 5: "... actor/pg_loss:-0.001 ... val/success_rate:0.109 ... timing_s/gen:231.477"
         ds = read_verl_log(FLAT)
         step5 = ds.sel(step=5)
         assert float(step5["val/success_rate"]) == 0.109
@@ -108,7 +108,7 @@ class TestTrimmedRealLogs:
 
 class TestDamagedLogs:
     def test_truncated_mid_record_keeps_everything_before_the_cut(self, flat_text, write_log):
-        # step 8's raw record holds "... episode/success_rate:0.102 ... timing_s/gen:227.171 ... timing_s/step:..."
+        # step 8's raw record: "... episode/success_rate:0.102 ... timing_s/gen:227.171 ... timing_s/step:..."
         start = flat_text.index("step:8 - ")
         cut = flat_text.index("timing_s/gen:227.171", start) + len("timing_s/gen:22")
         ds = read_verl_log(write_log("cut.log", flat_text[:cut]))
@@ -233,7 +233,7 @@ class TestDamagedLogs:
     @pytest.mark.parametrize(
         ("data", "message"),
         [(b"", "no training-step record"), (b"\x00\x01\x02\xff" * 200, "no training-step record"),
-         (b"+ echo hello\nWARNING: nothing here\n", r"no training-step record \('step:K - name:value - \.\.\.'\) in 2 lines")],
+         (b"+ echo hello\nWARNING: nothing here\n", r"no training-step record \(.*\) in 2 lines")],
         ids=["empty", "binary", "no-records"],
     )  # fmt: skip
     def test_files_with_nothing_to_read(self, write_log, data, message):

@@ -31,9 +31,13 @@ class TestVariants:
             {"algorithm.hgae.keep_penalty": "-0.15", "env.seed": "2", "critic.use_two_heads_critic": "True"},
             {"env.seed": "0", "algorithm.adv_estimator": "gae"},
         ]
+        two_heads = "keep_penalty=-0.15, use_two_heads_critic=True"
         assert variants(methods, overrides) == [
-            "keep_penalty=-0.3", "keep_penalty=-0.3", "keep_penalty=-0.15, use_two_heads_critic=True", "default",
-        ]  # fmt: skip
+            "keep_penalty=-0.3",
+            "keep_penalty=-0.3",
+            two_heads,
+            "default",
+        ]
 
     def test_keys_sharing_a_last_component_stay_whole(self):
         out = variants(["m", "m"], [{"actor.lr": "1", "critic.lr": "2"}, {"actor.lr": "3", "critic.lr": "2"}])
