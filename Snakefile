@@ -6,7 +6,8 @@
     snakemake --report report.html                        # figures and tables as one HTML file
 
 Steps, in pipeline order, one rules file each: tasks -> models -> warmstart -> train -> evaluate ->
-theory -> aggregate -> stats -> figures -> paper. Every rule calls the `hiper-repro` CLI.
+theory -> aggregate -> stats -> figures -> paper; beside them, authors (the HiPER authors' own logs,
+imported and re-analysed for the paper). Every rule calls the `hiper-repro` CLI.
 """
 
 from snakemake.utils import min_version
@@ -27,6 +28,7 @@ include: "workflow/rules/theory.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/stats.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/authors.smk"
 include: "workflow/rules/paper.smk"
 
 

@@ -25,6 +25,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("hiper_repro.stats.cli", "statistical comparisons from merged traces"),
     "figures": ("hiper_repro.figures.cli", "draw every figure and table"),
     "paper": ("hiper_repro.paper", "fill the manuscript from pipeline outputs"),
+    "import-verl": (
+        "hiper_repro.external.cli",
+        "read veRL training logs into netCDF runs and a merged dataset",
+    ),
+    "analyse-verl": (
+        "hiper_repro.external.report",
+        "the HiPER authors' runs re-analysed: claims, tables, figures",
+    ),
     "bench": ("hiper_repro.bench", "benchmarks: credit, envs, rollout, train"),
 }
 

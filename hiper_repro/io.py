@@ -61,6 +61,13 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
 RESULTS_ENV = "HIPER_REPRO_RESULTS"
 
 
+def repo_root(start: str | os.PathLike | None = None) -> Path | None:
+    """The repository root: the first folder at or above ``start`` (default: the working directory) that
+    holds ``pyproject.toml``; None when there is none."""
+    here = Path(start if start is not None else Path.cwd()).resolve()
+    return next((p for p in (here, *here.parents) if (p / "pyproject.toml").is_file()), None)
+
+
 def find_results(required: str | None = "merged/traces.nc") -> Path:
     """The results folder: ``$HIPER_REPRO_RESULTS``, else ``results/`` in the repository root (the first
     folder at or above the working directory holding ``pyproject.toml``).
@@ -70,10 +77,11 @@ def find_results(required: str | None = "merged/traces.nc") -> Path:
     if os.environ.get(RESULTS_ENV):
         results = Path(os.environ[RESULTS_ENV]).expanduser().resolve()
     else:
-        here = Path.cwd().resolve()
-        root = next((p for p in (here, *here.parents) if (p / "pyproject.toml").is_file()), None)
+        root = repo_root()
         if root is None:
-            raise FileNotFoundError(f"no pyproject.toml at or above {here}: set {RESULTS_ENV}")
+            raise FileNotFoundError(
+                f"no pyproject.toml at or above {Path.cwd().resolve()}: set {RESULTS_ENV}"
+            )
         results = root / "results"
     if required is not None and not (results / required).exists():
         raise FileNotFoundError(

@@ -12,6 +12,8 @@ file the pipeline wrote, so that no number in the paper is typed by hand (showyo
     {{ claims }}               one line per claim of the paper with its verdict and deciding CI
 
 KEY may contain ``{ref}`` (the reference method) and ``{base}`` (the first other method in the study).
+With ``--authors DIR`` (``hiper-repro analyse-verl`` output) its ``numbers.json`` (``authors.*`` keys),
+``tables/`` and ``figures/`` are read too, for the section on the HiPER authors' own runs.
 Any unknown key, table or figure stops the build with every problem listed: the built paper never holds an
 unfilled placeholder. Output: ``OUT/paper.md`` and a self-contained ``OUT/paper.html`` (figures inlined);
 ``OUT/paper.pdf`` too when pandoc and a LaTeX engine are installed.
@@ -28,6 +30,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from hiper_repro.io import write_atomic
@@ -65,15 +68,26 @@ def format_value(value: object, fmt: str = "str") -> str:
 class Filler:
     """Fills placeholders from the numbers, tables and figures of one pipeline run."""
 
-    def __init__(self, numbers: dict, tables: Path, figures: Path) -> None:
-        self.numbers, self.tables, self.figures = numbers, tables, figures
+    def __init__(self, numbers: dict, tables: Path | Sequence[Path], figures: Path | Sequence[Path]) -> None:
+        """``tables`` and ``figures`` are folders (or lists of folders, searched in order)."""
+        self.numbers = numbers
+        self.table_dirs = [tables] if isinstance(tables, Path) else list(tables)
+        self.figure_dirs = [figures] if isinstance(figures, Path) else list(figures)
         methods = [str(m) for m in numbers.get("meta.methods") or []]
         self.ref = str(numbers.get("meta.reference", "hiper"))
         others = [m for m in methods if m != self.ref]
         self.base = others[0] if others else self.ref
-        index = figures / "index.json"
-        self.skipped: dict[str, str] = json.loads(index.read_text())["skipped"] if index.is_file() else {}
+        self.skipped: dict[str, str] = {}
+        for folder in self.figure_dirs:
+            index = folder / "index.json"
+            if index.is_file():
+                self.skipped.update(json.loads(index.read_text())["skipped"])
         self.problems: list[str] = []
+
+    @staticmethod
+    def _find(folders: list[Path], name: str) -> Path:
+        """The first ``folder/name`` that exists, else the one in the first folder (for the message)."""
+        return next((d / name for d in folders if (d / name).is_file()), folders[0] / name)
 
     def key(self, raw: str) -> str:
         return raw.replace("{ref}", self.ref).replace("{base}", self.base)
@@ -97,7 +111,7 @@ class Filler:
         return f"{e} [{lo}, {hi}]"
 
     def table(self, name: str) -> str:
-        path = self.tables / f"{name.strip()}.md"
+        path = self._find(self.table_dirs, f"{name.strip()}.md")
         if not path.is_file():
             self.problems.append(f"no table {path}")
             return ""
@@ -105,13 +119,13 @@ class Filler:
 
     def figure(self, args: str) -> str:
         name, _, caption = args.partition(" ")
-        path = self.figures / f"{name}.png"
+        path = self._find(self.figure_dirs, f"{name}.png")
         if path.is_file():
             data = base64.b64encode(path.read_bytes()).decode("ascii")
             return f"![{caption.strip()}](data:image/png;base64,{data})\n\n*{caption.strip()}*"
         if name in self.skipped:
             return f"*Figure `{name}` is not drawn for this study: {self.skipped[name]}.*"
-        self.problems.append(f"no figure {path} and no reason in {self.figures / 'index.json'}")
+        self.problems.append(f"no figure {path} and no reason in {path.parent / 'index.json'}")
         return ""
 
     def claims(self, _: str) -> str:
@@ -168,13 +182,39 @@ def to_html(markdown_text: str, title: str) -> str:
     )
 
 
-def build(manuscript: Path, stats: Path, figures: Path, tables: Path, out: Path) -> list[Path]:
+def read_authors(folder: Path) -> dict:
+    """``authors.*`` numbers of a ``hiper-repro analyse-verl`` folder; any other key is an error."""
+    path = folder / "numbers.json"
+    if not path.is_file():
+        raise PaperError(f"no {path}: run `hiper-repro analyse-verl` first")
+    numbers = json.loads(path.read_text())
+    stray = sorted(k for k in numbers if not k.startswith("authors."))
+    if stray:
+        raise PaperError(f"{path}: keys outside authors.*, e.g. {stray[0]!r}")
+    return numbers
+
+
+def build(
+    manuscript: Path, stats: Path, figures: Path, tables: Path, out: Path, authors: Path | None = None
+) -> list[Path]:
     """Fill ``manuscript`` and write paper.md, paper.html (and paper.pdf where pandoc+LaTeX exist)."""
     numbers_path = stats / "numbers.json"
     if not numbers_path.is_file():
         raise PaperError(f"no {numbers_path}: run `hiper-repro stats` first")
     numbers = json.loads(numbers_path.read_text())
-    filled = Filler(numbers, tables, figures).fill(manuscript.read_text(encoding="utf-8"))
+    table_dirs, figure_dirs = [tables], [figures]
+    if authors is not None:
+        numbers.update(read_authors(authors))
+        table_dirs.append(authors / "tables")
+        figure_dirs.append(authors / "figures")
+    try:
+        filled = Filler(numbers, table_dirs, figure_dirs).fill(manuscript.read_text(encoding="utf-8"))
+    except PaperError as err:
+        if authors is None and "'authors." in str(err):
+            raise PaperError(
+                f"{err}\n  (authors.* keys come from `hiper-repro analyse-verl`: pass --authors DIR)"
+            ) from None
+        raise
     title = next((ln.lstrip("# ").strip() for ln in filled.splitlines() if ln.startswith("# ")), "paper")
     written = [out / "paper.md", out / "paper.html"]
     write_atomic(written[0], filled)
@@ -194,11 +234,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--figures", type=Path, required=True, help="folder written by hiper-repro figures")
     p.add_argument("--tables", type=Path, required=True, help="tables folder written by hiper-repro figures")
     p.add_argument("--out", type=Path, required=True, help="build folder")
+    p.add_argument(
+        "--authors", type=Path, help="folder written by hiper-repro analyse-verl (the authors' runs)"
+    )
     a = p.parse_args(argv)
     if not a.manuscript.is_file():
         p.error(f"--manuscript: no such file {str(a.manuscript)!r}")
     try:
-        for path in build(a.manuscript, a.stats, a.figures, a.tables, a.out):
+        for path in build(a.manuscript, a.stats, a.figures, a.tables, a.out, a.authors):
             print(f"paper: wrote {path}")
     except PaperError as err:
         print(f"hiper-repro paper: {err}", file=sys.stderr)

@@ -93,3 +93,60 @@ def test_shipped_manuscript_uses_only_known_placeholder_kinds():
     kinds = {m.group(1) for m in PLACEHOLDER.finditer(text)}
     assert kinds <= {"num", "ci", "table", "figure", "claims"}
     assert "figure" in kinds and "claims" in kinds
+
+
+class TestAuthorsSection:
+    """`--authors DIR`: authors.* numbers, tables and figures of `hiper-repro analyse-verl` join the paper."""
+
+    @pytest.fixture
+    def authors(self, tmp_path):
+        folder = tmp_path / "authors"
+        (folder / "tables").mkdir(parents=True)
+        (folder / "figures").mkdir()
+        (folder / "numbers.json").write_text(json.dumps({"authors.arm.main.final.estimate": 0.898}))
+        (folder / "tables" / "authors_claims.md").write_text(
+            "| claim | verdict |\n|---|---|\n| x | supported |\n"
+        )
+        (folder / "figures" / "authors_curves.png").write_bytes(b"\x89PNG fake")
+        (folder / "figures" / "index.json").write_text(
+            json.dumps({"drawn": [], "skipped": {"authors_t": "no timing"}})
+        )
+        return folder
+
+    def test_build_reads_numbers_tables_and_figures_of_both_folders(self, outputs, authors, tmp_path):
+        _, stats, figures, tables = outputs
+        manuscript = tmp_path / "m.md"
+        manuscript.write_text(
+            "# T\n\n{{ table main_results }}\n{{ num authors.arm.main.final.estimate pct }}\n"
+            "{{ table authors_claims }}\n{{ figure authors_curves Curves. }}\n{{ figure authors_t Time. }}\n"
+            "{{ figure theory Lab. }}\n"
+        )
+        build(manuscript, stats, figures, tables, tmp_path / "build", authors)
+        text = (tmp_path / "build" / "paper.md").read_text()
+        assert "89.8%" in text and "| x | supported |" in text and "| 1 | 2 |" in text
+        assert "*Curves.*" in text
+        assert (
+            "not drawn for this study: no timing" in text
+            and "not drawn for this study: no theory run" in text
+        )
+
+    def test_without_the_folder_the_error_says_how_to_get_it(self, outputs, tmp_path):
+        _, stats, figures, tables = outputs
+        manuscript = tmp_path / "m.md"
+        manuscript.write_text("{{ num authors.arm.main.final.estimate pct }}\n")
+        with pytest.raises(PaperError, match="pass --authors DIR"):
+            build(manuscript, stats, figures, tables, tmp_path / "build")
+
+    def test_authors_numbers_stay_in_their_namespace(self, outputs, authors, tmp_path):
+        _, stats, figures, tables = outputs
+        (authors / "numbers.json").write_text(json.dumps({"meta.methods": ["x"]}))
+        with pytest.raises(PaperError, match="keys outside authors"):
+            build(tmp_path / "m.md", stats, figures, tables, tmp_path / "build", authors)
+
+    def test_shipped_manuscript_has_the_section(self):
+        from pathlib import Path
+
+        text = (Path(__file__).parents[1] / "paper" / "manuscript.md").read_text()
+        assert "## The authors' runs, re-analysed" in text
+        section = text[text.index("## The authors' runs, re-analysed") :]
+        assert "{{ table authors_claims }}" in section and "{{ figure authors_learning_curves" in section

@@ -22,6 +22,7 @@ from hiper_repro.traces.synthetic import synthetic_runs
 
 ANALYSIS = Path(__file__).resolve().parents[2] / "analysis"
 NOTEBOOKS = ("01_traces_tour.ipynb", "02_credit_assignment.ipynb", "03_paper_figures.ipynb")
+AUTHORS_NOTEBOOK = "04_authors_runs.ipynb"  # reads the vendored logs in data/authors-logs/, not results/
 CELL_TIMEOUT_S = 180
 
 
@@ -80,12 +81,12 @@ def _stdout(nb: nbformat.NotebookNode) -> str:
     return "".join(out.get("text", "") for out in _outputs(nb) if out.get("output_type") == "stream")
 
 
-def test_analysis_folder_holds_the_three_notebooks():
-    assert sorted(p.name for p in ANALYSIS.glob("*.ipynb")) == sorted(NOTEBOOKS)
+def test_analysis_folder_holds_the_four_notebooks():
+    assert sorted(p.name for p in ANALYSIS.glob("*.ipynb")) == sorted((*NOTEBOOKS, AUTHORS_NOTEBOOK))
     assert (ANALYSIS / "README.md").is_file()
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
+@pytest.mark.parametrize("name", (*NOTEBOOKS, AUTHORS_NOTEBOOK))
 def test_committed_notebook_is_stripped(name: str):
     nb = nbformat.read(ANALYSIS / name, as_version=4)
     nbformat.validate(nb)
@@ -116,6 +117,22 @@ def test_notebook_executes(name: str, analysis_results: Path):
         # every figure of figure_jobs visited, and the pipeline's numbers reproduced from the traces
         assert "figures visited" in _stdout(nb)
         assert "reproduced" in _stdout(nb)
+
+
+@pytest.mark.slow
+def test_authors_notebook_executes():
+    """The walk through the authors' runs executes from the analysis folder, checks a parsed value against
+    the raw log, draws the figures and decides the claims."""
+    nb = nbformat.read(ANALYSIS / AUTHORS_NOTEBOOK, as_version=4)
+    try:
+        _execute(nb, ANALYSIS, _kernel_env(HIPER_REPRO_RESULTS=None))
+    except CellExecutionError as err:
+        pytest.fail(f"{AUTHORS_NOTEBOOK} failed:\n{err}")
+    assert not [o for o in _outputs(nb) if o.get("output_type") == "error"]
+    assert _figures(nb) >= 5
+    out = _stdout(nb)
+    assert "step 150, val/success_rate: raw 0.711, parsed 0.711" in out
+    assert "claims decided: {'higher_final_success':" in out
 
 
 def _setup_source(name: str) -> str:

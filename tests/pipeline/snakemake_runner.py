@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-WORKFLOW_PARTS = ("Snakefile", "workflow", "config", "profiles", "paper/manuscript.md")
+WORKFLOW_PARTS = ("Snakefile", "workflow", "config", "profiles", "paper/manuscript.md", "data/authors-logs")
 PRESETS = ("smoke", "quick", "full", "smollm2", "gpu")
 VENV_BIN = Path(sys.executable).parent  # snakemake and hiper-repro live beside the test interpreter
 

@@ -67,6 +67,11 @@ def test_schema_documents_every_key():
             id="wrong-train-type",
         ),
         pytest.param("tasks={n_eval: 4}", "exceeds tasks.n_eval=4", id="eval-split-too-small"),
+        pytest.param(
+            "authors={claim_threshold: 0.9}",
+            "invalid config at authors.claim_threshold: 0.9 is not one of authors.thresholds",
+            id="claim-threshold-not-a-threshold",
+        ),
     ],
 )
 def test_invalid_config_fails_naming_the_key(workflow_copy, override, named):

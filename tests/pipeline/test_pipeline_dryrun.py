@@ -29,6 +29,8 @@ def expected_jobs(preset: dict) -> dict[str, int]:
         "aggregate": 1,
         "stats": 1,
         "figures": 1,
+        "import_verl": 1,
+        "analyse_verl": 1,
         "paper": 1,
         "all": 1,
     }

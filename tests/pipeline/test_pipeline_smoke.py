@@ -48,10 +48,22 @@ def test_figures_tables_and_paper(smoke_run):
     assert "<html" in html.lower() and "{{" not in html
 
 
+def test_authors_runs_section(smoke_run):
+    """The vendored logs of the HiPER authors' runs are imported, re-analysed and written into the paper."""
+    merged = smoke_run / "results/authors/runs/merged.nc"
+    assert merged.is_file()
+    numbers = json.loads((smoke_run / "results/authors/analysis/numbers.json").read_text())
+    assert numbers["authors.meta.n_runs"] == 6 and numbers["authors.meta.reps"] == 200
+    html = (smoke_run / "paper/build/paper.html").read_text()
+    assert "<h2>The authors' runs, re-analysed</h2>" in html
+
+
 def test_every_job_has_a_log_and_heavy_jobs_a_benchmark(smoke_run):
     assert (smoke_run / "logs/runs/household/h1/hiper/seed0/train.log").is_file()
     assert (smoke_run / "results/benchmarks/runs/household/h1/hiper/seed0/train.tsv").is_file()
     assert (smoke_run / "logs/paper/paper.log").is_file()
+    assert (smoke_run / "logs/authors/analyse_verl.log").is_file()
+    assert (smoke_run / "results/benchmarks/authors/analyse_verl.tsv").is_file()
 
 
 def test_rerun_after_completion_does_nothing(smoke_run):
@@ -63,6 +75,8 @@ def test_rerun_after_completion_does_nothing(smoke_run):
 def test_changed_value_reruns_exactly_its_dependants(smoke_run):
     stats = snakemake(smoke_run, "-n", "--quiet", "rules", *SMOKE, "stats={reps: 100}")
     assert job_counts(stats.stdout + stats.stderr) == {"stats": 1, "figures": 1, "paper": 1, "all": 1}
+    authors = snakemake(smoke_run, "-n", "--quiet", "rules", *SMOKE, "authors={reps: 100}")
+    assert job_counts(authors.stdout + authors.stderr) == {"analyse_verl": 1, "paper": 1, "all": 1}
     evaluate = snakemake(smoke_run, "-n", "--quiet", "rules", *SMOKE, "evaluate={temperature: 0.0}")
     assert job_counts(evaluate.stdout + evaluate.stderr) == {"evaluate": 4, "all": 1}
     train = snakemake(smoke_run, "-n", "--quiet", "rules", *SMOKE, "train={overrides: {ppo: {lr: 0.0002}}}")

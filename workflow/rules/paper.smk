@@ -1,4 +1,5 @@
-"""The manuscript (paper/manuscript.md) filled from pipeline outputs: numbers, figures and tables."""
+"""The manuscript (paper/manuscript.md) filled from pipeline outputs: numbers, figures and tables, and the
+re-analysis of the authors' runs."""
 
 
 rule paper:
@@ -7,6 +8,7 @@ rule paper:
         stats="results/stats",
         figures="paper/figures",
         tables="paper/tables",
+        authors="results/authors/analysis",
     output:
         html=report(
             "paper/build/paper.html",
@@ -20,4 +22,4 @@ rule paper:
         out=lambda w, output: os.path.dirname(output.html),
     shell:
         "hiper-repro paper --manuscript {input.manuscript:q} --stats {input.stats:q} --figures {input.figures:q}"
-        " --tables {input.tables:q} --out {params.out:q} > {log:q} 2>&1"
+        " --tables {input.tables:q} --authors {input.authors:q} --out {params.out:q} > {log:q} 2>&1"
