@@ -74,12 +74,17 @@ def _pack(turns: list[TurnTokens], pad_id: int) -> dict[str, torch.Tensor]:
     }
 
 
-def _values(model: Policy, h: torch.Tensor, packed: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """V_low at the subgoal's end, V_low_prev / V_high / V_term at the prompt's end (NaN without a head)."""
+def value_features(h: torch.Tensor, packed: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(N, 2, H) hidden states the value heads read: at the prompt's end and at V_low's position."""
     rows = torch.arange(h.shape[0], device=h.device)
-    v_end = model.values(h[rows, packed["end_pos"].to(h.device)])
-    v_at_low = model.values(h[rows, packed["low_pos"].to(h.device)])
-    nan = torch.full((h.shape[0],), float("nan"), device=h.device)
+    return torch.stack([h[rows, packed["end_pos"].to(h.device)], h[rows, packed["low_pos"].to(h.device)]], 1)
+
+
+def values_from_features(model: Policy, features: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The value heads on `value_features`: V_low at the subgoal's end, V_low_prev / V_high / V_term at
+    the prompt's end (NaN without a head)."""
+    v_end, v_at_low = model.values(features[:, 0]), model.values(features[:, 1])
+    nan = torch.full((features.shape[0],), float("nan"), device=features.device)
     pick = {k: model.head_index(k) for k in ("low", "high", "term")}
     return {
         "value_low": v_at_low[:, pick["low"]],
@@ -89,12 +94,17 @@ def _values(model: Policy, h: torch.Tensor, packed: dict[str, torch.Tensor]) -> 
     }
 
 
-def score_values(model: Policy, turns: list[TurnTokens], pad_id: int) -> dict[str, torch.Tensor]:
-    """Only the value heads of ``model`` at the rollout's positions (a separate critic model: no
-    log-probs, no vocabulary projection). Gradients follow the caller's grad mode."""
+def score_values(
+    model: Policy, turns: list[TurnTokens], pad_id: int, with_features: bool = False
+) -> dict[str, torch.Tensor]:
+    """Only the value heads of ``model`` at the rollout's positions (a separate critic model, or the
+    policy's trunk for cached features: no log-probs, no vocabulary projection); with ``with_features``
+    also ``features`` (N, 2, H), what the heads read. Gradients follow the caller's grad mode."""
     packed = _pack(turns, pad_id)
     h, _ = model.hidden(packed["ids"].to(model.device), packed["attn"].to(model.device))
-    return _values(model, h, packed)
+    features = value_features(h, packed)
+    out = values_from_features(model, features)
+    return out | {"features": features} if with_features else out
 
 
 def score_turns(
@@ -139,7 +149,7 @@ def score_turns(
         beta = nan
         if not reference:
             if with_values:
-                values = _values(policy, h, packed)
+                values = values_from_features(policy, value_features(h, packed))
             sw_logits = policy.logits(h[rows, packed["switch_pos"]]) / temperature
             beta = switch_prob(sw_logits, policy.keep_id, policy.switch_id)
     return TurnScores(

@@ -129,6 +129,11 @@ class PPOConfig:
     """learning rate of the value heads (and critic model)"""
     warmup_iterations: int = 0
     """linear learning-rate warm-up over this many policy-updating iterations"""
+    value_epochs: int = 0
+    """extra passes of the value loss alone over the iteration's turns after the PPO update, for a
+    critic of its own: 'detached' heads fit on the hidden states cached once (cheap), a 'separate'
+    critic runs its own forward and backward passes; 'shared' critics cannot (they would move the
+    policy's trunk)"""
     critic_warmup_iterations: int = 0
     """first iterations that train only the critic (value heads, or the separate critic model)"""
     epochs: int = 1
@@ -299,6 +304,13 @@ class TrainConfig:
                 "'per_type' or 'action'",
             ),
             (p.kl_probe_turns >= 0, "ppo.kl_probe_turns", p.kl_probe_turns, ">= 0"),
+            (p.value_epochs >= 0, "ppo.value_epochs", p.value_epochs, ">= 0"),
+            (
+                p.value_epochs == 0 or self.model.critic != "shared" or not self.has_critic,
+                "ppo.value_epochs",
+                p.value_epochs,
+                "0 with model.critic 'shared' (value-only passes would move the policy's trunk)",
+            ),
             (0.0 <= m.lam_boundary <= 1.0, "method.lam_boundary", m.lam_boundary, "in [0, 1]"),
             (
                 self.shaping.invalid_penalty_on in ("format", "any"),

@@ -53,7 +53,7 @@ from hiper_repro.train.setup import (
     model_path,
     seed_everything,
 )
-from hiper_repro.train.update import VALUE_SLOTS, TurnScorer, ppo_update, prepare_batch
+from hiper_repro.train.update import VALUE_SLOTS, TurnScorer, fit_critic, ppo_update, prepare_batch
 
 FAIL_ENV = "HIPER_REPRO_FAIL_AT"
 log = logging.getLogger("hiper_repro.train")
@@ -354,6 +354,15 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
                 generator(cfg.run.seed, it, rank, "minibatch"),
                 train_policy=train_policy,
             )
+            if cfg.ppo.value_epochs:  # the critic fits this batch further; the policy is not touched
+                stats |= fit_critic(
+                    accelerator,
+                    learner,
+                    base_optimizer,
+                    batch,
+                    cfg.ppo,
+                    generator(cfg.run.seed, it, rank, "value"),
+                )
             scheduler.step()
             diag = diagnostics(ro, credit, stats, cfg, train_policy)
             keys = sorted(stats)

@@ -38,6 +38,8 @@ METRICS: dict[str, str] = {
     " the first: with one minibatch it stays 0; see approx_kl)",
     "approx_kl": "KL(old || new) over response tokens measured after the update (k3 estimate)",
     "optimizer_steps": "optimizer steps in the iteration's update (epochs x minibatches, capped)",
+    "loss_value_fit": "mean value loss of the extra value-only passes (ppo.value_epochs)",
+    "value_steps": "optimizer steps of the extra value-only passes",
     "policy_updated": "1 when the policy was updated, 0 when skipped or in the critic warm-up",
     "explained_variance_low": "explained variance of V_low (flat: V) against the reward-to-go, before the update",
     "explained_variance_high": "explained variance of V_high at segment starts against the reward-to-go",

@@ -19,7 +19,7 @@ import torch
 
 from hiper_repro.train.config import TrainConfig
 
-PURPOSE = {"rollout": 0, "eval": 1, "minibatch": 2}
+PURPOSE = {"rollout": 0, "eval": 1, "minibatch": 2, "value": 3}
 
 
 def derived_seed(seed: int, iteration: int, rank: int, purpose: str) -> int:

@@ -352,3 +352,75 @@ def ppo_update(
     drift = policy_drift(accelerator.unwrap_model(scorer), batch, ppo.kl_probe_turns) if train_policy else 0.0
     out["approx_kl"] = drift
     return out
+
+
+@torch.no_grad()
+def cached_features(learner: TurnScorer, turns: list[TurnTokens], chunk: int = 64) -> Tensor:
+    """(N, 2, H) hidden states of the policy's trunk where its (detached) heads read values."""
+    from hiper_repro.agent.scoring import score_values
+
+    policy = learner.policy
+    parts = [score_values(policy, turns[s : s + chunk], policy.pad_id, with_features=True)["features"]
+             for s in range(0, len(turns), chunk)]  # fmt: skip
+    return torch.cat(parts).float()
+
+
+def fit_critic(
+    accelerator: Any,
+    learner: TurnScorer,
+    optimizer: torch.optim.Optimizer,
+    batch: TurnBatch,
+    ppo: PPOConfig,
+    generator: torch.Generator,
+) -> dict[str, float]:
+    """`ppo.value_epochs` passes of the clipped value loss alone over the batch's turns (minibatches of
+    `ppo.minibatch_turns`), after the PPO update; returns the mean value loss and the steps taken.
+
+    A detached critic's heads read the policy's hidden states, which these passes do not change: they
+    are computed once (`cached_features`) and each pass costs only the heads. A separate critic runs its
+    own forward and backward passes. Only critic parameters get gradients; with several processes they
+    are averaged by hand (these passes bypass the DDP wrapper), each loss a sum over the global count
+    divided by the world size, as in `ppo_update`.
+    """
+    from hiper_repro.agent.scoring import score_values, values_from_features
+
+    critic = learner.critic
+    features = cached_features(learner, batch.turns) if critic is None else None
+    model = learner.policy if critic is None else critic
+    params = [p for p in (model.heads if critic is None else model).parameters() if p.requires_grad]
+    device, world = accelerator.device, accelerator.num_processes
+    n_local = len(batch.turns)
+    sizes = accelerator.gather(torch.tensor([n_local], device=device))
+    n_mb = n_minibatches(int(sizes.sum()), ppo.minibatch_turns)
+    losses, steps = 0.0, 0
+    for _ in range(ppo.value_epochs):
+        for idx in minibatch_slices(n_local, n_mb, generator):
+            counts = accelerator.reduce(_loss_counts(batch, idx)[1:].to(device), reduction="sum") / world
+            rows = idx.tolist() or [0]  # a process without turns here runs a zero-weight pass
+            if critic is None:
+                values = values_from_features(model, features[rows].to(device))
+            else:
+                values = score_values(critic, [batch.turns[i] for i in rows], critic.pad_id)
+            loss = torch.zeros((), device=device)
+            for i, name in enumerate(VALUE_SLOTS):
+                tgt = batch.targets[rows, i].to(device)
+                vmask = torch.isfinite(tgt) & (len(idx) > 0)
+                if float(counts[i]) == 0:
+                    continue
+                old = batch.old_values[rows, i].to(device)
+                vl, _ = clipped_value_loss(
+                    values[f"value_{name}"], old, tgt, vmask, ppo.value_clip, counts[i]
+                )
+                loss = loss + ppo.value_coef * vl
+            loss = loss + 0.0 * sum(v.nan_to_num().sum() for v in values.values() if v.requires_grad)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if world > 1:
+                for p in params:
+                    p.grad = accelerator.reduce(p.grad if p.grad is not None else torch.zeros_like(p), "mean")
+            torch.nn.utils.clip_grad_norm_(params, ppo.max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses += float(loss)
+            steps += 1
+    return {"loss_value_fit": losses / max(steps, 1), "value_steps": float(steps)}

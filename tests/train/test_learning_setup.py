@@ -143,3 +143,50 @@ def test_expert_turn_limits():
         assert info["won"] and limits[task.task_id] == min(env.max_steps, int(np.ceil(1.5 * len(records))))
     with pytest.raises(ValueError, match="ratio"):
         expert_turn_limits(env, tasks, 0.0)
+
+
+@pytest.mark.parametrize("critic", ["detached", "separate"])
+def test_value_epochs_fit_the_critic_and_leave_the_policy(tiny_models, critic):
+    """Extra value-only passes lower the value loss on the batch and change no policy weight."""
+    from hiper_repro.agent.generation import GenerationConfig
+    from hiper_repro.agent.rollout import rollout
+    from hiper_repro.envs import EnvPool, make_tasks
+    from hiper_repro.train.methods import assign_credit
+    from hiper_repro.train.setup import build_critic, build_optimizer, build_policy
+    from hiper_repro.train.update import TurnScorer, fit_critic, prepare_batch
+
+    accelerate = pytest.importorskip("accelerate")
+    cfg = tiny_config(
+        tiny_models, "hiper", model={"critic": critic}, ppo={"value_epochs": 4, "critic_lr": 1e-2}
+    )
+    policy, critic_model = build_policy(cfg, "cpu"), build_critic(cfg, "cpu")
+    optimizer, _ = build_optimizer(policy, cfg, critic_model)
+    learner = TurnScorer(policy, critic_model)
+    with EnvPool("household", 4) as pool:
+        ro = rollout(
+            policy,
+            policy.tokenizer,
+            pool,
+            make_tasks("household", 1, "train", 4, 0),
+            "plan_execute",
+            GenerationConfig(24, 1.0, 2, 3),
+            torch.Generator().manual_seed(0),
+        )
+    ro.rewards[:, 0] += 1.0  # targets the zero-initialised heads do not already predict
+    batch = prepare_batch(learner, ro.turns, assign_credit(ro, cfg), 0.0)
+    lm_before = {k: v.clone() for k, v in policy.lm.state_dict().items()}
+    stats = fit_critic(
+        accelerate.Accelerator(cpu=True), learner, optimizer, batch, cfg.ppo, torch.Generator().manual_seed(0)
+    )
+    assert stats["value_steps"] == 4 * 2  # 4 epochs of ceil(turns / 6) minibatches
+    after = prepare_batch(learner, ro.turns, assign_credit(ro, cfg), 0.0)
+    err = lambda b: np.nanmean((b.targets - b.old_values).numpy() ** 2)  # noqa: E731
+    assert err(after) < err(batch)
+    for k, v in policy.lm.state_dict().items():
+        assert torch.equal(v, lm_before[k]), k
+
+
+def test_value_epochs_need_a_critic_of_their_own():
+    with pytest.raises(ValueError, match="ppo.value_epochs"):
+        build_config({"model": {"path": "m"}, "ppo": {"value_epochs": 2}})
+    build_config({"model": {"path": "m", "critic": "detached"}, "ppo": {"value_epochs": 2}})
