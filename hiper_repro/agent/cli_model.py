@@ -14,8 +14,6 @@ import contextlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import torch
-
 from hiper_repro.agent.models import TINY_PRESETS, build_tiny_model, is_tiny, load_model, save_model
 from hiper_repro.agent.tokenizer import train_word_tokenizer
 
@@ -70,7 +68,6 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--out", required=True, help="output folder (HF checkpoint + tokenizer)")
     ap.add_argument("--cache-dir", default=None, help="where smollm2-135m is converted once")
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)
     tasks = [t for f in args.tasks for t in load_tasks(f)]
     out = build_base(args.name, tasks, args.seed, args.out, args.cache_dir)
     print(f"wrote {out}")

@@ -169,6 +169,14 @@ def check_tasks(tasks: list[Task], env: str, horizon: int, split: str, source: s
         ids.add(task.task_id)
 
 
+def task_horizon(tasks: list[Task]) -> int:
+    """The one horizon of ``tasks`` (what a run's traces are labelled with); ValueError if they mix."""
+    horizons = sorted({t.horizon for t in tasks})
+    if len(horizons) != 1:
+        raise ValueError(f"tasks of one run must share a horizon, got {horizons}")
+    return horizons[0]
+
+
 def check_disjoint(train: list[Task], evals: list[Task], source: str) -> None:
     """No evaluation task (same id or same world) is among the training tasks."""
     eval_ids = {t.task_id for t in evals}

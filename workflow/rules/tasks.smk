@@ -10,6 +10,6 @@ rule tasks:
         n=lambda w: config["tasks"]["n_train" if w.split == "train" else "n_eval"],
         seed=config["tasks"]["seed"],
     shell:
-        "hiper-repro tasks --env {wildcards.env:q} --horizon {wildcards.horizon:q}"
+        "hiper-repro tasks --threads {threads} --env {wildcards.env:q} --horizon {wildcards.horizon:q}"
         " --split {wildcards.split:q} --n {params.n:q} --seed {params.seed:q}"
         " --out {output.tasks:q} > {log:q} 2>&1"
