@@ -67,12 +67,15 @@ class Filler:
 
     def __init__(self, numbers: dict, tables: Path, figures: Path) -> None:
         self.numbers, self.tables, self.figures = numbers, tables, figures
-        methods = [str(m) for m in numbers.get("meta.methods") or []]
+        listed = numbers.get("meta.methods")
+        methods = [str(m) for m in listed] if isinstance(listed, list) else []
         self.ref = str(numbers.get("meta.reference", "hiper"))
         others = [m for m in methods if m != self.ref]
         self.base = others[0] if others else self.ref
         index = figures / "index.json"
-        self.skipped: dict[str, str] = json.loads(index.read_text())["skipped"] if index.is_file() else {}
+        self.skipped: dict[str, str] = read_json_object(index).get("skipped", {}) if index.is_file() else {}
+        if not isinstance(self.skipped, dict):
+            raise PaperError(f"{index}: 'skipped' should map figure names to reasons")
         self.problems: list[str] = []
 
     def key(self, raw: str) -> str:
@@ -168,13 +171,28 @@ def to_html(markdown_text: str, title: str) -> str:
     )
 
 
+def read_json_object(path: Path) -> dict:
+    """A JSON object from ``path``; PaperError naming the file when it is not one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise PaperError(f"{path}: not a JSON file ({type(err).__name__})") from None
+    if not isinstance(data, dict):
+        raise PaperError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
 def build(manuscript: Path, stats: Path, figures: Path, tables: Path, out: Path) -> list[Path]:
     """Fill ``manuscript`` and write paper.md, paper.html (and paper.pdf where pandoc+LaTeX exist)."""
     numbers_path = stats / "numbers.json"
     if not numbers_path.is_file():
         raise PaperError(f"no {numbers_path}: run `hiper-repro stats` first")
-    numbers = json.loads(numbers_path.read_text())
-    filled = Filler(numbers, tables, figures).fill(manuscript.read_text(encoding="utf-8"))
+    numbers = read_json_object(numbers_path)
+    try:
+        text = manuscript.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise PaperError(f"{manuscript}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    filled = Filler(numbers, tables, figures).fill(text)
     title = next((ln.lstrip("# ").strip() for ln in filled.splitlines() if ln.startswith("# ")), "paper")
     written = [out / "paper.md", out / "paper.html"]
     write_atomic(written[0], filled)
@@ -202,5 +220,5 @@ def main(argv: list[str] | None = None) -> int:
             print(f"paper: wrote {path}")
     except PaperError as err:
         print(f"hiper-repro paper: {err}", file=sys.stderr)
-        return 1
+        return 2
     return 0

@@ -141,9 +141,10 @@ class WarmStartConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> WarmStartConfig:
         try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except (UnicodeDecodeError, yaml.YAMLError) as err:
             raise ValueError(f"{path}: not a YAML text file ({type(err).__name__})") from None
+        data = {} if data is None else data  # an empty file: every default
         if not isinstance(data, dict):
             raise ValueError(f"{path} must hold a mapping, got {type(data).__name__}")
         return cls.from_dict(data)

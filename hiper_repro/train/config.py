@@ -403,11 +403,12 @@ def build_config(data: dict[str, Any] | None = None, overrides: list[str] = ()) 
 def load_config(path: str | os.PathLike, overrides: list[str] = ()) -> TrainConfig:
     """Read a YAML config file (see module docstring) and apply `--set` overrides."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except UnicodeDecodeError as err:
         raise ValueError(f"config file {path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     except yaml.YAMLError as err:
         raise ValueError(f"config file {path}: not valid YAML ({_yaml_problem(err)})") from None
+    data = {} if data is None else data  # an empty file: every default
     if not isinstance(data, dict):
         raise ValueError(f"config file {path}: expected a YAML mapping at the top level")
     return build_config(data, overrides)
