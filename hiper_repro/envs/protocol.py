@@ -2,9 +2,9 @@
 
 Gymnasium's vocabulary: ``reset(task) -> Observation`` and
 ``step(action) -> (Observation, reward, terminated, truncated, info)``. ``terminated`` means the
-episode ended by itself: the task was won (household, textworld, alfworld) or, in ``shop``, an item
-was bought (a wrong purchase ends the episode with reward 0); ``truncated`` means the per-task step
-limit ``max_steps`` was reached first. The two are never merged: truncation is not termination.
+episode ended by itself: the task was won (household, textworld, alfworld), in ``shop`` an item was
+bought (a wrong purchase ends the episode with reward 0), or a TextWorld game was lost; ``truncated``
+means the per-task step limit ``max_steps`` was reached first. The two are never merged: truncation is not termination.
 
 ``info`` always carries ``won`` (bool), ``score`` (partial progress in [0, 1]), ``valid`` (was the action
 admissible) and ``expert`` (the expert's :class:`ExpertStep` for the new state, ``None`` once the

@@ -22,9 +22,10 @@ COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 
 
 def trace_path(path: str | os.PathLike) -> Path:
-    """`path` itself if it names a ``.nc`` file, else ``path/traces.nc`` (a run directory)."""
+    """`path` itself if it names a ``.nc`` file or any existing file, else ``path/traces.nc`` (a run
+    directory)."""
     p = Path(path)
-    return p if p.suffix == ".nc" else p / TRACES_FILE
+    return p if p.suffix == ".nc" or p.is_file() else p / TRACES_FILE
 
 
 def _encoding(tree: xr.DataTree) -> dict[str, dict[str, dict]]:

@@ -8,6 +8,7 @@ is reported as typed), then the merged config is validated again, which also fil
 import functools
 import os
 import re
+import shlex
 from pathlib import Path
 from types import SimpleNamespace
 
