@@ -104,3 +104,12 @@ def test_every_generated_spec_passes_its_check():
         for h in horizons:
             for task in make_tasks(env, h, "eval", 20, 1):
                 env_module(env).check_spec(task.spec, h)
+
+
+def test_a_run_is_labelled_with_its_tasks_horizon():
+    from hiper_repro.envs.tasks import task_horizon
+
+    assert task_horizon(make_tasks("household", 2, "train", 3, 0)) == 2
+    mixed = make_tasks("household", 1, "train", 2, 0) + make_tasks("household", 2, "train", 2, 0)
+    with pytest.raises(ValueError, match=r"must share a horizon, got \[1, 2\]"):
+        task_horizon(mixed)
