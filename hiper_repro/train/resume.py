@@ -9,7 +9,8 @@ starts), `checkpoints/iter_NNNNNN/`, `traces.nc`, `metrics.csv` and, once finish
     with `restart_stale` (the Snakemake rule passes it) the folder's run files are removed and training
     starts again at iteration 0, so only a genuinely interrupted run is resumed;
   - changed only in `SAFE_KEYS` (how long to train, how often to checkpoint, the progress bar): continued
-    with `force`, the change recorded in `run.json`; refused without it;
+    with `force`, the change recorded in `run.json`; refused without it; with `restart_stale` any change
+    makes the run stale (a pipeline run is always exactly its config);
   - finished (`done`) under the same config: nothing to do, unless `force`.
 `resume_point`, asked by the loop (read-only but for pruning, which only the main process does): which
   checkpoint? The newest one whose iterations `traces.nc` and `metrics.csv` both still hold: a checkpoint
@@ -132,15 +133,23 @@ def remove_run(out: Path) -> None:
 
 
 def _saved_config(out: Path) -> dict[str, Any]:
-    """The resolved config the run in `out` last started with (`config.yaml`)."""
-    data = yaml.safe_load((out / "config.yaml").read_text())
+    """The resolved config the run in `out` last started with (`config.yaml`); ResumeError if unreadable."""
+    try:
+        data = yaml.safe_load((out / "config.yaml").read_text())
+    except (OSError, ValueError, yaml.YAMLError) as err:
+        raise ResumeError(f"whose config.yaml cannot be read ({type(err).__name__})") from None
     return data if isinstance(data, dict) else {}
 
 
+def unsafe(changes: dict[str, tuple[Any, Any]]) -> dict[str, tuple[Any, Any]]:
+    """The changes outside `SAFE_KEYS`."""
+    return {k: v for k, v in changes.items() if k not in SAFE_KEYS}
+
+
 def _stale_reason(out: Path, cfg: TrainConfig, changes: dict[str, tuple[Any, Any]]) -> str | None:
-    unsafe = {k: v for k, v in changes.items() if k not in SAFE_KEYS}
-    if unsafe:
-        return f"trained under another config ({describe_changes(unsafe)})"
+    """Why the run in `out` is not this one: `changes` (those that count), or an input newer than it."""
+    if changes:
+        return f"trained under another config ({describe_changes(changes)})"
     inputs = [p for p in run_inputs(cfg) if p.exists()]
     if inputs:
         mtime, newest = newest_input(inputs)
@@ -160,9 +169,10 @@ def prepare_run(out: Path, cfg: TrainConfig, *, force: bool, restart_stale: bool
         return "fresh"  # nothing trained to mix with: the loop overwrites what a first start wrote
     try:
         changes = config_changes(_saved_config(out), cfg.to_dict())
-        stale = _stale_reason(out, cfg, changes)
-    except (OSError, yaml.YAMLError) as err:
-        changes, stale = {}, f"whose config.yaml cannot be read ({type(err).__name__})"
+        # the pipeline (restart_stale) keeps a run only under exactly its config, as it always did
+        stale = _stale_reason(out, cfg, changes if restart_stale else unsafe(changes))
+    except ResumeError as err:
+        changes, stale = {}, str(err)
     if stale is not None:
         if restart_stale:
             if rank == 0:
@@ -240,7 +250,10 @@ def resume_point(out: Path, cfg: TrainConfig, prune: bool = False) -> Path | Non
     checkpoints = checkpoint_iterations(out)
     if not checkpoints:
         return None
-    stale = _stale_reason(out, cfg, config_changes(_saved_config(out), cfg.to_dict()))
+    try:
+        stale = _stale_reason(out, cfg, unsafe(config_changes(_saved_config(out), cfg.to_dict())))
+    except ResumeError as err:
+        stale = str(err)
     if stale is not None:  # `hiper-repro train` has refused or removed it; a direct caller must not mix runs
         raise ResumeError(f"{out} holds a run {stale}: train into another folder or remove it")
     last = checkpoints[-1][0]

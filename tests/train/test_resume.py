@@ -88,6 +88,12 @@ def test_safe_keys_change_only_with_force(root):
         prepare_run(out, _cfg(root, "run.iterations=3"), force=True, restart_stale=False)
 
 
+def test_the_pipeline_keeps_a_run_only_under_exactly_its_config(root):
+    out = _run_folder(root, _cfg(root))
+    assert prepare_run(out, _cfg(root, "run.iterations=10"), force=False, restart_stale=True) == "fresh"
+    assert not (out / "checkpoints").exists()
+
+
 def test_a_run_older_than_its_inputs_is_stale(root):
     cfg = _cfg(root)
     out = _run_folder(root, cfg, started=time.time() - 60)
