@@ -14,6 +14,7 @@ TARGETS: dict[str, tuple[str, str]] = {
     "envs": ("hiper_repro.envs.bench", "environment steps per second"),
     "rollout": ("hiper_repro.agent.bench", "rollout throughput"),
     "train": ("hiper_repro.train.bench", "training iteration time"),
+    "threads": ("hiper_repro.threads_bench", "default thread count vs one thread beside a busy process"),
 }
 
 

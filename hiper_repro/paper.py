@@ -73,15 +73,18 @@ class Filler:
         self.numbers = numbers
         self.table_dirs = [tables] if isinstance(tables, Path) else list(tables)
         self.figure_dirs = [figures] if isinstance(figures, Path) else list(figures)
-        methods = [str(m) for m in numbers.get("meta.methods") or []]
+        listed = numbers.get("meta.methods")
+        methods = [str(m) for m in listed] if isinstance(listed, list) else []
         self.ref = str(numbers.get("meta.reference", "hiper"))
         others = [m for m in methods if m != self.ref]
         self.base = others[0] if others else self.ref
         self.skipped: dict[str, str] = {}
         for folder in self.figure_dirs:
             index = folder / "index.json"
-            if index.is_file():
-                self.skipped.update(json.loads(index.read_text())["skipped"])
+            skipped = read_json_object(index).get("skipped", {}) if index.is_file() else {}
+            if not isinstance(skipped, dict):
+                raise PaperError(f"{index}: 'skipped' should map figure names to reasons")
+            self.skipped.update(skipped)
         self.problems: list[str] = []
 
     @staticmethod
@@ -182,12 +185,23 @@ def to_html(markdown_text: str, title: str) -> str:
     )
 
 
+def read_json_object(path: Path) -> dict:
+    """A JSON object from ``path``; PaperError naming the file when it is not one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise PaperError(f"{path}: not a JSON file ({type(err).__name__})") from None
+    if not isinstance(data, dict):
+        raise PaperError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
 def read_authors(folder: Path) -> dict:
     """``authors.*`` numbers of a ``hiper-repro analyse-verl`` folder; any other key is an error."""
     path = folder / "numbers.json"
     if not path.is_file():
         raise PaperError(f"no {path}: run `hiper-repro analyse-verl` first")
-    numbers = json.loads(path.read_text())
+    numbers = read_json_object(path)
     stray = sorted(k for k in numbers if not k.startswith("authors."))
     if stray:
         raise PaperError(f"{path}: keys outside authors.*, e.g. {stray[0]!r}")
@@ -201,14 +215,18 @@ def build(
     numbers_path = stats / "numbers.json"
     if not numbers_path.is_file():
         raise PaperError(f"no {numbers_path}: run `hiper-repro stats` first")
-    numbers = json.loads(numbers_path.read_text())
+    numbers = read_json_object(numbers_path)
     table_dirs, figure_dirs = [tables], [figures]
     if authors is not None:
         numbers.update(read_authors(authors))
         table_dirs.append(authors / "tables")
         figure_dirs.append(authors / "figures")
     try:
-        filled = Filler(numbers, table_dirs, figure_dirs).fill(manuscript.read_text(encoding="utf-8"))
+        text = manuscript.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise PaperError(f"{manuscript}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    try:
+        filled = Filler(numbers, table_dirs, figure_dirs).fill(text)
     except PaperError as err:
         if authors is None and "'authors." in str(err):
             raise PaperError(
@@ -245,5 +263,5 @@ def main(argv: list[str] | None = None) -> int:
             print(f"paper: wrote {path}")
     except PaperError as err:
         print(f"hiper-repro paper: {err}", file=sys.stderr)
-        return 1
+        return 2
     return 0

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-
-import torch
 
 from hiper_repro.agent.models import TINY_PRESETS, build_tiny_model, is_tiny, load_model, save_model
 from hiper_repro.agent.tokenizer import train_word_tokenizer
@@ -70,7 +69,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--out", required=True, help="output folder (HF checkpoint + tokenizer)")
     ap.add_argument("--cache-dir", default=None, help="where smollm2-135m is converted once")
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)
+    looks_like_path = os.sep in args.name or args.name.startswith(".")
+    if not is_tiny(args.name) and looks_like_path and not Path(args.name).is_dir():
+        ap.error(f"--name {args.name}: no such model folder")
     tasks = [t for f in args.tasks for t in load_tasks(f)]
     out = build_base(args.name, tasks, args.seed, args.out, args.cache_dir)
     print(f"wrote {out}")

@@ -186,18 +186,26 @@ def main(argv: list[str]) -> int:
     ap.add_argument(
         "--seed", type=int, default=0, help="noise seed: with the task id it fixes each episode's sampling"
     )
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    for name, value, low in (
+        ("--max-new-tokens", args.max_new_tokens, 1),
+        ("--batch-size", args.batch_size, 1),
+        ("--history-length", args.history_length, 0),
+        ("--temperature", args.temperature, 0),
+    ):
+        if not value >= low:  # also false for NaN
+            ap.error(f"{name} must be >= {low}, got {value}")
+    if not Path(args.model).is_dir():
+        ap.error(f"--model {args.model}: no such folder")
     tasks = [t for f in args.tasks for t in load_tasks(f)]
+    if not tasks:
+        ap.error(f"--tasks {' '.join(args.tasks)}: no tasks")
     # A plain HF folder (a base model, no agent.json) is wrapped for --format; values are not used here.
     is_policy = (Path(args.model) / AGENT_JSON).is_file()
     base = None if is_policy else PolicyConfig(fmt=args.fmt, heads=default_heads(args.fmt))
     policy = Policy.load(args.model, base)
     if policy.config.fmt != args.fmt:
-        raise SystemExit(
-            f"--format {args.fmt} but the policy at {args.model} was built for {policy.config.fmt}"
-        )
+        ap.error(f"--format {args.fmt} but the policy at {args.model} was built for {policy.config.fmt}")
     gen = GenerationConfig(args.max_new_tokens, args.temperature, args.history_length)
     result = evaluate(policy, tasks, args.fmt, gen, args.batch_size, args.seed)
     write_json(args.out, {"model": str(args.model), "format": args.fmt, **result.to_json()})

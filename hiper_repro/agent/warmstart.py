@@ -30,6 +30,8 @@ import dataclasses
 import math
 import random
 import time
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +46,7 @@ from hiper_repro.agent.policy import LoraSettings, Policy, PolicyConfig, default
 from hiper_repro.agent.prompts import PromptState, cut_history, encode_prompt
 from hiper_repro.agent.rollout import TurnTokens
 from hiper_repro.agent.scoring import score_turns
+from hiper_repro.envs.protocol import ENV_NAMES
 
 EVAL_FILE = "warmstart_eval.json"
 
@@ -78,13 +81,29 @@ class WarmStartConfig:
     eval_temperature: float = 0.0  # 0: greedy
     max_new_tokens: int = 32
     history_length: int = 2
-    threads: int = 1  # torch CPU threads
+    threads: int = 0  # torch CPU threads; 0: the process's count (`hiper-repro --threads`)
     env_options: dict = field(default_factory=dict)  # passed to make_env
 
     def __post_init__(self) -> None:
+        _check_field_types(self)
         check_format(self.fmt)
         object.__setattr__(self, "horizons", tuple(self.horizons))
         object.__setattr__(self, "eval_horizons", tuple(self.eval_horizons))
+        if self.env not in ENV_NAMES:
+            raise ValueError(f"env must be one of {list(ENV_NAMES)}, got {self.env!r}")
+        for name in ("max_new_tokens", "n_eval"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in (
+            "history_length",
+            "threads",
+            "warmup_steps",
+            "head_hidden",
+            "eval_temperature",
+            "weight_decay",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.horizons or any(h < 1 for h in self.horizons):
             raise ValueError(f"horizons must be a non-empty list of ints >= 1, got {self.horizons!r}")
         if any(h < 1 for h in self.eval_horizons):
@@ -106,12 +125,10 @@ class WarmStartConfig:
         if self.time_budget_s is not None and self.time_budget_s <= 0:
             raise ValueError(f"time_budget_s must be > 0 or None, got {self.time_budget_s}")
         if self.lora is not None:
-            LoraSettings(
-                **{
-                    **self.lora,
-                    "target_modules": tuple(self.lora.get("target_modules", ("q_proj", "v_proj"))),
-                }
-            )
+            try:
+                self.policy_config()
+            except TypeError as err:
+                raise ValueError(f"warm-start config lora={self.lora!r:.80}: {err}") from None
 
     @classmethod
     def from_dict(cls, data: dict) -> WarmStartConfig:
@@ -123,7 +140,11 @@ class WarmStartConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> WarmStartConfig:
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, yaml.YAMLError) as err:
+            raise ValueError(f"{path}: not a YAML text file ({type(err).__name__})") from None
+        data = {} if data is None else data  # an empty file: every default
         if not isinstance(data, dict):
             raise ValueError(f"{path} must hold a mapping, got {type(data).__name__}")
         return cls.from_dict(data)
@@ -208,6 +229,27 @@ def demonstrations(cfg: WarmStartConfig, tokenizer) -> tuple[list[TurnTokens], d
     return examples, expert_success
 
 
+def _check_field_types(cfg: WarmStartConfig) -> None:
+    """Every field holds its annotated type (ints where floats are asked are fine; floats finite), so a
+    wrong value in a YAML file is named here and not met as a TypeError deep in training."""
+    hints = typing.get_type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        value, hint = getattr(cfg, f.name), hints[f.name]
+        allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        kinds = tuple(typing.get_origin(a) or a for a in allowed)
+        if float in kinds:
+            kinds += (int,)
+        if tuple in kinds:
+            kinds += (list,)
+        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+        if ok and isinstance(value, list | tuple):  # tuple[int, ...]: the horizons
+            ok = all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        if ok and isinstance(value, float):
+            ok = math.isfinite(value)
+        if not ok:
+            raise ValueError(f"warm-start config {f.name}={value!r:.80}: expected {hint}")
+
+
 def load_base(cfg: WarmStartConfig) -> Policy:
     """The policy to fine-tune: from ``base_dir``, or built/loaded from ``model``."""
     from hiper_repro.agent.cli_model import env_corpus
@@ -217,6 +259,8 @@ def load_base(cfg: WarmStartConfig) -> Policy:
 
     pcfg = cfg.policy_config()
     if cfg.base_dir is not None:
+        if not Path(cfg.base_dir).is_dir():
+            raise ValueError(f"warm-start config base_dir={cfg.base_dir!r}: no such folder")
         return Policy.load(cfg.base_dir, pcfg)
     if is_tiny(cfg.model):
         tasks = [
@@ -320,7 +364,8 @@ def warm_start(cfg: WarmStartConfig, out: str | Path) -> dict:
     """Build/load the base, fine-tune on demonstrations, save to ``out``, evaluate; returns the report."""
     from hiper_repro.envs import make_tasks
 
-    torch.set_num_threads(cfg.threads)
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
     policy = load_base(cfg)
     examples, expert_success = demonstrations(cfg, policy.tokenizer)

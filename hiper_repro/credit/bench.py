@@ -185,7 +185,6 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:i] (default cpu)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.batch < 1 or args.turns < 1 or args.repeat < 1:
@@ -194,15 +193,10 @@ def main(argv: list[str]) -> int:
         )
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error(f"--device {args.device}: CUDA is not available here")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    try:
-        rows = run(args.batch, args.turns, args.repeat, args.device, getattr(torch, args.dtype), args.seed)
-    finally:
-        torch.set_num_threads(threads)
+    rows = run(args.batch, args.turns, args.repeat, args.device, getattr(torch, args.dtype), args.seed)
     print(
         f"credit benchmark: B={args.batch} T={args.turns} {args.dtype} on {args.device}, "
-        f"{args.threads} CPU thread(s), {'wall' if args.device.startswith('cuda') else 'CPU'} time; median of {args.repeat} vectorised runs and "
+        f"{torch.get_num_threads()} CPU thread(s) (`hiper-repro --threads N`), {'wall' if args.device.startswith('cuda') else 'CPU'} time; median of {args.repeat} vectorised runs and "
         f"{max(3, args.repeat // 4)} loop runs (ratio of bests in brackets); loops over Python lists and "
         "over numpy floats"
     )

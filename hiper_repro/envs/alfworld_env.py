@@ -2,8 +2,11 @@
 
 Two sources of games:
 
-- the official ALFWorld game data when it is on disk (``data_path``: the folder that holds
-  ``json_2.1.1``; tasks then carry ``spec = {"game_file": ...}``), or
+- the official ALFWorld game data when it is on disk: ``hiper-repro tasks --env alfworld --data-path DIR``
+  lists the solvable games under DIR (a split folder of ``json_2.1.1``, e.g. ``$ALFWORLD_DATA/json_2.1.1/
+  valid_unseen``); each task's spec names its game relative to DIR and DIR itself
+  (``{"game": ..., "data_path": DIR}``), so training and evaluation find the games without further
+  options; or
 - ALFWorld-format problems written from our household generator: :func:`write_problem` turns a
   horizon-1 household task into ``initial_state.pddl`` + ``traj_data.json`` (ALFRED's task types and
   ``pddl_params``), which ``alfworld-generate`` compiles with the PDDL domain and grammar shipped in the
@@ -32,6 +35,7 @@ from hiper_repro.envs.protocol import (
     Observation,
     Task,
     check_action,
+    check_fields,
     normalize_action,
 )
 from hiper_repro.io import write_atomic
@@ -74,9 +78,16 @@ def sample_spec(rng: random.Random, horizon: int) -> dict[str, Any]:
 
 
 def describe(spec: dict[str, Any]) -> tuple[str, str]:
-    if "game_file" in spec:
-        return spec.get("task_type", "alfworld"), spec.get("instruction", "")
     return household.describe(spec)
+
+
+def check_spec(spec: dict[str, Any], horizon: int) -> None:
+    """An official game (``game`` and ``data_path``) or a generated horizon-1 household world."""
+    check_horizon(horizon)
+    if "game" in spec:
+        check_fields(spec, "spec", {"game": str, "data_path": str})
+        return
+    household.check_spec(spec, horizon)
 
 
 def _pddl_id(name: str, index: int) -> str:
@@ -216,13 +227,24 @@ def _alfworld() -> SimpleNamespace:
     )
 
 
-def official_tasks(data_path: str | os.PathLike, split: str = "eval", n: int | None = None) -> list[Task]:
-    """Tasks for the solvable official games under ``data_path`` (e.g. ``.../json_2.1.1/valid_seen``).
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"ALFWorld game data {path}: unreadable ({err})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"ALFWorld game data {path}: expected a JSON object")
+    return data
 
-    ``spec = {"game": <path relative to data_path>}``; games are listed in sorted path order, as
-    ALFWorld's ``AlfredTWEnv.collect_game_files`` would find them (movable and sliced tasks skipped).
+
+def official_tasks(data_path: str | os.PathLike, split: str = "eval", n: int | None = None) -> list[Task]:
+    """Tasks for the solvable official games under ``data_path`` (e.g. ``.../json_2.1.1/valid_unseen``).
+
+    ``spec = {"game": <path relative to data_path>, "data_path": <data_path, absolute>}``; games are listed
+    in sorted path order, as ALFWorld's ``AlfredTWEnv.collect_game_files`` would find them (movable and
+    sliced tasks skipped); the instruction is the first annotator's task description.
     """
-    root = Path(data_path).expanduser()
+    root = Path(data_path).expanduser().resolve()
     if not root.is_dir():
         raise FileNotFoundError(f"ALFWorld data_path {str(root)!r} is not a folder")
     by_alfred = {v: k for k, v in ALFRED_TASK_TYPES.items()}
@@ -230,15 +252,19 @@ def official_tasks(data_path: str | os.PathLike, split: str = "eval", n: int | N
     for game in sorted(root.rglob("game.tw-pddl")):
         if "movable" in str(game) or "Sliced" in str(game):
             continue
-        if not json.loads(game.read_text()).get("solvable"):
+        if not _read_json(game).get("solvable"):
             continue
-        traj = json.loads((game.parent / "traj_data.json").read_text())
-        kind = by_alfred.get(traj["task_type"], traj["task_type"])
+        traj = _read_json(game.parent / "traj_data.json")
+        kind = by_alfred.get(traj.get("task_type"), str(traj.get("task_type", "alfworld")))
+        anns = traj.get("turk_annotations", {}).get("anns") or [{}]
+        instruction = str(anns[0].get("task_desc", ""))
         tid = f"alfworld-official-{split}-{len(tasks):05d}"
-        rel = str(game.relative_to(root))
-        tasks.append(Task(tid, "alfworld", 1, split, kind, "", {"game": rel}))
+        spec = {"game": str(game.relative_to(root)), "data_path": str(root)}
+        tasks.append(Task(tid, "alfworld", 1, split, kind, instruction, spec))
         if n is not None and len(tasks) == n:
             break
+    if not tasks:
+        raise ValueError(f"ALFWorld data_path {str(root)!r}: no solvable game.tw-pddl below it")
     return tasks
 
 
@@ -276,9 +302,13 @@ class AlfWorldEnv:
     def game_file(self, task: Task) -> Path:
         """The ``game.tw-pddl`` of ``task``: official (``spec["game"]``) or compiled from our problem."""
         if "game" in task.spec:
-            if self.data_path is None:
-                raise ValueError(f"task {task.task_id} names an official game: pass data_path to make_env")
-            return self.data_path / task.spec["game"]
+            root = self.data_path or Path(task.spec["data_path"]).expanduser()
+            game = root / task.spec["game"]
+            if not game.is_file():
+                raise FileNotFoundError(
+                    f"task {task.task_id}: ALFWorld game {game} does not exist (is the game data at {root}?)"
+                )
+            return game
         folder = write_problem(task, self.work_dir)
         game = folder / "game.tw-pddl"
         if game.is_file() and json.loads(game.read_text()).get("solvable"):

@@ -44,6 +44,7 @@ from hiper_repro.envs.protocol import (
     Observation,
     Task,
     check_action,
+    check_fields,
     normalize_action,
 )
 
@@ -159,6 +160,56 @@ def sample_spec(rng, horizon: int) -> dict[str, Any]:
         "objects": dict(sorted(objects.items())),
         "subtasks": subtasks,
     }
+
+
+def check_spec(spec: dict[str, Any], horizon: int) -> None:
+    """A spec read from a file names only known receptacles and objects, and ``horizon`` subtasks that
+    refer to them; ValueError naming the field otherwise (the world would break mid-episode)."""
+    check_fields(spec, "spec", {"receptacles": list, "closed": list, "objects": dict, "subtasks": list})
+    known = {*FIXED, *OPTIONAL}
+    receptacles = spec["receptacles"]
+    unknown = [r for r in receptacles if r not in known]
+    if unknown:
+        raise ValueError(f"spec.receptacles: unknown receptacle(s) {unknown}; known: {sorted(known)}")
+    missing = [r for r in FIXED if r not in receptacles]
+    if missing:
+        raise ValueError(f"spec.receptacles lacks the tool receptacle(s) {missing}")
+    bad = [r for r in spec["closed"] if r not in receptacles or not _openable(r)]
+    if bad:
+        raise ValueError(f"spec.closed: {bad} are not openable receptacles of this world")
+    for obj, where in spec["objects"].items():
+        kind, _, number = obj.rpartition(" ")
+        if kind not in OBJECTS or not number.isdigit():
+            raise ValueError(
+                f"spec.objects: unknown object {obj!r}; objects are '<name> <n>', names {OBJECTS}"
+            )
+        if where not in receptacles or not _holds_objects(where):
+            raise ValueError(
+                f"spec.objects[{obj!r}]={where!r}: not a receptacle of this world that holds objects"
+            )
+    subtasks = spec["subtasks"]
+    if len(subtasks) != horizon:
+        raise ValueError(f"spec.subtasks holds {len(subtasks)} subtasks but the task's horizon is {horizon}")
+    fields = {"type": str, "objects": list, "src": list, "target": (str, type(None))}
+    for k, sub in enumerate(subtasks):
+        where = f"spec.subtasks[{k}]"
+        check_fields(sub, where, fields)
+        if sub["type"] not in TYPES:
+            raise ValueError(f"{where}.type={sub['type']!r}: expected one of {TYPES}")
+        if len(sub["objects"]) != (2 if sub["type"] == "pick2" else 1) or len(sub["src"]) != len(
+            sub["objects"]
+        ):
+            raise ValueError(
+                f"{where}: a {sub['type']} subtask needs as many objects as sources, 2 for pick2"
+            )
+        if any(o not in spec["objects"] for o in sub["objects"]):
+            raise ValueError(f"{where}.objects={sub['objects']}: not all are objects of this world")
+        if any(r not in receptacles for r in sub["src"]):
+            raise ValueError(f"{where}.src={sub['src']}: not all are receptacles of this world")
+        if (sub["target"] is None) != (sub["type"] == "look") or (
+            sub["target"] is not None and sub["target"] not in receptacles
+        ):
+            raise ValueError(f"{where}.target={sub['target']!r}: a receptacle of this world (null for look)")
 
 
 def subtask_text(sub: dict[str, Any]) -> str:

@@ -2,9 +2,9 @@
 
 Gymnasium's vocabulary: ``reset(task) -> Observation`` and
 ``step(action) -> (Observation, reward, terminated, truncated, info)``. ``terminated`` means the
-episode ended by itself: the task was won (household, textworld, alfworld) or, in ``shop``, an item
-was bought (a wrong purchase ends the episode with reward 0); ``truncated`` means the per-task step
-limit ``max_steps`` was reached first. The two are never merged: truncation is not termination.
+episode ended by itself: the task was won (household, textworld, alfworld), in ``shop`` an item was
+bought (a wrong purchase ends the episode with reward 0), or a TextWorld game was lost; ``truncated``
+means the per-task step limit ``max_steps`` was reached first. The two are never merged: truncation is not termination.
 
 ``info`` always carries ``won`` (bool), ``score`` (partial progress in [0, 1]), ``valid`` (was the action
 admissible) and ``expert`` (the expert's :class:`ExpertStep` for the new state, ``None`` once the
@@ -46,11 +46,46 @@ class Task:
 
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> Task:
-        names = ("task_id", "env", "horizon", "split", "task_type", "instruction", "spec")
-        missing = [n for n in names if n not in row]
-        if missing:
-            raise ValueError(f"task row lacks field(s) {missing}; saw keys {sorted(row)}")
-        return cls(**{n: row[n] for n in names})
+        """A task from a JSON row; ValueError naming the field when one is missing or of the wrong type."""
+        check_fields(row, "task", TASK_FIELDS)
+        if not row["task_id"]:
+            raise ValueError("task.task_id is empty")
+        if row["env"] not in ENV_NAMES:
+            raise ValueError(f"task.env={row['env']!r}: expected one of {list(ENV_NAMES)}")
+        if row["horizon"] < 1:
+            raise ValueError(f"task.horizon={row['horizon']!r}: expected an int >= 1")
+        if row["split"] not in SPLITS:
+            raise ValueError(f"task.split={row['split']!r}: expected one of {list(SPLITS)}")
+        return cls(**{n: row[n] for n in TASK_FIELDS})
+
+
+TASK_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "task_id": str,
+    "env": str,
+    "horizon": int,
+    "split": str,
+    "task_type": str,
+    "instruction": str,
+    "spec": dict,
+}
+
+
+def check_fields(value: Any, where: str, fields: dict[str, type | tuple[type, ...]]) -> None:
+    """``value`` is a dict holding every name of ``fields`` with a value of its type (bool is not int).
+
+    Raises ValueError naming ``where`` and the field, so a hand-edited task file points at its mistake.
+    """
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: expected an object, got {type(value).__name__}")
+    missing = [name for name in fields if name not in value]
+    if missing:
+        raise ValueError(f"{where} lacks field(s) {missing}; it has {sorted(map(str, value))}")
+    for name, kind in fields.items():
+        item = value[name]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if not isinstance(item, kinds) or (isinstance(item, bool) and bool not in kinds):
+            wanted = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+            raise ValueError(f"{where}.{name}={item!r:.80}: expected {wanted}")
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 from hiper_repro.envs.protocol import ENV_NAMES, TextEnv
 
 
@@ -9,24 +11,34 @@ def make_env(name: str, **options) -> TextEnv:
     """A fresh environment: ``household``, ``shop``, ``textworld`` or ``alfworld``.
 
     ``options`` go to the environment's constructor (e.g. ``steps_per_subtask`` for household,
-    ``cache_dir`` for textworld, ``data_path`` for alfworld).
+    ``cache_dir`` for textworld, ``data_path`` for alfworld); an option it does not take is a ValueError
+    naming it.
     """
+    env_class = _env_class(name)
+    accepted = set(inspect.signature(env_class).parameters)
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ValueError(f"env {name!r} takes options {sorted(accepted)}, got unknown {unknown}")
+    return env_class(**options)
+
+
+def _env_class(name: str) -> type:
     if name == "household":
         from hiper_repro.envs.household import HouseholdEnv
 
-        return HouseholdEnv(**options)
+        return HouseholdEnv
     if name == "shop":
         from hiper_repro.envs.shop import ShopEnv
 
-        return ShopEnv(**options)
+        return ShopEnv
     if name == "textworld":
         from hiper_repro.envs.textworld_env import TextWorldEnv
 
-        return TextWorldEnv(**options)
+        return TextWorldEnv
     if name == "alfworld":
         from hiper_repro.envs.alfworld_env import AlfWorldEnv
 
-        return AlfWorldEnv(**options)
+        return AlfWorldEnv
     raise ValueError(f"name must be one of {list(ENV_NAMES)}, got {name!r}")
 
 

@@ -37,6 +37,7 @@ from hiper_repro.envs.protocol import (
     Observation,
     Task,
     check_action,
+    check_fields,
     normalize_action,
 )
 
@@ -119,6 +120,24 @@ def sample_spec(rng, horizon: int) -> dict[str, Any]:
         "catalog": catalog,
         "queries": sorted({f"{attr} {kind}", *others}),
     }
+
+
+def check_spec(spec: dict[str, Any], horizon: int) -> None:
+    """A spec read from a file has a goal, a catalog of items and search queries of the right types;
+    ValueError naming the field otherwise."""
+    check_fields(spec, "spec", {"goal": dict, "catalog": list, "queries": list})
+    check_fields(spec["goal"], "spec.goal", {"type": str, "attribute": str, "options": dict, "price": int})
+    if len(spec["goal"]["options"]) != layout(horizon)[0]:
+        raise ValueError(
+            f"spec.goal.options: horizon {horizon} asks for {layout(horizon)[0]} options, "
+            f"the goal has {len(spec['goal']['options'])}"
+        )
+    if not spec["catalog"]:
+        raise ValueError("spec.catalog is empty")
+    for i, item in enumerate(spec["catalog"]):
+        check_fields(item, f"spec.catalog[{i}]", {"id": str, "title": str, "price": int, "options": dict})
+    if not all(isinstance(q, str) for q in spec["queries"]):
+        raise ValueError(f"spec.queries={spec['queries']!r:.80}: expected a list of strings")
 
 
 def describe(spec: dict[str, Any]) -> tuple[str, str]:

@@ -12,8 +12,14 @@ A candidate belongs to the eval split when the SHA-256 of its canonical JSON spe
   (``results/tasks/{env}/h{horizon}/{split}.jsonl``) and every method and seed reads that file.
 
 Duplicate specs inside a split are dropped. Each env module provides ``sample_spec(rng, horizon,
-**options) -> dict`` (cheap), ``describe(spec, **options) -> (task_type, instruction)``, the names of
-the options it takes (``TASK_OPTIONS``) and optionally ``check_horizon(horizon)``.
+**options) -> dict`` (cheap), ``describe(spec, **options) -> (task_type, instruction)``,
+``check_spec(spec, horizon)`` (a spec read from a file is whole), the names of the options it takes
+(``TASK_OPTIONS``), and optionally ``check_horizon(horizon)`` and ``settle_spec(spec, **options) -> spec``
+(called once a candidate is accepted: TextWorld moves to the next game seed where ``tw-make`` finds no
+quest, recording it).
+
+``load_tasks`` checks every row (fields, types, the env's spec) and rejects duplicate task ids;
+``check_tasks`` checks a loaded split against what a run expects (env, horizon, split).
 """
 
 from __future__ import annotations
@@ -85,6 +91,9 @@ def make_tasks(env: str, horizon: int, split: str, n: int, seed: int = 0, **opti
         if key in seen or split_of(spec) != split:
             continue
         seen.add(key)
+        settle = getattr(module, "settle_spec", None)
+        if settle is not None:
+            spec = settle(spec, **options)
         task_type, instruction = module.describe(spec, **options)
         tid = f"{env}-h{horizon}-{split}-s{seed}-{len(tasks):05d}"
         tasks.append(Task(tid, env, horizon, split, task_type, instruction, spec))
@@ -107,20 +116,73 @@ def save_tasks(path: str | os.PathLike, tasks: Iterable[Task]) -> None:
 
 
 def load_tasks(path: str | os.PathLike) -> list[Task]:
-    """Read a JSONL split written by :func:`save_tasks`."""
+    """Read a JSONL split written by :func:`save_tasks`; ValueError naming the file, line and field of the
+    first row that is not a whole task (fields, types, the env's spec) or repeats a task id."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"task file {str(path)!r} does not exist")
-    tasks = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({err})") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            tasks.append(Task.from_dict(row))
+    tasks: list[Task] = []
+    first_line: dict[str, int] = {}
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (some editors write one) is skipped
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{lineno}: not valid JSON ({err.msg} at column {err.colno})") from None
+        try:
+            task = Task.from_dict(row)
+            env_module(task.env).check_spec(task.spec, task.horizon)
+        except ValueError as err:
+            raise ValueError(f"{path}:{lineno}: {err}") from None
+        if task.task_id in first_line:
+            raise ValueError(
+                f"{path}:{lineno}: task id {task.task_id!r} repeats line {first_line[task.task_id]}"
+            )
+        first_line[task.task_id] = lineno
+        tasks.append(task)
     return tasks
+
+
+def check_tasks(tasks: list[Task], env: str, horizon: int, split: str, source: str) -> None:
+    """Every task of ``source`` (a file name, or a description) is of ``env``, ``horizon`` and ``split``.
+
+    A run labels its traces with one env and horizon and keeps eval tasks out of training: a task file
+    that disagrees would train on one thing under another's name.
+    """
+    for field, want in (("env", env), ("horizon", horizon), ("split", split)):
+        wrong = [t for t in tasks if getattr(t, field) != want]
+        if wrong:
+            seen = sorted({getattr(t, field) for t in wrong}, key=str)
+            raise ValueError(
+                f"{source}: {len(wrong)} of {len(tasks)} tasks have {field} {seen}, the run expects "
+                f"{field}={want!r} (first: {wrong[0].task_id})"
+            )
+    ids: set[str] = set()
+    for task in tasks:
+        if task.task_id in ids:
+            raise ValueError(f"{source}: task id {task.task_id!r} appears twice")
+        ids.add(task.task_id)
+
+
+def task_horizon(tasks: list[Task]) -> int:
+    """The one horizon of ``tasks`` (what a run's traces are labelled with); ValueError if they mix."""
+    horizons = sorted({t.horizon for t in tasks})
+    if len(horizons) != 1:
+        raise ValueError(f"tasks of one run must share a horizon, got {horizons}")
+    return horizons[0]
+
+
+def check_disjoint(train: list[Task], evals: list[Task], source: str) -> None:
+    """No evaluation task (same id or same world) is among the training tasks."""
+    eval_ids = {t.task_id for t in evals}
+    eval_worlds = {spec_key(t.spec) for t in evals}
+    leaked = [t.task_id for t in train if t.task_id in eval_ids or spec_key(t.spec) in eval_worlds]
+    if leaked:
+        raise ValueError(
+            f"{source}: {len(leaked)} training task(s) are evaluation tasks too (first: {leaked[0]})"
+        )

@@ -11,8 +11,14 @@ answer is "Nothing happens." and ``valid=False``. The expert is TextWorld's walk
 current state (``policy_commands``), so it recovers from detours; its subgoal is the next walkthrough
 command that is not a move ("take red key"), so a run of moves and the action they lead to share a
 subgoal. ``score`` = the fraction of the initial walkthrough done (1 when won; TextWorld's own score of
-a ``custom`` game is 0 until the end). ``task_type`` is the challenge name. Step limit
+a ``custom`` game is 0 until the end). A lost game (treasure_hunter's wrong object, an eaten cooking
+ingredient) ends the episode: ``terminated`` with reward 0 and TextWorld's own score (its walkthrough is
+empty then, so the fraction done would read 1). ``task_type`` is the challenge name. Step limit
 ``base_steps + steps_per_subtask * horizon`` (defaults 10 + 6 K).
+
+Some seeds admit no quest of the asked length (``tw-make`` raises QuestGenerationError, for about one
+treasure_hunter seed in five at level 10); :func:`settle_spec` then takes the next seed and records the
+ones that failed in the spec (``failed_game_seeds``), so a task file says which game it holds and why.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from hiper_repro.envs.protocol import (
     Observation,
     Task,
     check_action,
+    check_fields,
     normalize_action,
 )
 from hiper_repro.io import atomic_dir
@@ -60,10 +67,22 @@ def game_path(spec: dict[str, Any], cache_dir: str | os.PathLike | None = None) 
     return root / spec["challenge"] / f"h{spec['horizon']}" / f"s{spec['game_seed']}" / "game.z8"
 
 
+class QuestGenerationFailed(RuntimeError):
+    """``tw-make`` found no quest of the asked length for this seed (its QuestGenerationError)."""
+
+
+MAX_SEED_RETRIES = 20
+
+
 def ensure_game(spec: dict[str, Any], cache_dir: str | os.PathLike | None = None) -> Path:
     """Generate the game of ``spec`` with ``tw-make`` unless it is cached; return its ``.z8`` path."""
     path = game_path(spec, cache_dir)
     if path.is_file():
+        if not path.with_suffix(".json").is_file():
+            raise ValueError(
+                f"TextWorld game {path} has no {path.with_suffix('.json').name} beside it (TextWorld needs "
+                f"both); remove {path.parent} to generate the game again"
+            )
         return path
     _textworld()
     challenge, horizon, seed = spec["challenge"], spec["horizon"], spec["game_seed"]
@@ -79,9 +98,42 @@ def ensure_game(spec: dict[str, Any], cache_dir: str | os.PathLike | None = None
     with atomic_dir(path.parent, replace=False) as tmp:
         cmd = [str(tw_make), *args, "--seed", str(seed), "--output", str(tmp / "game.z8"), "--silent", "-f"]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        if done.returncode != 0 and "QuestGenerationError" in done.stderr:
+            raise QuestGenerationFailed(f"tw-make {challenge} horizon {horizon}: no quest for seed {seed}")
         if done.returncode != 0 or not (tmp / "game.z8").is_file():
             raise RuntimeError(f"tw-make failed for {spec}: {done.stderr.strip()[-500:]}")
     return path
+
+
+def settle_spec(
+    spec: dict[str, Any], challenge: str | None = None, cache_dir=None, retries: int = MAX_SEED_RETRIES
+) -> dict[str, Any]:
+    """``spec`` with a game that exists: when ``tw-make`` finds no quest for its seed, the next seeds are
+    tried and the failed ones listed in ``failed_game_seeds`` (make_tasks calls this on each new task)."""
+    failed: list[int] = list(spec.get("failed_game_seeds", []))
+    current = dict(spec)
+    for _ in range(retries + 1):
+        try:
+            ensure_game(current, cache_dir)
+            return current
+        except QuestGenerationFailed:
+            failed.append(current["game_seed"])
+            current = {
+                **spec,
+                "game_seed": (current["game_seed"] + 1) % 2**31,
+                "failed_game_seeds": list(failed),
+            }
+    raise RuntimeError(
+        f"tw-make found no quest for {spec['challenge']} horizon {spec['horizon']} with game seeds {failed}"
+    )
+
+
+def check_spec(spec: dict[str, Any], horizon: int) -> None:
+    """A spec read from a file names a known challenge, its horizon and an integer game seed."""
+    check_fields(spec, "spec", {"challenge": str, "horizon": int, "game_seed": int})
+    _check_challenge(spec["challenge"])
+    if spec["horizon"] != horizon:
+        raise ValueError(f"spec.horizon={spec['horizon']} but the task's horizon is {horizon}")
 
 
 TASK_OPTIONS: tuple[str, ...] = ("challenge", "cache_dir")  # keyword options make_tasks passes on
@@ -124,7 +176,13 @@ class TextWorldEnv:
         self.cache_dir = cache_dir
         self.base_steps, self.steps_per_subtask = base_steps, steps_per_subtask
         self.infos = self.textworld.EnvInfos(
-            admissible_commands=True, policy_commands=True, won=True, lost=True, description=True
+            admissible_commands=True,
+            policy_commands=True,
+            won=True,
+            lost=True,
+            description=True,
+            score=True,
+            max_score=True,
         )
         self._env = None
         self._path: Path | None = None
@@ -152,6 +210,8 @@ class TextWorldEnv:
     def _score(self) -> float:
         if self.state.won:
             return 1.0
+        if self.state.lost:  # no walkthrough is left, so the fraction done would read 1: the game's own score
+            return min(1.0, max(0.0, self.state.score / max(1, self.state.max_score)))
         remaining = len(self.state.policy_commands or [])
         return min(1.0, max(0.0, 1.0 - remaining / self.walkthrough))
 
@@ -168,9 +228,10 @@ class TextWorldEnv:
         else:
             self.state, _, _ = self._env.step(command)
             text = _clean(self.state.feedback) or NOTHING_HAPPENS
-        won = bool(self.state.won)
-        truncated = not won and (self.steps >= self.max_steps or bool(self.state.lost))
-        self.over = won or truncated
+        won, lost = bool(self.state.won), bool(self.state.lost)
+        terminated = won or lost  # the game is over either way: a loss is not a truncation
+        truncated = not terminated and self.steps >= self.max_steps
+        self.over = terminated or truncated
         info = {
             "won": won,
             "score": self._score(),
@@ -178,7 +239,7 @@ class TextWorldEnv:
             "expert": None if self.over else self.expert(),
         }
         obs = Observation(text, list(self.state.admissible_commands), self.task.instruction)
-        return obs, 1.0 if won else 0.0, won, truncated, info
+        return obs, 1.0 if won else 0.0, terminated, truncated, info
 
     def expert(self) -> ExpertStep | None:
         if self.task is None or self.over or not self.state.policy_commands:

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         for line in problems:
             print(f"hiper-repro import-verl: {line}", file=sys.stderr)
-        return 1
+        return 2  # bad input, as every hiper-repro command
     for ds in datasets:
         print(f"import-verl: {describe(ds)}")
         save_runs(ds, a.out / f"{run_name(ds.attrs['source'])}.nc")

@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         tables, numbers = an.analyse(ds, opts)
     except (FileNotFoundError, ValueError) as err:
         print(f"hiper-repro analyse-verl: {err}", file=sys.stderr)
-        return 1
+        return 2  # bad input, as every hiper-repro command
     write(tables, numbers, a.out, opts)
     print(summary(tables, opts))
     for row in tables["claims"].to_dict("records"):

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from hiper_repro.figures import credit, results, tables  # noqa: E402
 from hiper_repro.io import atomic_target, write_atomic  # noqa: E402
-from hiper_repro.traces.store import read_tree  # noqa: E402
+from hiper_repro.traces.merge import open_merged  # noqa: E402
 
 STATS_TABLES = (
     "run_scores", "final_success", "aggregate", "aggregate_by_env", "task_types", "improvement",
@@ -59,7 +59,19 @@ def read_stats(stats_dir: Path) -> dict[str, pd.DataFrame]:
             out[n] = pd.read_csv(stats_dir / f"{n}.csv")
         except pd.errors.EmptyDataError:
             out[n] = pd.DataFrame()
+        except (ValueError, UnicodeDecodeError) as err:  # pandas' ParserError is a ValueError
+            raise ValueError(
+                f"--stats {stats_dir / f'{n}.csv'}: not a CSV table ({type(err).__name__})"
+            ) from None
     return out
+
+
+def read_theory(path: Path) -> xr.Dataset:
+    """The theory lab's dataset (`hiper-repro theory` output); ValueError naming the file if unreadable."""
+    try:
+        return xr.load_dataset(path, engine="h5netcdf")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"--theory {path}: not a readable netCDF4 dataset ({type(err).__name__})") from err
 
 
 def figure_jobs(
@@ -123,13 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     if a.theory is not None and not a.theory.is_file():
         p.error(f"--theory: no such file {str(a.theory)!r}")
     matplotlib.rc_file(str(Path(__file__).with_name("matplotlibrc")))
+    tree = open_merged(a.merged)
+    theory = None if a.theory is None else read_theory(a.theory)
     stats = read_stats(a.stats)
-    tree = read_tree(a.merged)
     jobs = figure_jobs(stats, tree, a.reference)
-    if a.theory is not None:
+    if theory is not None:
         from hiper_repro.figures.theory import plot_theory
 
-        jobs["theory"] = lambda: plot_theory(xr.load_dataset(a.theory, engine="h5netcdf"))
+        jobs["theory"] = lambda: plot_theory(theory)
     drawn, skipped = [], {}
     for name, draw in jobs.items():
         try:
@@ -138,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"figures: skipped {name}: {err}", file=sys.stderr)
             skipped[name] = str(err)
             continue
+        except KeyError as err:  # a hand-made or older stats folder
+            raise ValueError(
+                f"--stats {a.stats}: figure {name} needs column {err}, which a table lacks"
+            ) from err
         save_figure(fig, a.out, name)
         plt.close(fig)  # plot_theory draws through pyplot; closing a bare Figure is a no-op
         drawn.append(name)
@@ -146,5 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         skipped["theory"] = "no theory-lab dataset was given (--theory)"
     # The manifest tells the paper and the report which figures exist, and why the others do not.
     write_atomic(a.out / "index.json", json.dumps({"drawn": drawn, "skipped": skipped}, indent=1) + "\n")
-    write_tables(stats, tree, a.tables or a.out)
+    try:
+        write_tables(stats, tree, a.tables or a.out)
+    except KeyError as err:
+        raise ValueError(f"--stats {a.stats}: the tables need column {err}, which a table lacks") from err
     return 0

@@ -15,15 +15,7 @@ import xarray as xr
 
 from hiper_repro.io import write_atomic
 from hiper_repro.stats.report import Options, compute
-from hiper_repro.traces.store import read_tree
-
-
-def open_merged(path: str | Path) -> xr.DataTree:
-    """Open a merged trace file fully into memory, schema dtypes restored."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"--merged: no such file {str(path)!r}")
-    return read_tree(path)
+from hiper_repro.traces.merge import open_merged
 
 
 def run(tree: xr.DataTree, out: Path, opts: Options) -> dict:
@@ -82,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         ci=a.ci,
         seed=a.seed,
     )
+    if not Path(a.merged).is_file():
+        raise ValueError(f"--merged: no such file {a.merged!r}")
     numbers = run(open_merged(a.merged), Path(a.out), opts)
     for name in sorted({k.split(".")[1] for k in numbers if k.startswith("claims.")}):
         print(f"{name}: {numbers[f'claims.{name}.verdict']}")

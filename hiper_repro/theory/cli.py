@@ -7,7 +7,6 @@ noise, replicates): median, interquartile range and range.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -45,7 +44,6 @@ def ratio_summary(ds) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     from hiper_repro.theory.lab import GRIDS, run_grid, write_dataset
 
     start = time.perf_counter()

@@ -3,7 +3,7 @@
 See `docs/TRACES.md` for the layout; `schema.GROUPS` is the table in code.
 """
 
-from hiper_repro.traces.merge import merge_runs, open_run, open_runs
+from hiper_repro.traces.merge import merge_runs, open_merged, open_run, open_runs
 from hiper_repro.traces.provenance import make_provenance
 from hiper_repro.traces.schema import GROUPS, RUN_DIMS, SCHEMA_VERSION, TraceSchemaError
 from hiper_repro.traces.synthetic import synthetic_merged, synthetic_runs, synthetic_writer
@@ -18,6 +18,7 @@ __all__ = [
     "TraceWriter",
     "make_provenance",
     "merge_runs",
+    "open_merged",
     "open_run",
     "open_runs",
     "storage_size",

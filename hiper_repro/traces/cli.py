@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
         merged = open_runs(files, created=args.created)
     except (FileNotFoundError, TraceSchemaError, ValueError) as exc:
         print(f"hiper-repro aggregate: {exc}", file=sys.stderr)
-        return 1
+        return 2
     for file in files:
         size = storage_size(file)
         print(

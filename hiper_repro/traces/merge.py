@@ -30,7 +30,7 @@ from hiper_repro.traces.schema import (
     SCHEMA_VERSION,
     TraceSchemaError,
 )
-from hiper_repro.traces.store import read_tree, trace_path
+from hiper_repro.traces.store import UnreadableTraceFile, read_tree, trace_path
 from hiper_repro.traces.validate import validate
 
 RUN_LONG_NAMES = {"method": "method", "env": "environment", "horizon": "horizon (subtasks)", "seed": "seed"}
@@ -49,6 +49,26 @@ def open_run(path: str | os.PathLike) -> xr.DataTree:
     return tree
 
 
+def open_merged(path: str | os.PathLike) -> xr.DataTree:
+    """Read a merged trace file (`hiper-repro aggregate` output) into memory and check it: ValueError naming
+    the file when it is missing, unreadable, one run's traces instead, or breaks the schema."""
+    from hiper_repro.traces.validate import is_merged, schema_problems
+
+    file = trace_path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"no merged trace file at {file}")
+    tree = read_tree(file)
+    if not is_merged(tree):
+        raise ValueError(
+            f"{file} holds one run's traces, not a merged dataset: merge runs first "
+            f"(`hiper-repro aggregate --runs {file} --out merged.nc`) or read it with open_run"
+        )
+    problems = schema_problems(tree)
+    if problems:
+        raise TraceSchemaError(problems, where=str(file))
+    return tree
+
+
 def open_runs(paths: Iterable[str | os.PathLike], *, created: str | None = None) -> xr.DataTree:
     """Open and merge runs (directories or ``.nc`` files); every invalid run is reported in one error."""
     from hiper_repro.traces.validate import is_merged, schema_problems
@@ -57,15 +77,23 @@ def open_runs(paths: Iterable[str | os.PathLike], *, created: str | None = None)
     if not files:
         raise ValueError("open_runs: no paths given")
     trees, problems = [], []
-    for file in files:
-        tree = read_tree(file)
+    for file in files:  # every run is read and checked, so one bad run does not hide another
+        try:
+            tree = read_tree(file)
+        except FileNotFoundError:
+            problems.append(f"{file}: does not exist")
+            continue
+        except UnreadableTraceFile as err:  # its message starts with the file
+            problems.append(str(err))
+            continue
         if is_merged(tree):
-            problems.append(f"{file}: is a merged dataset, not a run")
+            problems.append(f"{file}: is a merged dataset, not a run (open it with open_run)")
             continue
         problems += [f"{file}: {p}" for p in schema_problems(tree)]
         trees.append(tree)
     if problems:
-        raise TraceSchemaError(problems, where=f"{len(files)} runs")
+        bad = len({p.split(": ", 1)[0] for p in problems})
+        raise TraceSchemaError(problems, where=f"{bad} of {len(files)} runs")
     return merge_runs(trees, created=created)
 
 

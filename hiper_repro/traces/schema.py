@@ -51,15 +51,20 @@ RUN_DIM_DTYPES: dict[str, str] = {"method": "str", "env": "str", "horizon": "int
 
 @dataclass(frozen=True)
 class Var:
-    """One variable of the schema: its dtype kind, CF long_name and units, and its padding value.
+    """One variable of the schema: its dtype kind, CF long_name and units, its padding value, and the
+    values it may take.
 
     `dtype` is one of "float" (stored float32, fill NaN), "int" (int32, fill -1), "bool" (fill False;
     netCDF stores int8 with attr ``dtype="bool"`` and xarray decodes it back), "str" (fill "").
+    `valid_range` is (low, high), either end None when open, both inclusive: `validate` reports values
+    of real cells outside it (a success of -3 is a bug upstream, not a result). Floats may always be NaN
+    (the quantity does not exist there) and never infinite.
     """
 
     dtype: str
     long_name: str
     units: str
+    valid_range: tuple[float | None, float | None] = (None, None)
 
     @property
     def fill(self) -> Any:
@@ -80,6 +85,11 @@ NUMPY_DTYPE: dict[str, np.dtype] = {
 }
 # Which numpy dtype kinds each schema dtype accepts on input and after decoding.
 DTYPE_KINDS: dict[str, str] = {"float": "f", "int": "iu", "bool": "b", "str": "UO"}
+
+
+RATE = (0.0, 1.0)  # a fraction or probability
+COUNT = (0.0, None)  # a length or an amount that cannot be negative
+INDEX = (0, None)  # an index into another dim (fill -1 only at padding)
 
 
 @dataclass(frozen=True)
@@ -105,7 +115,7 @@ _TURNS = {
     "done": Var("bool", "episode terminated on this turn (truncation is not termination)", "1"),
     "valid": Var("bool", "output parsed and action admissible", "1"),
     "switch": Var("bool", "SWITCH decision q_t (turn 0 True; flat format False)", "1"),
-    "segment_id": Var("int", "index of the segment this turn belongs to (-1: no segments)", "1"),
+    "segment_id": Var("int", "index of the segment this turn belongs to (-1: no segments)", "1", (-1, None)),
     "value_low": Var("float", "low-level value V_low(s_t, o_t) (flat format: V(s_t))", "1"),
     "value_high": Var("float", "high-level value V_high(s_t)", "1"),
     "value_term": Var("float", "termination value V_term(s_t, o_{t-1})", "1"),
@@ -116,12 +126,14 @@ _TURNS = {
     "adv_action": Var("float", "advantage given to the action tokens by the trained method", "1"),
     "ret_low": Var("float", "low-level value target R_low = A_low + V_low (flat: A + V)", "1"),
     "returns": Var("float", "discounted reward-to-go G_t observed from this turn", "1"),
-    "logprob": Var("float", "log-probability of the whole response under the behaviour policy", "nat"),
-    "response_length": Var("float", "response length", "token"),
+    "logprob": Var(
+        "float", "log-probability of the whole response under the behaviour policy", "nat", (None, 0.0)
+    ),
+    "response_length": Var("float", "response length", "token", COUNT),
 }
 _SEGMENTS = {
-    "start_turn": Var("int", "first turn b_k of the segment", "1"),
-    "length": Var("float", "segment length d_k", "turn"),
+    "start_turn": Var("int", "first turn b_k of the segment", "1", INDEX),
+    "length": Var("float", "segment length d_k", "turn", (1.0, None)),
     "reward": Var("float", "discounted segment reward sum_t gamma^(t-b_k) r_t", "1"),
     "adv_high": Var("float", "high-level advantage A_high_k", "1"),
     "value_high": Var("float", "high-level value V_high(s_{b_k})", "1"),
@@ -131,48 +143,58 @@ _SEGMENTS = {
 _EPISODES = {
     "task_id": Var("str", "task identifier", ""),
     "task_type": Var("str", "task type", ""),
-    "group": Var("int", "rollout group (episodes of one group share a task)", "1"),
-    "success": Var("float", "success (1 won, 0 not)", "1"),
-    "score": Var("float", "environment score in [0, 1]", "1"),
-    "length": Var("float", "episode length", "turn"),
-    "return": Var("float", "undiscounted sum of environment rewards", "1"),
-    "invalid_rate": Var("float", "fraction of invalid turns", "1"),
+    "group": Var("int", "rollout group (episodes of one group share a task; -1: none)", "1", (-1, None)),
+    "success": Var("float", "success (1 won, 0 not)", "1", RATE),
+    "score": Var("float", "environment score in [0, 1]", "1", RATE),
+    "length": Var("float", "episode length", "turn", COUNT),
+    "return": Var("float", "undiscounted sum of environment rewards", "1", COUNT),
+    "invalid_rate": Var("float", "fraction of invalid turns", "1", RATE),
 }
 _EVALUATION = {
     "task_id": Var("str", "task identifier", ""),
     "task_type": Var("str", "task type", ""),
-    "success": Var("float", "success (1 won, 0 not)", "1"),
-    "score": Var("float", "environment score in [0, 1]", "1"),
-    "length": Var("float", "episode length", "turn"),
-    "invalid_rate": Var("float", "fraction of invalid turns", "1"),
-    "switch_rate": Var("float", "fraction of turns after the first that SWITCH (NaN: flat format)", "1"),
+    "success": Var("float", "success (1 won, 0 not)", "1", RATE),
+    "score": Var("float", "environment score in [0, 1]", "1", RATE),
+    "length": Var("float", "episode length", "turn", COUNT),
+    "invalid_rate": Var("float", "fraction of invalid turns", "1", RATE),
+    "switch_rate": Var(
+        "float", "fraction of turns after the first that SWITCH (NaN: flat format)", "1", RATE
+    ),
 }
 
 _ITERATIONS = {
-    "turns": Var("int", "real turns in the iteration's batch", "turn"),
-    "success": Var("float", "share of training episodes won", "1"),
-    "invalid_rate": Var("float", "share of real turns whose output was invalid", "1"),
+    "turns": Var("int", "real turns in the iteration's batch", "turn", (0, None)),
+    "success": Var("float", "share of training episodes won", "1", RATE),
+    "invalid_rate": Var("float", "share of real turns whose output was invalid", "1", RATE),
+    # Explained variance can be any value <= 1 (a critic worse than the mean is negative).
     "explained_variance_low": Var(
         "float",
         "explained variance of V_low (flat: V) against the observed reward-to-go, before the update",
         "1",
+        (None, 1.0),
     ),
     "explained_variance_high": Var(
-        "float", "explained variance of V_high at segment starts against the observed reward-to-go", "1"
+        "float",
+        "explained variance of V_high at segment starts against the observed reward-to-go",
+        "1",
+        (None, 1.0),
     ),
     "explained_variance_term": Var(
-        "float", "explained variance of V_term against its target (hiper, switch_form=code)", "1"
+        "float",
+        "explained variance of V_term against the observed reward-to-go (switch_form=code)",
+        "1",
+        (None, 1.0),
     ),
-    "adv_switch_abs": Var("float", "mean |A_switch| before whitening, over decision turns", "1"),
-    "adv_action_std": Var("float", "standard deviation of the action advantage before whitening", "1"),
-    "kl_ref": Var("float", "k3 KL to the reference policy, token mean, during the update", "nat"),
-    "approx_kl": Var("float", "KL(old || new) over response tokens, measured after the update", "nat"),
-    "clip_fraction": Var("float", "share of tokens where the clipped PPO term was active", "1"),
-    "entropy": Var("float", "policy entropy per loss-carrying token", "nat"),
-    "grad_norm": Var("float", "global gradient norm before clipping, mean over optimizer steps", "1"),
-    "optimizer_steps": Var("int", "optimizer steps taken in the iteration's update", "1"),
+    "adv_switch_abs": Var("float", "mean |A_switch| before whitening, over decision turns", "1", COUNT),
+    "adv_action_std": Var("float", "standard deviation of the action advantage before whitening", "1", COUNT),
+    "kl_ref": Var("float", "k3 KL to the reference policy, token mean, during the update", "nat", COUNT),
+    "approx_kl": Var("float", "KL(old || new) over response tokens, measured after the update", "nat", COUNT),
+    "clip_fraction": Var("float", "share of tokens where the clipped PPO term was active", "1", RATE),
+    "entropy": Var("float", "policy entropy per loss-carrying token", "nat", COUNT),
+    "grad_norm": Var("float", "global gradient norm before clipping, mean over optimizer steps", "1", COUNT),
+    "optimizer_steps": Var("int", "optimizer steps taken in the iteration's update", "1", (0, None)),
     "policy_updated": Var("bool", "the policy was updated (False: skipped or critic warm-up)", "1"),
-    "lr": Var("float", "actor learning rate of the iteration's update", "1"),
+    "lr": Var("float", "actor learning rate of the iteration's update", "1", COUNT),
 }
 
 GROUPS: dict[str, Group] = {
@@ -236,10 +258,26 @@ def schema_markdown() -> str:
     lines = []
     for gname, group in GROUPS.items():
         lines += [f"### /{gname}", "", f"dims: `({', '.join(group.dims)})`", ""]
-        lines += ["| variable | dtype | fill | units | long_name |", "| --- | --- | --- | --- | --- |"]
+        lines += [
+            "| variable | dtype | fill | units | range | long_name |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
         for vname, var in group.variables.items():
             lines.append(
-                f"| `{vname}` | {var.dtype} | {FILL_TEXT[var.dtype]} | {var.units or '-'} | {var.long_name} |"
+                f"| `{vname}` | {var.dtype} | {FILL_TEXT[var.dtype]} | {var.units or '-'} | "
+                f"{range_text(var.valid_range)} | {var.long_name} |"
             )
         lines.append("")
     return "\n".join(lines)
+
+
+def range_text(valid_range: tuple[float | None, float | None]) -> str:
+    """``[0, 1]``, ``>= 0``, ``<= 0`` or ``-`` (unbounded)."""
+    low, high = valid_range
+    if low is None and high is None:
+        return "-"
+    if high is None:
+        return f">= {low:g}"
+    if low is None:
+        return f"<= {high:g}"
+    return f"[{low:g}, {high:g}]"

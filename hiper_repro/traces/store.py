@@ -22,9 +22,10 @@ COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 
 
 def trace_path(path: str | os.PathLike) -> Path:
-    """`path` itself if it names a ``.nc`` file, else ``path/traces.nc`` (a run directory)."""
+    """`path` itself if it names a ``.nc`` file or any existing file, else ``path/traces.nc`` (a run
+    directory)."""
     p = Path(path)
-    return p if p.suffix == ".nc" else p / TRACES_FILE
+    return p if p.suffix == ".nc" or p.is_file() else p / TRACES_FILE
 
 
 def _encoding(tree: xr.DataTree) -> dict[str, dict[str, dict]]:
@@ -46,10 +47,25 @@ def write_tree(tree: xr.DataTree, path: str | os.PathLike) -> int:
     return Path(path).stat().st_size
 
 
+class UnreadableTraceFile(ValueError):
+    """A trace file exists but is not a readable netCDF4/HDF5 file (truncated, corrupt, or another format)."""
+
+
 def read_tree(path: str | os.PathLike) -> xr.DataTree:
-    """Read a trace file fully into memory (the file is closed on return) with schema dtypes restored."""
+    """Read a trace file fully into memory (the file is closed on return) with schema dtypes restored.
+
+    FileNotFoundError when it does not exist; `UnreadableTraceFile` naming it when HDF5 or xarray cannot
+    read it (their own errors name neither the file nor the cause a user can act on).
+    """
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"no trace file at {p}")
-    with xr.open_datatree(p, engine=ENGINE) as tree:
-        return decode_tree(tree.load())
+    try:
+        with xr.open_datatree(p, engine=ENGINE) as tree:
+            return decode_tree(tree.load())
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        size = p.stat().st_size
+        raise UnreadableTraceFile(
+            f"{p}: not a readable netCDF4 trace file ({size} bytes; {type(err).__name__}: "
+            f"{' '.join(str(err).split())[:200]})"
+        ) from err

@@ -3,7 +3,8 @@
 Checked: root attrs (presence, type, schema version, config JSON and its hash), the set of groups,
 per group the dims and their order, a 1-D unique integer coordinate for every dim (0..n-1 for the inner
 ones), every schema variable present with its dims, dtype, `long_name` and `units`, no extra variable,
-no variable named like a dim, and padding (cells the presence flag marks absent hold the fills).
+no variable named like a dim, padding (cells the presence flag marks absent hold the fills), and the
+values of real cells: inside each variable's `valid_range`, never infinite.
 Merged datasets (root has the run dims) additionally need the run coordinates and provenance coords.
 """
 
@@ -28,6 +29,7 @@ from hiper_repro.traces.schema import (
     RUN_DIMS,
     SCHEMA_VERSION,
     TraceSchemaError,
+    range_text,
 )
 from hiper_repro.traces.store import read_tree, trace_path
 
@@ -169,6 +171,32 @@ def _group_problems(gname: str, ds: xr.Dataset, merged: bool) -> list[str]:
             problems.append(
                 f"{name}: {bad} padded cells (where {spec.presence} marks none) are not {FILL_TEXT[var.dtype]}"
             )
+        if var.dtype in ("float", "int"):
+            problems += _range_problems(name, var.valid_range, ds[name].values[present])
+    return problems
+
+
+def _range_problems(
+    name: str, valid_range: tuple[float | None, float | None], values: np.ndarray
+) -> list[str]:
+    """Real cells outside `valid_range` (NaN allowed: the quantity does not exist there) or infinite."""
+    values = values[~np.isnan(values)] if values.dtype.kind == "f" else values
+    problems = []
+    n_inf = int(np.count_nonzero(np.isinf(values))) if values.dtype.kind == "f" else 0
+    if n_inf:
+        problems.append(f"{name}: {n_inf} infinite values")
+        values = values[np.isfinite(values)]
+    low, high = valid_range
+    out = np.zeros(values.shape, dtype=bool)
+    if low is not None:
+        out |= values < low
+    if high is not None:
+        out |= values > high
+    if out.any():
+        problems.append(
+            f"{name}: {int(out.sum())} values outside {range_text(valid_range)} "
+            f"(from {values[out].min():g} to {values[out].max():g})"
+        )
     return problems
 
 

@@ -28,6 +28,7 @@ def bench_train(
 
     from hiper_repro.train.config import build_config
     from hiper_repro.train.loop import train
+    from hiper_repro.train.setup import check_inputs
 
     cfg = build_config(
         {
@@ -43,6 +44,7 @@ def bench_train(
         },
         overrides,
     )
+    check_inputs(cfg)  # a missing model folder or bad task file is named before anything loads
     train(cfg, out)
     df = pd.read_csv(out / "metrics.csv")
     steady = df.iloc[1:] if len(df) > 1 else df

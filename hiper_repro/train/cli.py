@@ -1,7 +1,12 @@
-"""`hiper-repro train --config FILE --out DIR [--set dotted.key=value ...] [--threads N]`.
+"""`hiper-repro train --config FILE --out DIR [--set dotted.key=value ...] [--force] [--restart-stale]`.
 
-Resumes from DIR's latest checkpoint when there is one; a finished run (DIR/done) is left alone unless
-`--force`. Works under `accelerate launch` / `torchrun` (one process per device).
+Resumes from DIR's latest checkpoint when DIR holds this run, interrupted; refuses, naming the keys or the
+input, when DIR holds a run trained under another config or before its inputs changed (`--restart-stale`
+deletes that run and starts again, as the Snakemake rule does); keys that leave the trained iterations
+as they were (`train.resume.SAFE_KEYS`, e.g. run.iterations) may change on resume with `--force`. A
+finished run (DIR/done) is left alone unless `--force`. The model folder and the task files are checked
+against the config before any model loads. Works under `accelerate launch` / `torchrun` (one process per
+device); `hiper-repro --threads N` sets the CPU threads of all processes together.
 """
 
 from __future__ import annotations
@@ -21,13 +26,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. ppo.lr=1e-5"
     )
-    p.add_argument("--force", action="store_true", help="train again even if the run folder says done")
     p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch CPU threads per process (default: torch's, i.e. $OMP_NUM_THREADS or every core); "
-        "give 1 when several runs share a small machine, or they oversubscribe it",
+        "--force",
+        action="store_true",
+        help="train again even if the run folder says done; continue under changed safe keys",
+    )
+    p.add_argument(
+        "--restart-stale",
+        action="store_true",
+        help="delete a run trained under another config or before its inputs changed, and start again",
     )
     return p
 
@@ -36,24 +43,30 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from hiper_repro.train.resume import prepare_run, resume_point
+    from hiper_repro.train.setup import check_inputs
+
+    out = Path(args.out)
     try:
         cfg = load_config(args.config, args.set)
+        check_inputs(cfg)
+        state = prepare_run(
+            out,
+            cfg,
+            force=args.force,
+            restart_stale=args.restart_stale,
+            rank=int(os.environ.get("RANK", "0")),
+        )
+        if state == "resume":
+            resume_point(out, cfg)  # lost traces or metrics stop the run here, before the model loads
     except (ValueError, OSError) as err:
-        print(f"hiper-repro train: {err}", file=sys.stderr)
+        print(f"hiper-repro train: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
-    if args.threads is not None and args.threads < 1:
-        print(f"hiper-repro train: --threads must be >= 1, got {args.threads}", file=sys.stderr)
-        return 2
-    out = Path(args.out)
-    if (out / "done").is_file() and not args.force:
+    if state == "finished":
         print(f"hiper-repro train: {out} is finished (done marker); nothing to do", file=sys.stderr)
         return 0
-    import torch
-
     from hiper_repro.train.loop import train
 
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
     train(cfg, out)
     return 0
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from hiper_repro.envs.protocol import ENV_NAMES
 from hiper_repro.io import write_atomic
 
 METHODS = ("hiper", "ppo", "ppo-pe", "grpo", "rloo", "gigpo")
@@ -269,6 +271,7 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Check values; return self. Raises ValueError naming the key and the value seen."""
+        _check_finite(self, "")
         m, p, r = self.method, self.ppo, self.run
         checks = [
             (m.name in METHODS, "method.name", m.name, f"one of {METHODS}"),
@@ -334,7 +337,7 @@ class TrainConfig:
                 self.rollout.eval_temperature >= 0,
                 "rollout.eval_temperature",
                 self.rollout.eval_temperature,
-                ">= 0",
+                ">= 0 (0: greedy)",
             ),
             (
                 self.rollout.max_turns_expert_ratio >= 0,
@@ -351,6 +354,16 @@ class TrainConfig:
             (r.mixed_precision in ("no", "bf16"), "run.mixed_precision", r.mixed_precision, "'no' or 'bf16'"),
             (r.distributed in ("ddp", "fsdp"), "run.distributed", r.distributed, "'ddp' or 'fsdp'"),
             (self.env.horizon >= 1, "env.horizon", self.env.horizon, ">= 1"),
+            (self.env.name in ENV_NAMES, "env.name", self.env.name, f"one of {ENV_NAMES}"),
+            (self.env.n_train_tasks >= 1, "env.n_train_tasks", self.env.n_train_tasks, ">= 1"),
+            (self.env.history_length >= 0, "env.history_length", self.env.history_length, ">= 0"),
+            (self.rollout.max_new_tokens >= 1, "rollout.max_new_tokens", self.rollout.max_new_tokens, ">= 1"),
+            (
+                self.rollout.max_turns >= 0,
+                "rollout.max_turns",
+                self.rollout.max_turns,
+                ">= 0 (0: the env's limit)",
+            ),
             (bool(self.model.path), "model.path", self.model.path, "a model folder"),
             (
                 not self.model.critic_path or self.model.critic == "separate",
@@ -374,6 +387,17 @@ class TrainConfig:
     def hash(self) -> str:
         """Short SHA-256 of the resolved config (sorted JSON)."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+
+def _check_finite(obj: Any, prefix: str) -> None:
+    """Every float field is a finite number: a NaN or infinite value (YAML's .nan, .inf) would pass every
+    range check below (comparisons with NaN are False) and silently switch a term off."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            _check_finite(value, f"{prefix}{f.name}.")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"config {prefix}{f.name}={value!r}: expected a finite number")
 
 
 def _merge(obj: Any, data: dict[str, Any], prefix: str) -> None:
@@ -432,8 +456,20 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         *parents, leaf = key.strip().split(".")
         for part in parents:
             node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(raw)
+            if not isinstance(node, dict):
+                raise ValueError(f"--set {item!r}: {part} was already given a value, not a section")
+        try:
+            node[leaf] = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise ValueError(f"--set {item!r}: the value is not valid YAML ({_yaml_problem(err)})") from None
     return out
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """A YAML error in one line: what went wrong and where (line and column, 1-based)."""
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{getattr(err, 'problem', None) or type(err).__name__}{where}"
 
 
 def build_config(data: dict[str, Any] | None = None, overrides: list[str] = ()) -> TrainConfig:
@@ -450,8 +486,13 @@ def build_config(data: dict[str, Any] | None = None, overrides: list[str] = ()) 
 
 def load_config(path: str | os.PathLike, overrides: list[str] = ()) -> TrainConfig:
     """Read a YAML config file (see module docstring) and apply `--set` overrides."""
-    text = Path(path).read_text()
-    data = yaml.safe_load(text) or {}
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"config file {path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except yaml.YAMLError as err:
+        raise ValueError(f"config file {path}: not valid YAML ({_yaml_problem(err)})") from None
+    data = {} if data is None else data  # an empty file: every default
     if not isinstance(data, dict):
         raise ValueError(f"config file {path}: expected a YAML mapping at the top level")
     return build_config(data, overrides)

@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from hiper_repro.envs.tasks import task_horizon
 from hiper_repro.io import write_atomic
-from hiper_repro.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from hiper_repro.train.checkpoint import load_checkpoint, save_checkpoint
 from hiper_repro.train.config import TrainConfig, save_config
 from hiper_repro.train.methods import assign_credit
 from hiper_repro.train.metrics import MetricsLog
@@ -42,6 +43,7 @@ from hiper_repro.train.records import (
     rollout_summary,
     trace_records,
 )
+from hiper_repro.train.resume import resume_point
 from hiper_repro.train.setup import (
     build_critic,
     build_optimizer,
@@ -232,9 +234,10 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
         cfg.rollout.max_new_tokens, cfg.rollout.eval_temperature, cfg.env.history_length, max_turns
     )
 
-    # ---- resume ---------------------------------------------------------------------------------------
+    # ---- resume: from the newest checkpoint whose iterations traces.nc and metrics.csv still hold --------
+    #      (train/resume.py; the CLI has already refused a folder trained under another config)
     start = 0
-    ckpt = latest_checkpoint(out / "checkpoints")
+    ckpt = resume_point(out, cfg, prune=main)
     if ckpt is not None:
         info = load_checkpoint(ckpt, learner, base_optimizer, {"lr": scheduler}, {})
         start = info["iteration"] + 1
@@ -244,14 +247,16 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
             config=cfg.to_dict(),
             method=cfg.method.name,
             env=cfg.env.name,
-            horizon=cfg.env.horizon,
+            horizon=task_horizon(train_tasks),  # the tasks' own label (load_splits checked the config's)
             seed=cfg.run.seed,
             model_id=model_path(cfg),
             device=f"{accelerator.device.type}x{world}",
         )
         traces = out / "traces.nc"
-        if start > 0 and traces.is_file():
+        if start > 0:
             writer = TraceWriter.resume(traces, upto_iteration=start - 1, keep_every=cfg.run.trace_every)
+            # the original start's provenance stays; the config is the one the run now continues under
+            writer.attrs |= {k: attrs[k] for k in ("config", "config_hash")}
         else:
             writer = TraceWriter(traces, attrs, keep_every=cfg.run.trace_every, overwrite=True)
         save_config(cfg, out / "config.yaml")

@@ -63,12 +63,32 @@ def make_accelerator(cfg: TrainConfig, out: Path) -> Any:
 
 def model_path(cfg: TrainConfig) -> str:
     """`model.path` with `{env}`, `{format}` and `{horizon}` filled in."""
-    return cfg.model.path.format(env=cfg.env.name, format=cfg.format, horizon=cfg.env.horizon)
+    try:
+        return cfg.model.path.format(env=cfg.env.name, format=cfg.format, horizon=cfg.env.horizon)
+    except (KeyError, IndexError, ValueError) as err:
+        raise ValueError(
+            f"config model.path={cfg.model.path!r}: only {{env}}, {{format}} and {{horizon}} are filled in "
+            f"({type(err).__name__}: {err})"
+        ) from None
+
+
+def check_inputs(cfg: TrainConfig) -> None:
+    """What the config points to exists and agrees with it, checked before any model loads: the model
+    folder, and the task splits (see `load_splits`)."""
+    path = Path(model_path(cfg))
+    if not path.is_dir():
+        raise ValueError(f"config model.path resolves to {str(path)!r}, which is not a folder")
+    load_splits(cfg)
 
 
 def load_splits(cfg: TrainConfig) -> tuple[list[Any], list[Any]]:
-    """Training tasks and the fixed evaluation split (first `run.eval_episodes` of it)."""
+    """Training tasks and the fixed evaluation split (first `run.eval_episodes` of it).
+
+    Every task must be of the config's env and horizon and of its file's split, and no evaluation task
+    may be among the training tasks: a run's traces are labelled with the config's env and horizon.
+    """
     from hiper_repro.envs import load_tasks, make_tasks
+    from hiper_repro.envs.tasks import check_disjoint, check_tasks
 
     e = cfg.env
     train = (
@@ -82,6 +102,9 @@ def load_splits(cfg: TrainConfig) -> tuple[list[Any], list[Any]]:
         evals = make_tasks(e.name, e.horizon, "eval", cfg.run.eval_episodes, e.task_seed)
     if not train:
         raise ValueError(f"env.train_tasks={e.train_tasks!r} holds no tasks")
+    check_tasks(train, e.name, e.horizon, "train", f"env.train_tasks={e.train_tasks or '(generated)'}")
+    check_tasks(evals, e.name, e.horizon, "eval", f"env.eval_tasks={e.eval_tasks or '(generated)'}")
+    check_disjoint(train, evals, f"env.train_tasks={e.train_tasks or '(generated)'}")
     if len(evals) < cfg.run.eval_episodes:
         raise ValueError(
             f"run.eval_episodes={cfg.run.eval_episodes} but the eval split holds {len(evals)} tasks"

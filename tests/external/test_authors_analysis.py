@@ -206,7 +206,7 @@ def test_analyse_command_on_the_vendored_logs(tmp_path, capsys):
 
 
 def test_analyse_command_errors(tmp_path, capsys):
-    assert cli_main(["analyse-verl", "--merged", str(tmp_path / "none.nc"), "--out", str(tmp_path)]) == 1
+    assert cli_main(["analyse-verl", "--merged", str(tmp_path / "none.nc"), "--out", str(tmp_path)]) == 2
     assert "none.nc: no such file" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli_main(

@@ -131,7 +131,7 @@ class TestImportCommand:
         bad.write_text("+ echo hi\n(TaskRunner pid=1) step:1 - x:1\n")
         empty.write_bytes(b"")
         out = tmp_path / "runs"
-        assert cli_main(["import-verl", str(FLAT), str(bad), str(empty), "--out", str(out)]) == 1
+        assert cli_main(["import-verl", str(FLAT), str(bad), str(empty), "--out", str(out)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 2
         assert err[0].startswith("hiper-repro import-verl: bad.log: cannot tell method, seed, env")

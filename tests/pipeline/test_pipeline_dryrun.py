@@ -76,3 +76,32 @@ def test_config_override_narrows_the_study(workflow_copy):
     counts = job_counts(result.stdout + result.stderr)
     assert counts["train"] == 2  # hiper + ppo, one horizon, one seed
     assert counts["tasks"] == 2
+
+
+def test_official_alfworld_games_reach_the_tasks_rule(workflow_copy):
+    """`tasks.alfworld_data` becomes a quoted `--data-path` per split; other envs never get one."""
+    result = snakemake(
+        workflow_copy,
+        "-n",
+        "-p",
+        "--config",
+        "preset=smoke",
+        "envs=[alfworld, household]",
+        "horizons=[1]",
+        "tasks={alfworld_data: '/data/alf world/json_2.1.1'}",
+        "--",
+        "results/tasks/alfworld/h1/eval.jsonl",
+        "results/tasks/alfworld/h1/train.jsonl",
+        "results/tasks/household/h1/eval.jsonl",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    prefix = "Shell command: "
+    commands = [ln for ln in result.stdout.splitlines() if ln.startswith(f"{prefix}hiper-repro tasks")]
+    assert len(commands) == 3
+    for command in commands:
+        if "--env alfworld" in command and "--split eval" in command:
+            assert "--data-path '/data/alf world/json_2.1.1/valid_unseen'" in command
+        elif "--env alfworld" in command:
+            assert "--data-path '/data/alf world/json_2.1.1/train'" in command
+        else:
+            assert "--data-path" not in command

@@ -26,10 +26,10 @@ def test_aggregate_merges_a_results_folder(run_dirs, tmp_path, capsys):
 
 
 def test_aggregate_reports_bad_paths(tmp_path, capsys):
-    assert main(["--runs", str(tmp_path / "none"), "--out", str(tmp_path / "m.nc")]) == 1
+    assert main(["--runs", str(tmp_path / "none"), "--out", str(tmp_path / "m.nc")]) == 2
     assert "neither a trace file nor a folder" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
-    assert main(["--runs", str(tmp_path / "empty"), "--out", str(tmp_path / "m.nc")]) == 1
+    assert main(["--runs", str(tmp_path / "empty"), "--out", str(tmp_path / "m.nc")]) == 2
     assert "no traces.nc" in capsys.readouterr().err
 
 

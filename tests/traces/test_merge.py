@@ -86,7 +86,7 @@ def test_duplicate_and_invalid_runs_are_refused(run_dirs, tmp_path):
     write_tree(bad, tmp_path / "bad.nc")
     with pytest.raises(TraceSchemaError, match=r"bad.nc: root attr 'device' missing"):
         open_runs([run_dirs[0], tmp_path / "bad.nc"])
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(TraceSchemaError, match=r"absent/traces.nc: does not exist"):
         open_runs([tmp_path / "absent"])
     assert run_label("ppo", "shop", 3, 2) == "shop/h3/ppo/seed2"
 

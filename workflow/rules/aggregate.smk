@@ -13,4 +13,4 @@ rule aggregate:
     params:
         runs=all_runs(),
     shell:
-        "hiper-repro aggregate --runs {params.runs:q} --out {output.merged:q} > {log:q} 2>&1"
+        "hiper-repro aggregate --threads {threads} --runs {params.runs:q} --out {output.merged:q} > {log:q} 2>&1"

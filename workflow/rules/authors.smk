@@ -15,7 +15,7 @@ rule import_verl:
     log:
         "logs/authors/import_verl.log",
     shell:
-        "hiper-repro import-verl {input.logs:q} --out {output.runs:q} > {log:q} 2>&1"
+        "hiper-repro import-verl --threads {threads} {input.logs:q} --out {output.runs:q} > {log:q} 2>&1"
 
 
 rule analyse_verl:
@@ -42,6 +42,6 @@ rule analyse_verl:
         ci=config["stats"]["ci"],
         seed=config["authors"]["seed"],
     shell:
-        "hiper-repro analyse-verl --merged {params.merged:q} --out {output.analysis:q}"
+        "hiper-repro analyse-verl --threads {threads} --merged {params.merged:q} --out {output.analysis:q}"
         " --thresholds {params.thresholds:q} --claim-threshold {params.claim_threshold:q} --k {params.k:q}"
         " --reps {params.reps:q} --ci {params.ci:q} --seed {params.seed:q} > {log:q} 2>&1"

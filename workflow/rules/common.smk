@@ -8,7 +8,7 @@ is reported as typed), then the merged config is validated again, which also fil
 import functools
 import os
 import re
-import shutil
+import shlex
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -213,44 +213,11 @@ def launcher(wildcards, resources) -> str:
     return f"accelerate launch --num_processes {gpus}{multi} -m hiper_repro.cli"
 
 
-def newest_mtime(paths: list[str]) -> float:
-    """Latest modification time among `paths` and, for folders, the files directly inside them."""
-    times = []
-    for path in map(Path, paths):
-        times.append(path.stat().st_mtime)
-        if path.is_dir():
-            times += [child.stat().st_mtime for child in path.iterdir()]
-    return max(times)
-
-
-def discard_stale_run(folder: str, resolved: dict, inputs: list[str]) -> str:
-    """Delete a run folder the trainer must not resume; say what was done.
-
-    Stale: trained under another config, or started before one of its inputs (warm-start model, task
-    files) was rebuilt. Kept: same config and started after its inputs, i.e. a killed or interrupted run,
-    which the trainer resumes from its latest checkpoint.
-    """
-    path = Path(folder)
-    old = path / "config.yaml"
-    if not old.is_file():
-        return f"{folder}: no earlier run"
-    if yaml.safe_load(old.read_text()) != resolved:
-        reason = "config changed"
-    elif newest_mtime(inputs) > old.stat().st_mtime:
-        reason = "an input was rebuilt after the run started"
-    else:
-        return f"{folder}: same config and inputs, kept (training resumes from its checkpoint)"
-    shutil.rmtree(path)
-    return f"{folder}: {reason}; removed the stale run folder"
-
-
-def write_config(path: str, data: dict, log: str, stale_run: str | None = None, inputs: list[str] = ()) -> None:
-    """Write a job's config file atomically (temp file in the same folder, then os.replace) and log it;
-    with `stale_run`, first discard that run folder if it is stale (see `discard_stale_run`)."""
-    note = discard_stale_run(stale_run, data, list(inputs)) if stale_run else ""
+def write_config(path: str, data: dict, log: str) -> None:
+    """Write a job's config file atomically (temp file in the same folder, then os.replace) and log it."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(yaml.safe_dump(data, sort_keys=True))
     os.replace(tmp, target)
-    Path(log).write_text(f"{note}\nwrote {path}\n".lstrip())
+    Path(log).write_text(f"wrote {path}\n")

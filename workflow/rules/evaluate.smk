@@ -28,6 +28,6 @@ rule evaluate:
         mem_mb=config["evaluate"]["mem_mb"],
         gpu=config["evaluate"]["gpu"],
     shell:
-        "hiper-repro evaluate --model {input.model:q} --tasks {input.tasks:q} --format {wildcards.format:q}"
+        "hiper-repro evaluate --threads {threads} --model {input.model:q} --tasks {input.tasks:q} --format {wildcards.format:q}"
         " --temperature {params.temperature:q} --max-new-tokens {params.max_new_tokens:q}"
-        " --seed {params.seed:q} --threads {threads} --out {output.result:q} > {log:q} 2>&1"
+        " --seed {params.seed:q} --out {output.result:q} > {log:q} 2>&1"

@@ -28,5 +28,5 @@ rule figures:
     params:
         reference=config["stats"]["reference"],
     shell:
-        "hiper-repro figures --merged {input.merged:q} --theory {input.theory:q} --stats {input.stats:q}"
+        "hiper-repro figures --threads {threads} --merged {input.merged:q} --theory {input.theory:q} --stats {input.stats:q}"
         " --out {output.figures:q} --tables {output.tables:q} --reference {params.reference:q} > {log:q} 2>&1"

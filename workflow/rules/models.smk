@@ -19,5 +19,5 @@ rule model:
     resources:
         mem_mb=config["model"]["mem_mb"],
     shell:
-        "hiper-repro model --name {params.name:q} --tasks {input.tasks:q} --seed {params.seed:q}"
+        "hiper-repro model --threads {threads} --name {params.name:q} --tasks {input.tasks:q} --seed {params.seed:q}"
         " --out {output.model:q} > {log:q} 2>&1"

@@ -21,5 +21,6 @@ rule paper:
     params:
         out=lambda w, output: os.path.dirname(output.html),
     shell:
-        "hiper-repro paper --manuscript {input.manuscript:q} --stats {input.stats:q} --figures {input.figures:q}"
-        " --tables {input.tables:q} --authors {input.authors:q} --out {params.out:q} > {log:q} 2>&1"
+        "hiper-repro paper --threads {threads} --manuscript {input.manuscript:q} --stats {input.stats:q}"
+        " --figures {input.figures:q} --tables {input.tables:q} --authors {input.authors:q} --out {params.out:q}"
+        " > {log:q} 2>&1"

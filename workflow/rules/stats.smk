@@ -27,7 +27,7 @@ rule stats:
         seed=config["stats"]["seed"],
     threads: config["stats"]["threads"]
     shell:
-        "hiper-repro stats --merged {input.merged:q} --out {output.stats:q} --reference {params.reference:q}"
+        "hiper-repro stats --threads {threads} --merged {input.merged:q} --out {output.stats:q} --reference {params.reference:q}"
         " --k {params.k:q} --threshold {params.threshold:q} --reps {params.reps:q}"
         " --curve-reps {params.curve_reps:q} --variance-reps {params.variance_reps:q}"
         " --ci {params.ci:q} --seed {params.seed:q} > {log:q} 2>&1"

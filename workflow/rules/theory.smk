@@ -14,4 +14,4 @@ rule theory:
         seed=config["theory"]["seed"],
     threads: config["theory"]["threads"]
     shell:
-        "hiper-repro theory --out {params.out:q} --grid {params.grid:q} --seed {params.seed:q} > {log:q} 2>&1"
+        "hiper-repro theory --threads {threads} --out {params.out:q} --grid {params.grid:q} --seed {params.seed:q} > {log:q} 2>&1"

@@ -3,28 +3,23 @@
 The job's only declared output is the `done` marker the trainer writes last: a killed job leaves its
 folder (checkpoints/, traces.nc, metrics.csv) in place, Snakemake has nothing to delete, and the rerun
 resumes from the latest checkpoint. The run's resolved config is written by its own small rule: a change
-of any value the run uses changes that rule's params, which rewrites the file and reruns this run only;
-that rule also removes a run folder trained under another config or before its inputs were rebuilt, so
-only a genuinely interrupted run is resumed.
+of any value the run uses changes that rule's params, which rewrites the file and reruns this run only.
+The trainer decides what the folder holds (`hiper_repro.train.resume`): with `--restart-stale` a run
+trained under another config or before its inputs were rebuilt is deleted and trained again, and only a
+genuinely interrupted run is resumed.
 """
 
 
 rule train_config:
-    input:
-        # Inputs here too: a rebuilt warm start or task split makes the old run folder stale.
-        model=lambda w: f"results/models/{w.env}/{method_format(w.method)}/warmstart",
-        train_tasks="results/tasks/{env}/h{horizon}/train.jsonl",
-        eval_tasks="results/tasks/{env}/h{horizon}/eval.jsonl",
     output:
         config="results/configs/train/{env}/h{horizon}/{method}/seed{seed}.yaml",
     log:
         "logs/configs/train/{env}/h{horizon}/{method}/seed{seed}.log",
     params:
         config=train_config,
-        run=lambda w: run_dir(w.env, w.horizon, w.method, w.seed),
     localrule: True
     run:
-        write_config(output.config, params.config, log[0], stale_run=params.run, inputs=list(input))
+        write_config(output.config, params.config, log[0])
 
 
 rule train:
@@ -48,4 +43,4 @@ rule train:
         gpu=config["train"]["gpu"],
         runtime=config["train"]["runtime"],
     shell:
-        "{params.launcher} train --config {input.config:q} --out {params.out:q} > {log:q} 2>&1"
+        "{params.launcher} train --threads {threads} --restart-stale --config {input.config:q} --out {params.out:q} > {log:q} 2>&1"

@@ -29,4 +29,4 @@ rule warmstart:
         gpu=config["warmstart"]["gpu"],
         runtime=config["warmstart"]["runtime"],
     shell:
-        "hiper-repro warmstart --config {input.config:q} --out {output.model:q} > {log:q} 2>&1"
+        "hiper-repro warmstart --threads {threads} --config {input.config:q} --out {output.model:q} > {log:q} 2>&1"
