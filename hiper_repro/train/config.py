@@ -161,7 +161,7 @@ class PPOConfig:
     """global gradient-norm clip"""
     whiten: bool = True
     """whiten advantages per type (switch, subgoal, action) over the batch's real turns"""
-    whiten_scale: str = "per_type"
+    whiten_scale: str = "action"
     """'per_type': each type divided by its own std; 'action': each type centred on its own mean and
     divided by the action advantages' std, so a small, noisy A_switch is not blown up to unit scale"""
     kl_probe_turns: int = 128

@@ -17,8 +17,10 @@ def expected_jobs(preset: dict) -> dict[str, int]:
     methods, seeds = preset["methods"], len(preset["seeds"])
     formats = len({"flat" if m == "ppo" else "plan_execute" for m in methods})
     runs = envs * horizons * len(methods) * seeds
+    # Task splits exist for the study's horizons and for those of the warm start's demonstrations.
+    task_horizons = len(set(preset["horizons"]) | set(preset.get("warmstart", {}).get("horizons") or []))
     return {
-        "tasks": envs * horizons * 2,
+        "tasks": envs * task_horizons * 2,
         "model": envs * formats,
         "warmstart_config": envs * formats,
         "warmstart": envs * formats,
@@ -51,13 +53,15 @@ def test_preset_selectable_by_configfile(workflow_copy):
     assert job_counts(result.stdout + result.stderr) == expected_jobs(load_preset("smoke"))
 
 
-def test_quick_preset_matches_the_issue():
-    """Household, tiny model, hiper vs ppo, 3 seeds, 2 horizons: 12 runs."""
+def test_quick_preset_is_the_designed_study():
+    """Household, tiny model, hiper vs ppo-pe (estimator) and ppo (format), 3 seeds, horizon 1: 9 runs,
+    each evaluated on at least 256 fixed tasks."""
     quick = load_preset("quick")
     assert quick["envs"] == ["household"] and quick["model"]["name"].startswith("tiny")
-    assert set(quick["methods"]) == {"hiper", "ppo"}
-    assert len(quick["seeds"]) == 3 and len(quick["horizons"]) == 2
-    assert expected_jobs(quick)["train"] == 12
+    assert set(quick["methods"]) == {"hiper", "ppo-pe", "ppo"}
+    assert len(quick["seeds"]) == 3 and quick["horizons"] == [1]
+    assert quick["tasks"]["n_eval"] >= 256
+    assert expected_jobs(quick)["train"] == 9
 
 
 def test_full_preset_covers_the_study():

@@ -106,6 +106,9 @@ config.update(_resolved)
 validate_config(config, set_default=True)
 
 ENVS, HORIZONS, METHODS, SEEDS = config["envs"], config["horizons"], config["methods"], config["seeds"]
+# Horizons of the warm start's demonstrations; the base model's tokenizer reads the tasks of these and the study's.
+DEMO_HORIZONS = config["warmstart"].get("horizons") or HORIZONS
+MODEL_HORIZONS = sorted(set(HORIZONS) | set(DEMO_HORIZONS))
 SPLITS = ["train", "eval"]
 
 
@@ -193,7 +196,7 @@ def warmstart_config(wildcards) -> dict:
         "env": wildcards.env,
         "fmt": wildcards.format,
         "base_dir": f"results/models/{wildcards.env}/{wildcards.format}/base",
-        "horizons": list(HORIZONS),
+        "horizons": list(DEMO_HORIZONS),
         "eval_horizons": list(HORIZONS),
         "n_eval": config["tasks"]["n_eval"],
         "eval_seed": config["tasks"]["seed"],

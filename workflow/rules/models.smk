@@ -4,7 +4,7 @@
 rule model:
     input:
         tasks=lambda w: expand(
-            "results/tasks/{env}/h{horizon}/{split}.jsonl", env=w.env, horizon=HORIZONS, split=SPLITS
+            "results/tasks/{env}/h{horizon}/{split}.jsonl", env=w.env, horizon=MODEL_HORIZONS, split=SPLITS
         ),
     output:
         model=directory("results/models/{env}/{format}/base"),
