@@ -39,6 +39,7 @@ class TurnScores:
     value_term: torch.Tensor  # (N,), NaN without that head
     value_low_prev: torch.Tensor  # (N,)
     switch_prob: torch.Tensor  # (N,) beta_t
+    features: torch.Tensor | None = None  # (N, 2, H) what the value heads read (`value_features`)
 
 
 def _pack(turns: list[TurnTokens], pad_id: int) -> dict[str, torch.Tensor]:
@@ -146,10 +147,12 @@ def score_turns(
         entropy = torch.where(mask_d, entropy, torch.zeros_like(entropy))
         nan = torch.full((n,), float("nan"), device=device)
         values = {k: nan for k in ("value_low", "value_low_prev", "value_high", "value_term")}
+        features = None
         beta = nan
         if not reference:
             if with_values:
-                values = values_from_features(policy, value_features(h, packed))
+                features = value_features(h, packed)
+                values = values_from_features(policy, features)
             sw_logits = policy.logits(h[rows, packed["switch_pos"]]) / temperature
             beta = switch_prob(sw_logits, policy.keep_id, policy.switch_id)
     return TurnScores(
@@ -158,6 +161,7 @@ def score_turns(
         mask=mask_d,
         block=packed["block"].to(device),
         switch_prob=beta,
+        features=features,
         **values,
     )
 

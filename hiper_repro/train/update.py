@@ -67,7 +67,10 @@ class TurnScorer(nn.Module):
             critic = score_values(self.critic, turns, self.critic.pad_id)
             slots = {name: critic[f"value_{name}"] for name in VALUE_SLOTS}
         values = torch.stack([slots[name] for name in VALUE_SLOTS], dim=-1)
-        return {"logprobs": sc.logprobs, "entropy": sc.entropy, "token_mask": sc.mask, "values": values}
+        out = {"logprobs": sc.logprobs, "entropy": sc.entropy, "token_mask": sc.mask, "values": values}
+        if sc.features is not None:
+            out["features"] = sc.features
+        return out
 
 
 @dataclass
@@ -88,6 +91,9 @@ class TurnBatch:
     """(N, 4) values before the update (clip centre), NaN where the policy lacks the head"""
     targets: Tensor
     """(N, 4) value targets; NaN where a slot has no loss on that turn"""
+    features: Tensor | None = None
+    """(N, 2, H) the policy's hidden states its value heads read, from the re-scoring pass (None with a
+    separate critic): a detached critic fits on them (`fit_critic`)"""
 
 
 def token_advantages(turns: list[TurnTokens], credit: Credit, rmax: int) -> Tensor:
@@ -200,12 +206,15 @@ def prepare_batch(
     old_lp = torch.zeros((n, rmax))
     ref_lp = torch.zeros((n, rmax)) if kl_coef > 0 else None
     old_v = torch.zeros((n, len(VALUE_SLOTS)))
+    features = []
     for s in range(0, n, chunk):  # chunks bound memory; rows are independent
         part = turns[s : s + chunk]
         out = scorer(part)
         r = out["logprobs"].shape[1]
         old_lp[s : s + len(part), :r] = out["logprobs"].float().cpu()
         old_v[s : s + len(part)] = out["values"].float().cpu()
+        if "features" in out:
+            features.append(out["features"].float().cpu())
         if ref_lp is not None:
             ref_lp[s : s + len(part), :r] = scorer(part, reference=True)["logprobs"].float().cpu()
     return TurnBatch(
@@ -215,6 +224,7 @@ def prepare_batch(
         ref_logprobs=ref_lp,
         old_values=old_v,
         targets=value_targets(turns, credit),
+        features=torch.cat(features) if features and getattr(scorer, "critic", None) is None else None,
     )
 
 
@@ -377,15 +387,18 @@ def fit_critic(
     `ppo.minibatch_turns`), after the PPO update; returns the mean value loss and the steps taken.
 
     A detached critic's heads read the policy's hidden states, which these passes do not change: they
-    are computed once (`cached_features`) and each pass costs only the heads. A separate critic runs its
-    own forward and backward passes. Only critic parameters get gradients; with several processes they
+    are the re-scoring pass's (`TurnBatch.features`, the policy that sampled the batch, one small update
+    before the current one; `cached_features` computes them when absent) and each pass costs only the
+    heads. A separate critic runs its own forward and backward passes. Only critic parameters get gradients; with several processes they
     are averaged by hand (these passes bypass the DDP wrapper), each loss a sum over the global count
     divided by the world size, as in `ppo_update`.
     """
     from hiper_repro.agent.scoring import score_values, values_from_features
 
     critic = learner.critic
-    features = cached_features(learner, batch.turns) if critic is None else None
+    features = None
+    if critic is None:
+        features = batch.features if batch.features is not None else cached_features(learner, batch.turns)
     model = learner.policy if critic is None else critic
     params = [p for p in (model.heads if critic is None else model).parameters() if p.requires_grad]
     device, world = accelerator.device, accelerator.num_processes
