@@ -76,3 +76,27 @@ def test_config_override_narrows_the_study(workflow_copy):
     counts = job_counts(result.stdout + result.stderr)
     assert counts["train"] == 2  # hiper + ppo, one horizon, one seed
     assert counts["tasks"] == 2
+
+
+def planned_paths(output: str) -> set[str]:
+    """Every output and log path a dry run lists (`output: a, b` and `log: c` lines)."""
+    paths = set()
+    for line in output.splitlines():
+        key, _, rest = line.strip().partition(": ")
+        if key in ("output", "log"):
+            paths |= {p.strip() for p in rest.split(",") if p.strip()}
+    return paths
+
+
+def test_each_preset_writes_under_its_own_results_folder(workflow_copy):
+    """Two presets plan disjoint files, every one under results/{preset}/: a preset switch can neither redo
+    nor overwrite the other's work."""
+    planned = {}
+    for preset in ("smoke", "quick"):
+        result = snakemake(workflow_copy, "-n", "--config", f"preset={preset}")
+        assert result.returncode == 0, result.stderr[-3000:]
+        planned[preset] = planned_paths(result.stdout + result.stderr)
+        assert planned[preset], "the dry run listed no output"
+        outside = sorted(p for p in planned[preset] if not p.startswith(f"results/{preset}/"))
+        assert not outside, f"{preset}: outputs outside results/{preset}/: {outside[:5]}"
+    assert not planned["smoke"] & planned["quick"]
