@@ -6,17 +6,19 @@ file the pipeline wrote, so that no number in the paper is typed by hand (showyo
     {{ num KEY [FORMAT] }}     a value of stats/numbers.json; FORMAT: pct (0.734 -> 73.4%), pp (points),
                                f1, f2, f3, x (ratio, 2.51x), int, str. null renders as "n/a".
     {{ ci KEY [FORMAT] }}      "EST [LOW, HIGH]" from KEY.{estimate|mean}, KEY.ci_low, KEY.ci_high
-    {{ table NAME }}           tables/NAME.md
+    {{ table NAME }}           tables/NAME.md; a table the figures step skipped is replaced by a sentence
+                               giving the reason it wrote in index.json
     {{ figure NAME CAPTION }}  figures/NAME.png, embedded; a figure the figures step skipped is replaced
                                by a sentence giving the reason it wrote in figures/index.json
-    {{ claims }}               one line per claim of the paper with its verdict and deciding CI
+    {{ claims }}               one line per claim of the paper: its verdict, deciding CI, n, and the reason
+                               for an inconclusive verdict (see hiper_repro.stats.claims)
 
 KEY may contain ``{ref}`` (the reference method) and ``{base}`` (the first other method in the study).
 With ``--authors DIR`` (``hiper-repro analyse-verl`` output) its ``numbers.json`` (``authors.*`` keys),
 ``tables/`` and ``figures/`` are read too, for the section on the HiPER authors' own runs.
 Any unknown key, table or figure stops the build with every problem listed: the built paper never holds an
-unfilled placeholder. Output: ``OUT/paper.md`` and a self-contained ``OUT/paper.html`` (figures inlined);
-``OUT/paper.pdf`` too when pandoc and a LaTeX engine are installed.
+unfilled placeholder. Output: ``OUT/paper.md`` and a self-contained ``OUT/paper.html`` (figures inlined); ``OUT/paper.pdf``
+too, only when pandoc and a LaTeX engine are installed (otherwise HTML only, and the command says so).
 """
 
 from __future__ import annotations
@@ -78,10 +80,13 @@ class Filler:
         others = [m for m in methods if m != self.ref]
         self.base = others[0] if others else self.ref
         self.skipped: dict[str, str] = {}
-        for folder in self.figure_dirs:
+        self.skipped_tables: dict[str, str] = {}
+        for folder in dict.fromkeys([*self.figure_dirs, *self.table_dirs]):
             index = folder / "index.json"
             if index.is_file():
-                self.skipped.update(json.loads(index.read_text())["skipped"])
+                data = json.loads(index.read_text())
+                self.skipped.update(data.get("skipped", {}))
+                self.skipped_tables.update(data.get("skipped_tables", {}))
         self.problems: list[str] = []
 
     @staticmethod
@@ -113,6 +118,8 @@ class Filler:
     def table(self, name: str) -> str:
         path = self._find(self.table_dirs, f"{name.strip()}.md")
         if not path.is_file():
+            if name.strip() in self.skipped_tables:
+                return f"*Table `{name.strip()}` is not built for this study: {self.skipped_tables[name.strip()]}.*"
             self.problems.append(f"no table {path}")
             return ""
         return path.read_text(encoding="utf-8").strip()
@@ -138,10 +145,19 @@ class Filler:
         for n in names:
             get = lambda f, n=n: self.numbers.get(f"claims.{n}.{f}")  # noqa: E731
             ci = f"{format_value(get('estimate'), 'f3')} [{format_value(get('ci_low'), 'f3')}, {format_value(get('ci_high'), 'f3')}]"
-            reason = f"; {get('reason')}" if get("reason") else ""
-            lines.append(
-                f"- **{get('verdict')}**: {get('statement')} Deciding estimate and 95% CI: {ci}{reason}."
-            )
+            parts = [f"- **{get('verdict')}**: {get('statement')} Deciding estimate and 95% CI: {ci}"]
+            if get("n"):
+                parts.append(str(get("n")))
+            if get("reason"):
+                overruled = get("ci_verdict") not in (None, "inconclusive", get("verdict"))
+                parts.append(
+                    f"inconclusive because {get('reason')}"
+                    + (f" (the interval alone would read {get('ci_verdict')})" if overruled else "")
+                )
+            for extra in ("censored", "note"):
+                if get(extra):
+                    parts.append(str(get(extra)))
+            lines.append("; ".join(parts) + ".")
         return "\n".join(lines)
 
     def fill(self, text: str) -> str:

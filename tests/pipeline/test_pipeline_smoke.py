@@ -47,6 +47,11 @@ def test_figures_tables_and_paper(smoke_run):
     assert (smoke_run / RESULTS / "paper/tables/main_results.csv").is_file()
     html = (smoke_run / RESULTS / "paper/paper.html").read_text()
     assert "<html" in html.lower() and "{{" not in html
+    # the paper names the model and its size, read from the warm start, never the folder it came from
+    assert "tiny-s (llama, 2 layers, hidden 128" in html and "results/smoke/models" not in html
+    numbers = json.loads((smoke_run / RESULTS / "stats/numbers.json").read_text())
+    assert numbers["study.setting.shaping.invalid_penalty"] == "0.1"  # what ran, from the runs' configs
+    assert numbers["text.lab"].startswith("In the lab")  # the stats step read the lab's dataset
 
 
 def test_authors_runs_section(smoke_run):
