@@ -111,6 +111,7 @@ def test_report_builds(smoke_run):
     result = snakemake(smoke_run, "--report", "report.html", *SMOKE)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     assert (smoke_run / "report.html").stat().st_size > 10_000
+    assert "WARNING" not in result.stdout + result.stderr  # docutils: e.g. a category named like a panel
 
 
 def test_killed_training_resumes_from_its_checkpoint(smoke_run):

@@ -13,7 +13,7 @@ rule stats:
             directory(results("stats")),
             patterns=["{name}.csv"],
             caption="../report/stats.rst",
-            category="Statistics",
+            category="Statistical tables",  # not "Statistics": Snakemake names its own panel so
             labels={"table": "{name}"},
         ),
     log:
