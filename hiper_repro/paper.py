@@ -35,6 +35,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from hiper_repro.cli_help import DefaultsFormatter
 from hiper_repro.io import write_atomic
 
 PLACEHOLDER = re.compile(r"\{\{\s*(\w+)(?:\s+(.*?))?\s*\}\}", re.DOTALL)
@@ -244,7 +245,9 @@ def build(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="hiper-repro paper", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        formatter_class=DefaultsFormatter, prog="hiper-repro paper", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--manuscript", type=Path, default=Path("paper/manuscript.md"), help="template")
     p.add_argument("--stats", type=Path, required=True, help="folder written by hiper-repro stats")
     p.add_argument("--figures", type=Path, required=True, help="folder written by hiper-repro figures")

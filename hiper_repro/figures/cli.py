@@ -23,6 +23,7 @@ import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from hiper_repro.cli_help import DefaultsFormatter
 from hiper_repro.figures import credit, diagnostics, results, tables  # noqa: E402
 from hiper_repro.io import atomic_target, write_atomic  # noqa: E402
 from hiper_repro.traces.store import read_tree  # noqa: E402
@@ -180,7 +181,9 @@ def write_tables(s: dict[str, pd.DataFrame], tree: xr.DataTree, out: Path) -> di
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="hiper-repro figures", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        formatter_class=DefaultsFormatter, prog="hiper-repro figures", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--merged", required=True, type=Path, help="merged traces (hiper-repro aggregate output)")
     p.add_argument("--theory", type=Path, help="theory lab dataset (hiper-repro theory output)")
     p.add_argument("--stats", required=True, type=Path, help="folder written by hiper-repro stats")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import xarray as xr
 
+from hiper_repro.cli_help import DefaultsFormatter
 from hiper_repro.io import write_atomic
 from hiper_repro.stats.report import Options, compute
 from hiper_repro.traces.store import read_tree
@@ -39,7 +40,9 @@ def run(tree: xr.DataTree, out: Path, opts: Options, theory: xr.Dataset | None =
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="hiper-repro stats", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        formatter_class=DefaultsFormatter, prog="hiper-repro stats", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--merged", required=True, help="merged traces (hiper-repro aggregate output)")
     p.add_argument("--out", required=True, help="output folder for CSVs and numbers.json")
     p.add_argument("--theory", type=Path, help="exact-gradient lab dataset (hiper-repro theory output)")
