@@ -60,7 +60,9 @@ def open_runs(paths: Iterable[str | os.PathLike], *, created: str | None = None)
     for file in files:
         tree = read_tree(file)
         if is_merged(tree):
-            problems.append(f"{file}: is a merged dataset, not a run")
+            problems.append(
+                f"{file}: is a merged dataset, not a run: open it with hiper_repro.traces.open_run"
+            )
             continue
         problems += [f"{file}: {p}" for p in schema_problems(tree)]
         trees.append(tree)
