@@ -192,6 +192,21 @@ def efficiency_blockers(
     return blockers, statement
 
 
+def start_gap_note(est: Estimates, baseline: str) -> str:
+    """How far apart the reference and ``baseline`` were before any update, over the cells both ran: a final
+    difference that was already there at the start is the warm starts', not RL's."""
+    start = est.change["start"]
+    gap = (start.sel({"method": est.reference}) - start.sel({"method": baseline})).values
+    gap = gap[np.isfinite(gap)]
+    if not gap.size:
+        return f"no cell has starting evaluations of both {est.reference} and {baseline}"
+    return (
+        f"before any update the difference in evaluation success was already {gap.mean():+.3f} (mean over "
+        f"{gap.size} cells of the starting policies, same tasks and noise): the change from the start says what "
+        "RL added"
+    )
+
+
 def critic_note(method: str, critic: Mapping[str, Mapping[str, float]]) -> str:
     """What the variance claim rests on: each value head's explained variance of the observed returns."""
     heads = {"low": "V_low", "high": "V_high", "term": "V_term"}
@@ -252,6 +267,9 @@ def decide(est: Estimates, threshold: float) -> dict[str, dict[str, object]]:
             consistent_with_2_5x=bool(sp) and any(r["ci_low"] <= 2.5 <= r["ci_high"] for r in sp.values()),
         ),
     }
+    final_claim = out["higher_final_success"]
+    if est.change is not None and final_claim.get("deciding"):
+        final_claim["note"] = start_gap_note(est, str(final_claim["deciding"]))
     if not sp:  # least_favourable passed blockers through only when it decided
         out["sample_efficiency"]["censored"] = censored
     gain = est.horizon_gain or {}  # its details count only where there is a gain (see `_decided`)

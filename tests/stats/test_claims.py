@@ -146,3 +146,4 @@ def test_ties_are_inconclusive(small_tree):
     c = verdicts["higher_final_success"]
     assert (c["estimate"], c["ci_low"], c["ci_high"]) == (0.0, 0.0, 0.0)
     assert c["verdict"] == "inconclusive" and "zero width" in c["reason"]
+    assert "before any update the difference in evaluation success was already +0.000" in c["note"]
