@@ -205,13 +205,18 @@ def _ci(
     return f"{f.format(scale * e)} [{f.format(scale * lo)}, {f.format(scale * hi)}]"
 
 
+def by_cell(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows by environment, horizon, then method in the canonical order (reference first)."""
+    rank = {m: i for i, m in enumerate(order(df["method"]))}
+    return df.assign(_o=df["method"].map(rank)).sort_values(["env", "horizon", "_o"]).drop(columns="_o")
+
+
 def change_table(change: pd.DataFrame) -> pd.DataFrame:
     """Per cell and method: evaluation success (%) at the start and the end, and the paired change in
     points with its 95% CI; runs and tasks it rests on."""
     require(change, ["method", "env", "horizon", "start", "end", "change", "ci_low", "ci_high", "n_runs",
                      "n_episodes"], "change_from_start")  # fmt: skip
-    rows = change.assign(_o=change["method"].map({m: i for i, m in enumerate(order(change["method"]))}))
-    rows = rows.sort_values(["env", "horizon", "_o"])
+    rows = by_cell(change)
     return pd.DataFrame(
         {
             "env": rows["env"],
@@ -267,8 +272,7 @@ def diagnostics_table(phases: pd.DataFrame, invalid_change: pd.DataFrame | None 
             f"{100 * ev.loc[k, 'start']:.1f} -> {100 * ev.loc[k, 'end']:.1f}" if k in ev.index else ""
             for k in map(tuple, out[keys].to_numpy())
         ]
-    out = out.assign(_o=out["method"].map({m: i for i, m in enumerate(order(out["method"]))}))
-    out = out.sort_values(["env", "horizon", "_o"]).drop(columns="_o")
+    out = by_cell(out)
     out["method"] = out["method"].map(label)
     return out.reset_index(drop=True)
 
@@ -278,9 +282,7 @@ def efficiency_table(eff: pd.DataFrame, measure: str = "iterations") -> pd.DataF
     the restricted mean time to it with its 95% CI (censored runs counted at their budget)."""
     require(eff, ["method", "env", "horizon", "measure", "estimate", "ci_low", "ci_high", "n_runs", "n_reached",
                   "n_at_first"], "sample_efficiency")  # fmt: skip
-    rows = eff[eff["measure"] == measure]
-    rows = rows.assign(_o=rows["method"].map({m: i for i, m in enumerate(order(rows["method"]))}))
-    rows = rows.sort_values(["env", "horizon", "_o"])
+    rows = by_cell(eff[eff["measure"] == measure])
     return pd.DataFrame(
         {
             "env": rows["env"],
