@@ -24,6 +24,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 ESTIMATOR_BASELINE = "ppo-pe"  # Plan-Execute format with flat GAE: differs from hiper only in the estimator
+ESTIMATORS = {"hiper": "HAE"}  # the reference's estimator, named in the sentences on it
 FORMAT_NAMES = {"plan_execute": "Plan-Execute", "flat": "flat"}
 
 
@@ -157,6 +158,7 @@ def estimator(nb: Numbers) -> tuple[str, str]:
     """The reference against ppo-pe, change against change, the estimator with the format held fixed: the
     verdict, and the differences spelt out."""
     ref, base = nb.ref, ESTIMATOR_BASELINE
+    hae = ESTIMATORS.get(ref, f"{ref}'s estimator")
     if base not in nb.methods:
         flat = [b for b in nb.methods if b != ref]
         other = ""
@@ -173,7 +175,7 @@ def estimator(nb: Numbers) -> tuple[str, str]:
                 )
         return (
             f"This study did not run {base} (the Plan-Execute format with flat GAE), so it cannot separate the "
-            "estimator from the format: whether HAE beats flat GAE is not tested here.",
+            f"estimator from the format: whether {hae} beats flat GAE is not tested here.",
             other.strip(),
         )
     cells, better, worse = [], [], []
@@ -191,12 +193,12 @@ def estimator(nb: Numbers) -> tuple[str, str]:
         + "."
     )
     if not better and not worse:
-        return "HAE does not beat flat GAE at this scale: in every cell the interval contains 0.", detail
+        return f"{hae} does not beat flat GAE at this scale: in every cell the interval contains 0.", detail
     said = []
     if better:
-        said.append(f"HAE beats flat GAE at {listing(better)}")
+        said.append(f"{hae} beats flat GAE at {listing(better)}")
     if worse:
-        said.append(f"flat GAE beats HAE at {listing(worse)}")
+        said.append(f"flat GAE beats {hae} at {listing(worse)}")
     rest = len(cells) - len(better) - len(worse)
     tail = f"; in the other {rest} cell{'s' if rest != 1 else ''} the interval contains 0" if rest else ""
     return sentence("; ".join(said) + tail + "."), detail
@@ -211,10 +213,13 @@ def improvement(nb: Numbers) -> str:
             continue
         text = f"{iv[0]:.2f} [{iv[1]:.2f}, {iv[2]:.2f}] against {b}"
         if iv[2] - iv[1] <= 1e-12:
+            how = {
+                1.0: f"every {nb.ref} run above every {b} run",
+                0.0: f"every {b} run above every {nb.ref} run",
+            }
             text += (
                 " (zero width: in every bootstrap replicate each pair of runs compares the same way, "
-                f"{'every ' + nb.ref + ' run above every ' + b + ' run' if iv[0] == 1 else 'ties or complete separation'}"
-                ", so the interval measures no uncertainty)"
+                f"{how.get(iv[0], 'from ties')}, so the interval measures no uncertainty)"
             )
         parts.append(text)
     if not parts:
