@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from hiper_repro.figures.style import label, order, palette, require, styled
 
@@ -195,6 +196,7 @@ def sample_efficiency(eff: pd.DataFrame, runs: pd.DataFrame, measure: str = "ite
                             color=colours[m])  # fmt: skip
         ax.set_xticks(np.arange(len(horizons)), [f"h={h}" for h in horizons])
         ax.set(title=env, ylabel=f"{measure.replace('_', ' ')} to threshold" if ax is axes[0, 0] else None)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # iterations and steps are counts
     handles, labels = axes[0, 0].get_legend_handles_labels()
     handles += [
         Line2D([], [], marker="o", linestyle="", color="grey", label="run that reached it"),
