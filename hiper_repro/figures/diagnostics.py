@@ -21,7 +21,7 @@ ROWS = {
     "approx_kl": "KL(old || new), nats",
     "clip_fraction": "clip fraction",
 }
-SHARES = ("invalid_rate", "clip_fraction")  # fractions of turns or tokens: drawn on [0, 1]
+SHARES = ("invalid_rate",)  # a share of turns that can be anything: drawn on [0, 1]
 
 
 @styled
@@ -49,6 +49,8 @@ def training_diagnostics(diag: pd.DataFrame) -> Figure:
                 ax.axhline(0, color="grey", linestyle=":", linewidth=0.8)
             if name in SHARES:
                 ax.set_ylim(-0.02, 1.02)
+            elif not name.startswith("explained_variance"):
+                ax.set_ylim(bottom=0)  # magnitudes: their size is read against 0
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             if r == 0:
                 ax.set_title(f"{env}, h={h}")
