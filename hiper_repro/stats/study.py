@@ -65,6 +65,7 @@ SETTINGS: dict[str, str] = {
     "ppo.lr": "actor learning rate",
     "ppo.critic_lr": "critic learning rate",
     "ppo.critic_warmup_iterations": "critic-only warm-up iterations",
+    "ppo.value_epochs": "extra value-only passes after each update",
     "ppo.epochs": "PPO epochs",
     "ppo.minibatch_turns": "turns per minibatch",
     "ppo.clip": "PPO clip",
