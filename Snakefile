@@ -37,6 +37,6 @@ report: "workflow/report/workflow.rst"
 
 rule all:
     input:
-        "paper/build/paper.html",
-        expand("results/eval/{env}/h{horizon}/{format}/warmstart.json", env=ENVS, horizon=HORIZONS, format=FORMATS),
+        results("paper/paper.html"),
+        expand(results("eval/{env}/h{horizon}/{format}/warmstart.json"), env=ENVS, horizon=HORIZONS, format=FORMATS),
     default_target: True

@@ -59,6 +59,8 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
 
 
 RESULTS_ENV = "HIPER_REPRO_RESULTS"
+PRESET_ENV = "HIPER_REPRO_PRESET"
+DEFAULT_PRESET = "quick"  # the pipeline schema's default preset
 
 
 def repo_root(start: str | os.PathLike | None = None) -> Path | None:
@@ -68,24 +70,44 @@ def repo_root(start: str | os.PathLike | None = None) -> Path | None:
     return next((p for p in (here, *here.parents) if (p / "pyproject.toml").is_file()), None)
 
 
-def find_results(required: str | None = "merged/traces.nc") -> Path:
-    """The results folder: ``$HIPER_REPRO_RESULTS``, else ``results/`` in the repository root (the first
-    folder at or above the working directory holding ``pyproject.toml``).
+def default_preset(root: Path) -> str:
+    """The preset a bare ``snakemake`` runs in ``root``: ``$HIPER_REPRO_PRESET``, else the ``preset`` of
+    ``root/config/config.yaml``, else the schema's default."""
+    if os.environ.get(PRESET_ENV):
+        return os.environ[PRESET_ENV]
+    config = root / "config" / "config.yaml"
+    if config.is_file():
+        import yaml
+
+        data = yaml.safe_load(config.read_text()) or {}
+        if isinstance(data, dict) and data.get("preset"):
+            return str(data["preset"])
+    return DEFAULT_PRESET
+
+
+def find_results(required: str | None = "merged/traces.nc", preset: str | None = None) -> Path:
+    """One preset's results folder: ``$HIPER_REPRO_RESULTS``, else ``results/{preset}`` in the repository
+    root (the first folder at or above the working directory holding ``pyproject.toml``), where the
+    pipeline writes that preset's outputs. ``preset`` defaults to :func:`default_preset`.
 
     ``required`` (a path inside it) must exist, else a FileNotFoundError says how to produce it.
     """
     if os.environ.get(RESULTS_ENV):
         results = Path(os.environ[RESULTS_ENV]).expanduser().resolve()
+        how = "`snakemake --cores 2`"
     else:
         root = repo_root()
         if root is None:
             raise FileNotFoundError(
                 f"no pyproject.toml at or above {Path.cwd().resolve()}: set {RESULTS_ENV}"
             )
-        results = root / "results"
+        preset = preset or default_preset(root)
+        results = root / "results" / preset
+        how = f"`snakemake --cores 2 --config preset={preset}`"
     if required is not None and not (results / required).exists():
         raise FileNotFoundError(
-            f"{results / required} does not exist: run the pipeline first (`snakemake --cores 2`, or the "
-            f"smoke preset `snakemake --cores 2 --config preset=smoke`), or set {RESULTS_ENV} to a results folder"
+            f"{results / required} does not exist: run the pipeline first ({how}; the smoke preset, a few "
+            f"minutes: `snakemake --cores 2 --config preset=smoke`, then {PRESET_ENV}=smoke), or set "
+            f"{RESULTS_ENV} to a results folder"
         )
     return results

@@ -6,17 +6,19 @@ file the pipeline wrote, so that no number in the paper is typed by hand (showyo
     {{ num KEY [FORMAT] }}     a value of stats/numbers.json; FORMAT: pct (0.734 -> 73.4%), pp (points),
                                f1, f2, f3, x (ratio, 2.51x), int, str. null renders as "n/a".
     {{ ci KEY [FORMAT] }}      "EST [LOW, HIGH]" from KEY.{estimate|mean}, KEY.ci_low, KEY.ci_high
-    {{ table NAME }}           tables/NAME.md
+    {{ table NAME }}           tables/NAME.md; a table the figures step skipped is replaced by a sentence
+                               giving the reason it wrote in index.json
     {{ figure NAME CAPTION }}  figures/NAME.png, embedded; a figure the figures step skipped is replaced
                                by a sentence giving the reason it wrote in figures/index.json
-    {{ claims }}               one line per claim of the paper with its verdict and deciding CI
+    {{ claims }}               one line per claim of the paper: its verdict, deciding CI, n, and the reason
+                               for an inconclusive verdict (see hiper_repro.stats.claims)
 
 KEY may contain ``{ref}`` (the reference method) and ``{base}`` (the first other method in the study).
 With ``--authors DIR`` (``hiper-repro analyse-verl`` output) its ``numbers.json`` (``authors.*`` keys),
 ``tables/`` and ``figures/`` are read too, for the section on the HiPER authors' own runs.
 Any unknown key, table or figure stops the build with every problem listed: the built paper never holds an
-unfilled placeholder. Output: ``OUT/paper.md`` and a self-contained ``OUT/paper.html`` (figures inlined);
-``OUT/paper.pdf`` too when pandoc and a LaTeX engine are installed.
+unfilled placeholder. Output: ``OUT/paper.md`` and a self-contained ``OUT/paper.html`` (figures inlined); ``OUT/paper.pdf``
+too, only when pandoc and a LaTeX engine are installed (otherwise HTML only, and the command says so).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from hiper_repro.cli_help import DefaultsFormatter
 from hiper_repro.io import write_atomic
 
 PLACEHOLDER = re.compile(r"\{\{\s*(\w+)(?:\s+(.*?))?\s*\}\}", re.DOTALL)
@@ -79,12 +82,15 @@ class Filler:
         others = [m for m in methods if m != self.ref]
         self.base = others[0] if others else self.ref
         self.skipped: dict[str, str] = {}
-        for folder in self.figure_dirs:
+        self.skipped_tables: dict[str, str] = {}
+        for folder in dict.fromkeys([*self.figure_dirs, *self.table_dirs]):
             index = folder / "index.json"
-            skipped = read_json_object(index).get("skipped", {}) if index.is_file() else {}
-            if not isinstance(skipped, dict):
-                raise PaperError(f"{index}: 'skipped' should map figure names to reasons")
+            data = read_json_object(index) if index.is_file() else {}
+            skipped, skipped_tables = data.get("skipped", {}), data.get("skipped_tables", {})
+            if not isinstance(skipped, dict) or not isinstance(skipped_tables, dict):
+                raise PaperError(f"{index}: 'skipped' and 'skipped_tables' should map names to reasons")
             self.skipped.update(skipped)
+            self.skipped_tables.update(skipped_tables)
         self.problems: list[str] = []
 
     @staticmethod
@@ -116,6 +122,8 @@ class Filler:
     def table(self, name: str) -> str:
         path = self._find(self.table_dirs, f"{name.strip()}.md")
         if not path.is_file():
+            if name.strip() in self.skipped_tables:
+                return f"*Table `{name.strip()}` is not built for this study: {self.skipped_tables[name.strip()]}.*"
             self.problems.append(f"no table {path}")
             return ""
         return path.read_text(encoding="utf-8").strip()
@@ -141,10 +149,19 @@ class Filler:
         for n in names:
             get = lambda f, n=n: self.numbers.get(f"claims.{n}.{f}")  # noqa: E731
             ci = f"{format_value(get('estimate'), 'f3')} [{format_value(get('ci_low'), 'f3')}, {format_value(get('ci_high'), 'f3')}]"
-            reason = f"; {get('reason')}" if get("reason") else ""
-            lines.append(
-                f"- **{get('verdict')}**: {get('statement')} Deciding estimate and 95% CI: {ci}{reason}."
-            )
+            parts = [f"- **{get('verdict')}**: {get('statement')} Deciding estimate and 95% CI: {ci}"]
+            if get("n"):
+                parts.append(str(get("n")))
+            if get("reason"):
+                overruled = get("ci_verdict") not in (None, "inconclusive", get("verdict"))
+                parts.append(
+                    f"inconclusive because {get('reason')}"
+                    + (f" (the interval alone would read {get('ci_verdict')})" if overruled else "")
+                )
+            for extra in ("censored", "note"):
+                if get(extra):
+                    parts.append(str(get(extra)))
+            lines.append("; ".join(parts) + ".")
         return "\n".join(lines)
 
     def fill(self, text: str) -> str:
@@ -246,7 +263,9 @@ def build(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="hiper-repro paper", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        formatter_class=DefaultsFormatter, prog="hiper-repro paper", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--manuscript", type=Path, default=Path("paper/manuscript.md"), help="template")
     p.add_argument("--stats", type=Path, required=True, help="folder written by hiper-repro stats")
     p.add_argument("--figures", type=Path, required=True, help="folder written by hiper-repro figures")

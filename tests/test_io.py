@@ -58,6 +58,23 @@ def test_find_results_from_env_and_from_repo_root(tmp_path, monkeypatch):
     (repo / "analysis").mkdir(parents=True)
     (repo / "pyproject.toml").write_text("")
     monkeypatch.chdir(repo / "analysis")
-    assert find_results(required=None) == (repo / "results").resolve()
-    with pytest.raises(FileNotFoundError, match="snakemake --cores 2"):
+    monkeypatch.delenv("HIPER_REPRO_PRESET", raising=False)
+    assert find_results(required=None) == (repo / "results" / "quick").resolve()
+    with pytest.raises(FileNotFoundError, match="snakemake --cores 2 --config preset=quick"):
         find_results()
+
+
+def test_find_results_of_a_preset(tmp_path, monkeypatch):
+    """Each preset's outputs lie in results/{preset}: by argument, by $HIPER_REPRO_PRESET, else the preset
+    a bare `snakemake` runs (config/config.yaml)."""
+    monkeypatch.delenv("HIPER_REPRO_RESULTS", raising=False)
+    monkeypatch.delenv("HIPER_REPRO_PRESET", raising=False)
+    repo = tmp_path / "repo"
+    (repo / "config").mkdir(parents=True)
+    (repo / "pyproject.toml").write_text("")
+    (repo / "config" / "config.yaml").write_text("preset: full\n")
+    monkeypatch.chdir(repo)
+    assert find_results(required=None) == (repo / "results" / "full").resolve()
+    assert find_results(required=None, preset="smoke") == (repo / "results" / "smoke").resolve()
+    monkeypatch.setenv("HIPER_REPRO_PRESET", "gpu")
+    assert find_results(required=None) == (repo / "results" / "gpu").resolve()

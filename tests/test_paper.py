@@ -76,6 +76,35 @@ class TestFiller:
             assert part in message
 
 
+def test_claim_lines_state_n_and_why_a_verdict_is_inconclusive(outputs):
+    numbers, _, figures, tables = outputs
+    numbers = numbers | {
+        "claims.sample_efficiency.statement": "Faster.",
+        "claims.sample_efficiency.verdict": "inconclusive",
+        "claims.sample_efficiency.ci_verdict": "supported",
+        "claims.sample_efficiency.estimate": 1.56,
+        "claims.sample_efficiency.ci_low": 1.56,
+        "claims.sample_efficiency.ci_high": 1.56,
+        "claims.sample_efficiency.n": "n = 6 hiper and 6 ppo runs",
+        "claims.sample_efficiency.reason": "its interval has zero width",
+        "claims.sample_efficiency.censored": "censored: 6 of 6 ppo runs never reached 80%",
+    }
+    out = Filler(numbers, tables, figures).claims("")
+    line = next(ln for ln in out.splitlines() if "Faster." in ln)
+    assert line == (
+        "- **inconclusive**: Faster. Deciding estimate and 95% CI: 1.560 [1.560, 1.560]; n = 6 hiper and 6 ppo "
+        "runs; inconclusive because its interval has zero width (the interval alone would read supported); "
+        "censored: 6 of 6 ppo runs never reached 80%."
+    )
+
+
+def test_a_table_the_figures_step_skipped_is_replaced_by_its_reason(outputs):
+    numbers, _, figures, tables = outputs
+    (tables / "index.json").write_text(json.dumps({"skipped_tables": {"lab_ratios": "no lab dataset"}}))
+    out = Filler(numbers, tables, figures).fill("{{ table lab_ratios }}")
+    assert out == "*Table `lab_ratios` is not built for this study: no lab dataset.*"
+
+
 def test_build_writes_markdown_and_html(outputs, tmp_path):
     _, stats, figures, tables = outputs
     manuscript = tmp_path / "m.md"
@@ -150,3 +179,24 @@ class TestAuthorsSection:
         assert "## The authors' runs, re-analysed" in text
         section = text[text.index("## The authors' runs, re-analysed") :]
         assert "{{ table authors_claims }}" in section and "{{ figure authors_learning_curves" in section
+
+
+def test_every_number_the_shipped_manuscript_quotes_is_computed(merged):
+    """Each `num`/`ci` key of paper/manuscript.md (outside the authors' section) is a key of the numbers
+    `hiper-repro stats` computes, so the paper can only fail to build for a study that lacks the data."""
+    from pathlib import Path
+
+    from hiper_repro.stats.report import Options, compute
+
+    _, numbers = compute(merged, Options(reps=20, curve_reps=10, variance_reps=10))
+    filler = Filler(numbers, Path("."), Path("."))
+    text = (Path(__file__).parents[1] / "paper" / "manuscript.md").read_text()
+    missing = []
+    for m in PLACEHOLDER.finditer(text):
+        kind, args = m.group(1), (m.group(2) or "").split()
+        if kind not in ("num", "ci") or args[0].startswith("authors."):
+            continue
+        key = filler.key(args[0])
+        wanted = [key] if kind == "num" else [f"{key}.ci_low", f"{key}.ci_high"]
+        missing += [k for k in wanted if k not in numbers]
+    assert not missing, missing

@@ -22,6 +22,7 @@ from hiper_repro.agent.parser import parse_response
 from hiper_repro.agent.policy import Policy, PolicyConfig
 from hiper_repro.agent.prompts import PromptState, cut_history, encode_prompt
 from hiper_repro.agent.rollout import rollout
+from hiper_repro.cli_help import DefaultsFormatter
 
 
 def sequential_generate_tokens(policy: Policy, tasks: list, cfg: GenerationConfig, seed: int) -> int:
@@ -157,7 +158,11 @@ def bench_smollm2(cache_dir: str, max_new_tokens: int = 32, batches: tuple[int, 
 
 def main(argv: list[str]) -> int:
     """``hiper-repro bench rollout [--model DIR] [--episodes 64] [--smollm2 --cache-dir DIR] [--out f.json]``."""
-    ap = argparse.ArgumentParser(prog="hiper-repro bench rollout", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        formatter_class=DefaultsFormatter,
+        prog="hiper-repro bench rollout",
+        description=__doc__.splitlines()[0],
+    )
     ap.add_argument("--model", default=None, help="saved policy folder (default: random tiny-xs)")
     ap.add_argument("--episodes", type=int, default=64)
     ap.add_argument("--max-turns", type=int, default=4)

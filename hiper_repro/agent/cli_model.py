@@ -17,6 +17,7 @@ from pathlib import Path
 
 from hiper_repro.agent.models import TINY_PRESETS, build_tiny_model, is_tiny, load_model, save_model
 from hiper_repro.agent.tokenizer import train_word_tokenizer
+from hiper_repro.cli_help import DefaultsFormatter
 
 
 def env_corpus(tasks: Iterable, env_options: dict | None = None) -> Iterator[str]:
@@ -58,7 +59,9 @@ def build_base(
 def main(argv: list[str]) -> int:
     from hiper_repro.envs import load_tasks
 
-    ap = argparse.ArgumentParser(prog="hiper-repro model", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        formatter_class=DefaultsFormatter, prog="hiper-repro model", description=__doc__.splitlines()[0]
+    )
     ap.add_argument(
         "--name", required=True, help=f"tiny preset {sorted(TINY_PRESETS)}, smollm2-135m, HF id/folder"
     )

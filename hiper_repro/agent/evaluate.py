@@ -31,12 +31,16 @@ from hiper_repro.agent.formats import FORMATS, check_format
 from hiper_repro.agent.generation import GenerationConfig, noise_seed
 from hiper_repro.agent.policy import AGENT_JSON, Policy, PolicyConfig, default_heads
 from hiper_repro.agent.rollout import Rollout, rollout
+from hiper_repro.cli_help import DefaultsFormatter
 from hiper_repro.io import write_atomic
 
 if TYPE_CHECKING:
     from hiper_repro.envs import EnvPool, Task
 
 METRICS: tuple[str, ...] = ("success", "score", "length", "invalid_rate", "switch_rate", "segment_length")
+# `hiper-repro evaluate`'s default temperature: the pipeline's (`evaluate.temperature`, and the trainer's
+# `rollout.eval_temperature`), which is the authors' evaluation temperature. A test holds the three equal.
+EVAL_TEMPERATURE = 0.4
 COLUMNS: tuple[str, ...] = ("task_id", "task_type", "horizon", *METRICS)
 
 
@@ -172,14 +176,21 @@ def main(argv: list[str]) -> int:
     """``hiper-repro evaluate --model DIR --tasks f.jsonl --format plan_execute|flat --out f.json``."""
     from hiper_repro.envs import load_tasks
 
-    ap = argparse.ArgumentParser(prog="hiper-repro evaluate", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        formatter_class=DefaultsFormatter, prog="hiper-repro evaluate", description=__doc__.splitlines()[0]
+    )
     ap.add_argument(
         "--model", required=True, help="saved policy folder (agent.json) or a plain HF model folder"
     )
     ap.add_argument("--tasks", required=True, nargs="+", help="task JSONL file(s)")
     ap.add_argument("--format", required=True, choices=FORMATS, dest="fmt")
     ap.add_argument("--out", required=True, help="output JSON (summary + per-episode rows)")
-    ap.add_argument("--temperature", type=float, default=0.0, help="0: greedy (default)")
+    ap.add_argument(
+        "--temperature",
+        type=float,
+        default=EVAL_TEMPERATURE,
+        help="sampling temperature, the pipeline's evaluation temperature unless given; 0 is greedy",
+    )
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--history-length", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=64)
@@ -208,10 +219,14 @@ def main(argv: list[str]) -> int:
         ap.error(f"--format {args.fmt} but the policy at {args.model} was built for {policy.config.fmt}")
     gen = GenerationConfig(args.max_new_tokens, args.temperature, args.history_length)
     result = evaluate(policy, tasks, args.fmt, gen, args.batch_size, args.seed)
-    write_json(args.out, {"model": str(args.model), "format": args.fmt, **result.to_json()})
+    sampling = {"temperature": args.temperature, "seed": args.seed}
+    write_json(args.out, {"model": str(args.model), "format": args.fmt, **sampling, **result.to_json()})
     overall = result.summary["overall"]
+    how = (
+        "greedy (temperature 0)" if args.temperature == 0 else f"sampled at temperature {args.temperature:g}"
+    )
     print(
-        f"{len(tasks)} episodes at temperature {args.temperature:g}: success {overall['success']:.3f}, "
+        f"{len(tasks)} episodes, {how}, noise seed {args.seed}: success {overall['success']:.3f}, "
         f"invalid rate {overall['invalid_rate']:.3f}"
     )
     return 0

@@ -46,6 +46,7 @@ from hiper_repro.agent.policy import LoraSettings, Policy, PolicyConfig, default
 from hiper_repro.agent.prompts import PromptState, cut_history, encode_prompt
 from hiper_repro.agent.rollout import TurnTokens
 from hiper_repro.agent.scoring import score_turns
+from hiper_repro.cli_help import DefaultsFormatter
 from hiper_repro.envs.protocol import ENV_NAMES
 
 EVAL_FILE = "warmstart_eval.json"
@@ -398,7 +399,9 @@ def warm_start(cfg: WarmStartConfig, out: str | Path) -> dict:
 
 def main(argv: list[str]) -> int:
     """``hiper-repro warmstart --config FILE --out DIR``."""
-    ap = argparse.ArgumentParser(prog="hiper-repro warmstart", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        formatter_class=DefaultsFormatter, prog="hiper-repro warmstart", description=__doc__.splitlines()[0]
+    )
     ap.add_argument("--config", required=True, help="YAML with WarmStartConfig fields")
     ap.add_argument("--out", required=True, help="output folder (policy + warmstart_eval.json)")
     args = ap.parse_args(argv)

@@ -20,6 +20,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from hiper_repro.cli_help import DefaultsFormatter
 from hiper_repro.credit.gae import gae
 from hiper_repro.credit.hae import hae
 from hiper_repro.credit.reference import gae_episode, hae_episode
@@ -177,7 +178,11 @@ def run(batch: int, n_turns: int, repeat: int, device: str, dtype: torch.dtype, 
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hiper-repro bench credit", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        formatter_class=DefaultsFormatter,
+        prog="hiper-repro bench credit",
+        description=__doc__.splitlines()[0],
+    )
     parser.add_argument("--batch", type=int, default=1024, help="episodes B (default 1024)")
     parser.add_argument("--turns", type=int, default=50, help="turns T per episode (default 50)")
     parser.add_argument(

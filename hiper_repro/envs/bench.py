@@ -18,6 +18,7 @@ import time
 import warnings
 from collections.abc import Callable
 
+from hiper_repro.cli_help import DefaultsFormatter
 from hiper_repro.envs.registry import make_env
 from hiper_repro.envs.tasks import make_tasks
 from hiper_repro.io import write_atomic
@@ -91,7 +92,9 @@ def bench_env(name: str, tasks, seconds: float, seed: int = 0, **options) -> flo
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hiper-repro bench envs", description=__doc__)
+    parser = argparse.ArgumentParser(
+        formatter_class=DefaultsFormatter, prog="hiper-repro bench envs", description=__doc__
+    )
     parser.add_argument("--horizon", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0, help="timing budget per env")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved bursts per env")

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 
+from hiper_repro.cli_help import DefaultsFormatter
 from hiper_repro.envs.protocol import ENV_NAMES, SPLITS
 from hiper_repro.envs.tasks import make_tasks, save_tasks
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hiper-repro tasks", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        formatter_class=DefaultsFormatter, prog="hiper-repro tasks", description=__doc__
+    )
     parser.add_argument("--env", required=True, choices=ENV_NAMES)
     parser.add_argument("--horizon", type=int, required=True, help="number of dependent subtasks K")
     parser.add_argument("--split", required=True, choices=SPLITS)

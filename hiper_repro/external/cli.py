@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from hiper_repro.cli_help import DefaultsFormatter
 from hiper_repro.external.runs import merge_verl_runs, run_name, save_runs
 from hiper_repro.external.verl import VerlLogError, read_verl_log
 
@@ -35,7 +36,9 @@ def describe(ds) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="hiper-repro import-verl", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        formatter_class=DefaultsFormatter, prog="hiper-repro import-verl", description=__doc__.splitlines()[0]
+    )
     p.add_argument("logs", nargs="+", type=Path, metavar="LOG", help="veRL console logs, plain or gzip")
     p.add_argument("--out", required=True, type=Path, help="folder for <run>.nc and merged.nc")
     p.add_argument("--method", help="method of every log (default: from algorithm.adv_estimator)")

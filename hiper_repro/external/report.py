@@ -24,6 +24,7 @@ matplotlib.use("Agg")  # before anything imports pyplot: draw without a display
 
 import pandas as pd  # noqa: E402
 
+from hiper_repro.cli_help import DefaultsFormatter
 from hiper_repro.external import analysis as an  # noqa: E402
 from hiper_repro.external.runs import load_runs  # noqa: E402
 from hiper_repro.figures import authors as fig  # noqa: E402
@@ -134,7 +135,11 @@ def summary(tables: dict[str, pd.DataFrame], opts: an.Options) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="hiper-repro analyse-verl", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        formatter_class=DefaultsFormatter,
+        prog="hiper-repro analyse-verl",
+        description=__doc__.splitlines()[0],
+    )
     p.add_argument("--merged", required=True, type=Path, help="merged.nc written by hiper-repro import-verl")
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--thresholds", type=float, nargs="+", default=list(an.Options.thresholds))

@@ -23,15 +23,27 @@ import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from hiper_repro.figures import credit, results, tables  # noqa: E402
+from hiper_repro.cli_help import DefaultsFormatter
+from hiper_repro.figures import credit, diagnostics, results, tables  # noqa: E402
 from hiper_repro.io import atomic_target, write_atomic  # noqa: E402
 from hiper_repro.traces.merge import open_merged  # noqa: E402
 
 STATS_TABLES = (
     "run_scores", "final_success", "aggregate", "aggregate_by_env", "task_types", "improvement",
     "performance_profile", "learning_curves", "time_to_threshold", "sample_efficiency", "switch_rate",
-    "variance_by_position", "variance_by_horizon",
+    "variance_by_position", "variance_by_horizon", "claims", "settings",
 )  # fmt: skip
+# Tables only some studies have: paired changes need starting evaluations, diagnostics the /iterations
+# group, the lab's ratios a theory dataset. A figure or table built from a missing one is skipped, saying so.
+OPTIONAL_TABLES = (
+    "change_from_start", "change_difference", "invalid_change", "change_secondary", "diagnostics",
+    "diagnostics_phases", "theory_ratios",
+)  # fmt: skip
+
+
+def missing_table(name: str) -> pd.DataFrame:
+    """Stand-in for an optional stats table this study lacks: figures refuse it with the reason."""
+    return pd.DataFrame().assign(**{f"<{name}.csv not written by hiper-repro stats for this study>": []})
 
 
 def save_figure(fig: Figure, out_dir: Path, name: str) -> list[Path]:
@@ -54,7 +66,10 @@ def read_stats(stats_dir: Path) -> dict[str, pd.DataFrame]:
             f"--stats {stats_dir}: missing {', '.join(f'{n}.csv' for n in missing)} (run hiper-repro stats)"
         )
     out = {}
-    for n in STATS_TABLES:
+    for n in (*STATS_TABLES, *OPTIONAL_TABLES):
+        if not (stats_dir / f"{n}.csv").is_file():
+            out[n] = missing_table(n)
+            continue
         try:
             out[n] = pd.read_csv(stats_dir / f"{n}.csv")
         except pd.errors.EmptyDataError:
@@ -77,13 +92,16 @@ def read_theory(path: Path) -> xr.Dataset:
 def figure_jobs(
     s: dict[str, pd.DataFrame], tree: xr.DataTree, reference: str
 ) -> dict[str, Callable[[], Figure]]:
-    """Every figure as a name and a thunk that draws it."""
+    """Every figure as a name and a thunk that draws it (an optional table ``s`` lacks makes its figure
+    raise, which the caller reports as skipped)."""
+    s = {name: s.get(name, missing_table(name)) for name in (*STATS_TABLES, *OPTIONAL_TABLES)}
     return {
         "final_success": lambda: results.final_success_bars(s["final_success"], s["run_scores"], "final"),
         "final_success_last_k": lambda: results.final_success_bars(
             s["final_success"], s["run_scores"], "last_k"
         ),
         "learning_curves": lambda: results.learning_curves(s["learning_curves"]),
+        "change_from_start": lambda: results.change_from_start(s["change_from_start"]),
         "success_vs_horizon": lambda: results.success_vs_horizon(s["final_success"], s["run_scores"]),
         "sample_efficiency": lambda: results.sample_efficiency(
             s["sample_efficiency"], s["time_to_threshold"]
@@ -99,30 +117,85 @@ def figure_jobs(
         ),
         "segments": lambda: credit.segment_distributions(tree, reference),
         "switch_rate": lambda: credit.switch_rate_dynamics(s["switch_rate"]),
+        "diagnostics": lambda: diagnostics.training_diagnostics(s["diagnostics"]),
     }
 
 
-def write_tables(s: dict[str, pd.DataFrame], tree: xr.DataTree, out: Path) -> None:
-    """Main results, per task type, and ours beside the published numbers."""
-    tables.write_table(
-        tables.main_results(s["final_success"], s["aggregate"]), out, "main_results",
-        "Final evaluation success (%), mean over seeds with 95% stratified bootstrap CI.",
-    )  # fmt: skip
-    tables.write_table(
-        tables.task_type_results(s["task_types"]), out, "task_types",
-        "Final evaluation success (%) per task type, mean over seeds with 95% bootstrap CI.",
-    )  # fmt: skip
+def table_jobs(
+    s: dict[str, pd.DataFrame], tree: xr.DataTree
+) -> dict[str, tuple[Callable[[], pd.DataFrame], str]]:
+    """Every table as a name, a thunk that builds it and its caption."""
+    s = {name: s.get(name, missing_table(name)) for name in (*STATS_TABLES, *OPTIONAL_TABLES)}
     facts = tables.study_facts(tree)
-    tables.write_table(
-        tables.published_comparison(s["aggregate_by_env"], facts),
-        out,
-        "published_comparison",
-        tables.differences(facts),
-    )
+    return {
+        "main_results": (
+            lambda: tables.main_results(s["final_success"], s["aggregate"]),
+            "Final evaluation success (%), mean over seeds with 95% stratified bootstrap CI.",
+        ),
+        "change_from_start": (
+            lambda: tables.change_table(s["change_from_start"]),
+            "Evaluation success at the start (before the first update) and the end of training, and the "
+            "paired change with its 95% CI (bootstrap over seeds and tasks).",
+        ),
+        "change_secondary": (
+            lambda: tables.change_table(s["change_secondary"]),
+            "The same at the secondary evaluation temperature (rollout.eval_temperature; 0 is greedy), played "
+            "before the first update and at the end.",
+        ),
+        "change_difference": (
+            lambda: tables.change_difference_table(s["change_difference"]),
+            "Change from the start of the reference minus that of each other method (points, 95% CI).",
+        ),
+        "diagnostics": (
+            lambda: tables.diagnostics_table(s["diagnostics_phases"], s["invalid_change"]),
+            "Training diagnostics, mean over seeds over the first and the last quarter of training (early -> "
+            "late); evaluation invalid-turn rate at the start and the end.",
+        ),
+        "sample_efficiency": (
+            lambda: tables.efficiency_table(s["sample_efficiency"]),
+            "Runs that reached the success threshold, at their first evaluation, or never, and the restricted "
+            "mean iterations to it (censored runs at their budget) with 95% CI.",
+        ),
+        "variance": (
+            lambda: tables.variance_table(s["variance_by_horizon"]),
+            "Advantage variance over all turns, with 95% hierarchical bootstrap CIs (seeds, then episodes).",
+        ),
+        "lab_ratios": (
+            lambda: tables.lab_table(s["theory_ratios"]),
+            "Exact-gradient lab: variance of HAE's gradient estimate over flat GAE's, median (interquartile "
+            "range) over random MDPs.",
+        ),
+        "settings": (lambda: tables.settings_display(s["settings"]), "What the runs were configured with."),
+        "task_types": (
+            lambda: tables.task_type_results(s["task_types"]),
+            "Final evaluation success (%) per task type, mean over seeds with 95% bootstrap CI.",
+        ),
+        "published_comparison": (
+            lambda: tables.published_comparison(s["aggregate_by_env"], facts),
+            "Published success (%, mean of 3 seeds, no intervals) beside this study's (pooled over horizons, "
+            "95% CI). Absolute levels are not comparable; see the section on what differs from the paper.",
+        ),
+    }
+
+
+def write_tables(s: dict[str, pd.DataFrame], tree: xr.DataTree, out: Path) -> dict[str, str]:
+    """Write every table this study has data for; returns the skipped ones with the reason."""
+    skipped = {}
+    for name, (build, caption) in table_jobs(s, tree).items():
+        try:
+            df = build()
+        except ValueError as err:
+            print(f"figures: skipped table {name}: {err}", file=sys.stderr)
+            skipped[name] = str(err)
+            continue
+        tables.write_table(df, out, name, caption)
+    return skipped
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="hiper-repro figures", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        formatter_class=DefaultsFormatter, prog="hiper-repro figures", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--merged", required=True, type=Path, help="merged traces (hiper-repro aggregate output)")
     p.add_argument("--theory", type=Path, help="theory lab dataset (hiper-repro theory output)")
     p.add_argument("--stats", required=True, type=Path, help="folder written by hiper-repro stats")
@@ -161,10 +234,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"figures: wrote {a.out / name}.pdf|png")
     if a.theory is None:
         skipped["theory"] = "no theory-lab dataset was given (--theory)"
-    # The manifest tells the paper and the report which figures exist, and why the others do not.
-    write_atomic(a.out / "index.json", json.dumps({"drawn": drawn, "skipped": skipped}, indent=1) + "\n")
+    table_dir = a.tables or a.out
     try:
-        write_tables(stats, tree, a.tables or a.out)
+        skipped_tables = write_tables(stats, tree, table_dir)
     except KeyError as err:
         raise ValueError(f"--stats {a.stats}: the tables need column {err}, which a table lacks") from err
+    # The manifests tell the paper and the report which figures and tables exist, and why the others do not.
+    index = {"drawn": drawn, "skipped": skipped}
+    if table_dir.resolve() == a.out.resolve():
+        index["skipped_tables"] = skipped_tables
+    else:
+        write_atomic(
+            table_dir / "index.json", json.dumps({"skipped_tables": skipped_tables}, indent=1) + "\n"
+        )
+    write_atomic(a.out / "index.json", json.dumps(index, indent=1) + "\n")
     return 0

@@ -26,11 +26,18 @@ def _estimator_style(est: str) -> tuple[str, str, str]:
     return ESTIMATOR_STYLE.get(est, ("black", "x", ":"))
 
 
+def log_band(low: np.ndarray, high: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """A CI band drawable on a log axis: lower ends at or below 0 (a bootstrap that drew a single turn)
+    raised to ``floor``, the axis' bottom, so the band stays on the axis instead of falling off it."""
+    return np.maximum(np.asarray(low, float), floor), np.maximum(np.asarray(high, float), floor)
+
+
 @styled
 def variance_by_position(variance: pd.DataFrame, method: str = "hiper") -> Figure:
     """Variance of the advantage at each turn position for ``method``'s estimators (flat GAE on the same
     turns, HAE low, HAE high), with hierarchical bootstrap CIs; rows environments, columns horizons.
-    ``variance`` is the ``variance_by_position`` table."""
+    On the log axis a band's lower end at 0 is drawn at the axis' bottom (a fifth of the smallest positive
+    value shown). ``variance`` is the ``variance_by_position`` table."""
     require(
         variance,
         ["method", "estimator", "env", "horizon", "turn", "variance", "ci_low", "ci_high"],
@@ -43,6 +50,8 @@ def variance_by_position(variance: pd.DataFrame, method: str = "hiper") -> Figur
         )
     envs, horizons = sorted(v["env"].unique()), sorted(v["horizon"].unique())
     fig, axes = grid(len(envs), len(horizons))
+    positive = v.loc[v["variance"] > 0, "variance"]
+    floor = float(positive.min()) / 5 if len(positive) else 1e-6
     for (r, env), (c, h) in ((a, b) for a in enumerate(envs) for b in enumerate(horizons)):
         ax = axes[r, c]
         for est in [e for e in ESTIMATOR_STYLE if e in set(v["estimator"])]:
@@ -56,8 +65,9 @@ def variance_by_position(variance: pd.DataFrame, method: str = "hiper") -> Figur
                 color=colour,
                 label=ESTIMATOR_LABELS.get(est, est),
             )
-            ax.fill_between(d["turn"], d["ci_low"], d["ci_high"], color=colour, alpha=0.2)
+            ax.fill_between(d["turn"], *log_band(d["ci_low"], d["ci_high"], floor), color=colour, alpha=0.2)
         ax.set(title=f"{env}, h={h}", yscale="log")
+        ax.set_ylim(bottom=floor)
         if r == len(envs) - 1:
             ax.set_xlabel("turn position")
         if c == 0:
@@ -92,7 +102,8 @@ def variance_by_horizon(variance: pd.DataFrame, methods: tuple[str, ...] = ("hip
             for est in [e for e in ESTIMATOR_STYLE if e in set(v.loc[v["method"] == m, "estimator"])]:
                 d = v[(v["method"] == m) & (v["estimator"] == est)].sort_values("horizon")
                 colour, marker, _ = _estimator_style(est)
-                yerr = [d["variance"] - d["ci_low"], d["ci_high"] - d["variance"]]
+                low, high = log_band(d["ci_low"], d["ci_high"], float(d["variance"].min()) / 5)
+                yerr = [d["variance"] - low, high - d["variance"]]
                 ax.errorbar(d["horizon"], d["variance"], yerr=yerr, marker=marker, linestyle=styles[m], capsize=2,
                             color=colour, label=f"{label(m)}: {ESTIMATOR_LABELS.get(est, est)}")  # fmt: skip
         ax.set(title=env, xlabel="horizon (subtasks)", yscale="log", xticks=sorted(v["horizon"].unique()))
@@ -122,6 +133,12 @@ def _segments_frame(tree: xr.DataTree, method: str) -> pd.DataFrame:
     )
 
 
+def horizon_colours(horizons: list[int]) -> dict[int, tuple[float, float, float]]:
+    """A grey ramp, light (shortest) to black (longest): horizons never take a method's colour."""
+    shades = np.linspace(0.65, 0.0, len(horizons)) if len(horizons) > 1 else [0.3]
+    return {h: (float(g), float(g), float(g)) for h, g in zip(horizons, shades)}
+
+
 @styled
 def segment_distributions(tree: xr.DataTree, method: str = "hiper") -> Figure:
     """Per-option (segment) high-level advantages A_high and segment lengths d_k of ``method``, by horizon
@@ -131,9 +148,7 @@ def segment_distributions(tree: xr.DataTree, method: str = "hiper") -> Figure:
         raise ValueError(f"segments: {method!r} has no real segment (a flat-format method has none)")
     envs, horizons = sorted(df["env"].unique()), sorted(df["horizon"].unique())
     fig, axes = grid(len(envs), 2, width=3.6)
-    colours = dict(
-        zip(horizons, [tuple(c) for c in np.linspace([0.2, 0.4, 0.8], [0.9, 0.4, 0.1], len(horizons))])
-    )
+    colours = horizon_colours(horizons)
     for r, env in enumerate(envs):
         d = df[df["env"] == env]
         adv = [d.loc[(d["horizon"] == h) & d["adv_high"].notna(), "adv_high"].to_numpy() for h in horizons]

@@ -1,10 +1,10 @@
-"""Tables: main results, results per task type, and our numbers beside the published ones.
+"""Tables: main results, change from the start, diagnostics, sample efficiency, advantage variance, the
+lab's ratios, settings, results per task type, and our numbers beside the published ones.
 
 Each table function takes ``hiper-repro stats`` tables and returns a DataFrame of display strings
 (success in percent, ``mean [ci_low, ci_high]``); :func:`write_table` writes it as CSV, Markdown and LaTeX.
-Published numbers are HiPER's Table of results (arXiv 2602.16165, mean of 3 seeds) as summarised in
-HIPER.md section 6; :func:`study_facts` reads what our study actually ran from the merged traces, and
-:func:`differences` turns both into the plain statement printed under the comparison table.
+Published numbers are HiPER's table of results (arXiv 2602.16165, mean of 3 seeds) as summarised in
+docs/HIPER.md section 6; :func:`study_facts` reads what our study actually ran from the merged traces.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hiper_repro.figures.style import label, order, require
+from hiper_repro.figures.style import ESTIMATOR_LABELS, label, order, require
 from hiper_repro.io import write_atomic
+from hiper_repro.stats.study import describe_model
 
 # (setting, model, metric, method) -> published success or score in percent.
 PUBLISHED = pd.DataFrame(
@@ -117,8 +118,9 @@ def study_facts(tree: xr.DataTree) -> dict:
         "n_seeds": int(root.sizes.get("seed", 0)),
         "methods": [str(m) for m in root["method"].values],
     }
-    if "model_id" in root:
-        facts["models"] = sorted({str(m) for m in np.ravel(root["model_id"].values) if str(m)})
+    if "model_id" in root:  # names, never the folders the runs read them from
+        ids = {str(m) for m in np.ravel(root["model_id"].values) if str(m)}
+        facts["models"] = sorted({describe_model(m)["name"] for m in ids})
     if "episodes" in tree.children:
         ep = tree["episodes"].to_dataset()
         facts["iterations"] = int(ep["iteration"].max()) + 1
@@ -128,22 +130,12 @@ def study_facts(tree: xr.DataTree) -> dict:
     return facts
 
 
-def differences(facts: dict) -> str:
-    """A plain statement of how our study differs from the published one."""
-    b = PUBLISHED_BUDGET
-    models = ", ".join(facts.get("models", [])) or "unrecorded"
-    return (
-        "What differs from the paper. Environments: ours are "
-        f"{', '.join(facts.get('envs', []))} at horizons {', '.join(map(str, facts.get('horizons', [])))} "
-        "(text environments run offline, with a controlled number of dependent subtasks), theirs ALFWorld and "
-        f"WebShop. Model scale: ours {models}; theirs Qwen2.5-1.5B/7B-Instruct with a separate critic. "
-        f"Budget: ours {facts.get('iterations', '?')} iterations of {facts.get('episodes_per_iteration', '?')} "
-        f"episodes and {facts.get('n_seeds', '?')} seeds per cell; theirs {b['iterations']} iterations of "
-        f"{b['episodes_per_iteration']} episodes, {b['seeds']} seeds, up to {b['max_turns']} turns. Our "
-        "numbers are final-policy success on a fixed evaluation split with 95% stratified bootstrap CIs; "
-        "the published ones are means without intervals. Absolute levels are therefore not comparable: "
-        "only the ordering of methods and the direction of the effects are."
-    )
+def settings_display(settings: pd.DataFrame) -> pd.DataFrame:
+    """The ``settings`` table of ``hiper-repro stats`` (what the runs were configured with), for display."""
+    if len(settings) == 0 and "setting" in settings:
+        raise ValueError("the runs' stored configs hold none of the training settings the paper reports")
+    require(settings, ["setting", "meaning", "value"], "settings")
+    return settings[["meaning", "value", "setting"]].rename(columns={"setting": "config key"})
 
 
 def _escape_tex(s: str) -> str:
@@ -200,3 +192,144 @@ def write_table(df: pd.DataFrame, out_dir: str | Path, name: str, caption: str =
     for p, t in zip(paths, texts):
         write_atomic(p, t)
     return paths
+
+
+def _ci(
+    row: pd.Series | dict, est: str = "estimate", scale: float = 100.0, digits: int = 1, sign: bool = False
+) -> str:
+    """``est [lo, hi]`` of one row; signed (``+3.0``) for changes and differences."""
+    e, lo, hi = row[est], row["ci_low"], row["ci_high"]
+    if not np.isfinite(e):
+        return ""
+    f = f"{{:{'+' if sign else ''}.{digits}f}}"
+    return f"{f.format(scale * e)} [{f.format(scale * lo)}, {f.format(scale * hi)}]"
+
+
+def by_cell(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows by environment, horizon, then method in the canonical order (reference first)."""
+    rank = {m: i for i, m in enumerate(order(df["method"]))}
+    return df.assign(_o=df["method"].map(rank)).sort_values(["env", "horizon", "_o"]).drop(columns="_o")
+
+
+def change_table(change: pd.DataFrame) -> pd.DataFrame:
+    """Per cell and method: evaluation success (%) at the start and the end, and the paired change in
+    points with its 95% CI; runs and tasks it rests on."""
+    require(change, ["method", "env", "horizon", "start", "end", "change", "ci_low", "ci_high", "n_runs",
+                     "n_episodes"], "change_from_start")  # fmt: skip
+    rows = by_cell(change)
+    return pd.DataFrame(
+        {
+            "env": rows["env"],
+            "horizon": rows["horizon"],
+            "method": rows["method"].map(label),
+            "start (%)": [f"{100 * v:.1f}" for v in rows["start"]],
+            "end (%)": [f"{100 * v:.1f}" for v in rows["end"]],
+            "change (points)": [_ci(r, "change", sign=True) for _, r in rows.iterrows()],
+            "runs x tasks": [f"{int(a)} x {int(b)}" for a, b in zip(rows["n_runs"], rows["n_episodes"])],
+        }
+    ).reset_index(drop=True)
+
+
+def change_difference_table(diff: pd.DataFrame) -> pd.DataFrame:
+    """Per cell: the reference's change minus each other method's change (points, 95% CI)."""
+    require(
+        diff, ["method_a", "method_b", "env", "horizon", "estimate", "ci_low", "ci_high"], "change_difference"
+    )
+    rows = diff.assign(
+        comparison=[f"{label(a)} minus {label(b)}" for a, b in zip(diff["method_a"], diff["method_b"])],
+        cell=[_ci(r, sign=True) for _, r in diff.iterrows()],
+    )
+    wide = rows.pivot_table(index=["env", "horizon"], columns="comparison", values="cell", aggfunc="first")
+    wide.columns.name = None
+    return wide.reset_index()
+
+
+DIAGNOSTIC_COLUMNS = {  # diagnostic -> (column, format of one value)
+    "invalid_rate": ("invalid turns, training (%)", lambda v: f"{100 * v:.1f}"),
+    "explained_variance_low": ("expl. var. V_low", lambda v: f"{v:.2f}"),
+    "explained_variance_high": ("expl. var. V_high", lambda v: f"{v:.2f}"),
+    "explained_variance_term": ("expl. var. V_term", lambda v: f"{v:.2f}"),
+    "adv_switch_abs": ("mean abs. A_switch", lambda v: f"{v:.3f}"),
+    "approx_kl": ("KL after update (nats)", lambda v: f"{v:.4f}"),
+    "clip_fraction": ("clip fraction", lambda v: f"{v:.3f}"),
+}
+
+
+def diagnostics_table(phases: pd.DataFrame, invalid_change: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per cell and method: each diagnostic's mean over seeds in the first and the last quarter of training
+    ("early -> late"), and the evaluation invalid-turn rate at the start and the end."""
+    require(phases, ["method", "env", "horizon", "phase", "diagnostic", "estimate"], "diagnostics_phases")
+    keys = ["env", "horizon", "method"]
+    wide = phases.pivot_table(index=keys, columns=["diagnostic", "phase"], values="estimate", aggfunc="first")
+    out = wide.index.to_frame(index=False)
+    for name, (column, f) in DIAGNOSTIC_COLUMNS.items():
+        if (name, "early") in wide.columns:
+            early, late = wide[(name, "early")].to_numpy(), wide[(name, "late")].to_numpy()
+            out[column] = [f"{f(a)} -> {f(b)}" if np.isfinite(a) else "" for a, b in zip(early, late)]
+    if invalid_change is not None and len(invalid_change):
+        ev = invalid_change.set_index(keys)
+        out["invalid turns, evaluation (%)"] = [
+            f"{100 * ev.loc[k, 'start']:.1f} -> {100 * ev.loc[k, 'end']:.1f}" if k in ev.index else ""
+            for k in map(tuple, out[keys].to_numpy())
+        ]
+    out = by_cell(out)
+    out["method"] = out["method"].map(label)
+    return out.reset_index(drop=True)
+
+
+def efficiency_table(eff: pd.DataFrame, measure: str = "iterations") -> pd.DataFrame:
+    """Per cell and method: runs that reached the threshold (and how many at their first evaluation) and
+    the restricted mean time to it with its 95% CI (censored runs counted at their budget)."""
+    require(eff, ["method", "env", "horizon", "measure", "estimate", "ci_low", "ci_high", "n_runs", "n_reached",
+                  "n_at_first"], "sample_efficiency")  # fmt: skip
+    rows = by_cell(eff[eff["measure"] == measure])
+    return pd.DataFrame(
+        {
+            "env": rows["env"],
+            "horizon": rows["horizon"],
+            "method": rows["method"].map(label),
+            "reached / runs": [f"{int(a)} / {int(b)}" for a, b in zip(rows["n_reached"], rows["n_runs"])],
+            "at first evaluation": rows["n_at_first"].astype(int),
+            "never (censored)": (rows["n_runs"] - rows["n_reached"]).astype(int),
+            f"{measure.replace('_', ' ')} to threshold": [_ci(r, scale=1.0) for _, r in rows.iterrows()],
+        }
+    ).reset_index(drop=True)
+
+
+def variance_table(variance: pd.DataFrame) -> pd.DataFrame:
+    """Per cell: the variance of each method's advantages over all turns (95% hierarchical bootstrap CI),
+    one column per method and estimator."""
+    require(
+        variance,
+        ["method", "estimator", "env", "horizon", "variance", "ci_low", "ci_high"],
+        "variance_by_horizon",
+    )
+    columns = {  # methods in their order, then flat GAE, HAE low, HAE high
+        (m, e): f"{label(m)}: {ESTIMATOR_LABELS.get(e, e)}"
+        for m in order(variance["method"])
+        for e in [*ESTIMATOR_LABELS, *sorted(set(variance["estimator"]) - set(ESTIMATOR_LABELS))]
+        if ((variance["method"] == m) & (variance["estimator"] == e)).any()
+    }
+    rows = variance.assign(
+        column=[columns[(m, e)] for m, e in zip(variance["method"], variance["estimator"])],
+        cell=[_ci(r, "variance", scale=1.0, digits=4) for _, r in variance.iterrows()],
+    )
+    wide = rows.pivot_table(index=["env", "horizon"], columns="column", values="cell", aggfunc="first")
+    wide = wide[list(columns.values())]
+    wide.columns.name = None
+    return wide.reset_index()
+
+
+def lab_table(ratios: pd.DataFrame) -> pd.DataFrame:
+    """The lab's HAE / flat GAE variance ratio per K (rows) and lambda (columns): median (interquartile
+    range) over random MDPs."""
+    require(ratios, ["lam", "K", "median", "q25", "q75"], "theory_ratios")
+    cells = ratios.assign(
+        column=[f"lambda = {v:g}" for v in ratios["lam"]],
+        cell=[
+            f"{m:.2f} ({a:.2f}-{b:.2f})" for m, a, b in zip(ratios["median"], ratios["q25"], ratios["q75"])
+        ],
+    )
+    wide = cells.pivot_table(index="K", columns="column", values="cell", aggfunc="first")
+    wide.columns.name = None
+    return wide.reset_index()

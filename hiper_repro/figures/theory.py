@@ -77,8 +77,10 @@ def plot_theory(
     ax_ratio.legend(fontsize=7)
     for ax in (ax_var, ax_bias, ax_ratio):
         ax.set_xticks(k)
+    lams = ", ".join(f"{v:g}" for v in ds["lam"].values)
     fig.suptitle(
-        f"exact-gradient lab: lambda={sel['lam']:g}, gamma={sel['gamma']:g}, critic noise={sel['critic_noise']:g}",
+        f"exact-gradient lab at gamma={sel['gamma']:g}, critic noise={sel['critic_noise']:g}: variance and bias "
+        f"at lambda={sel['lam']:g}; variance ratio at every lambda ({lams})",
         fontsize=10,
     )
     return fig

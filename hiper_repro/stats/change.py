@@ -67,11 +67,17 @@ def _table(start: xr.DataArray, end: xr.DataArray) -> np.ndarray | None:
 
 
 def change_from_start(
-    tree: xr.DataTree | xr.Dataset, *, reps: int = 2000, ci: float = 0.95, seed: int = 0
+    tree: xr.DataTree | xr.Dataset,
+    *,
+    var: str = "success",
+    reps: int = 2000,
+    ci: float = 0.95,
+    seed: int = 0,
 ) -> xr.Dataset:
-    """Per (method, env, horizon): start, end and change (end - start) of evaluation success, the change's
-    two-level bootstrap CI (seeds and tasks), n_runs and n_episodes (tasks per run)."""
-    start, end = paired_success(tree)
+    """Per (method, env, horizon): start, end and change (end - start) of evaluation ``var`` (success,
+    or e.g. invalid_rate), the change's two-level bootstrap CI (seeds and tasks), n_runs and n_episodes
+    (tasks per run)."""
+    start, end = paired_success(tree, var)
     cells = start.isel(seed=0, eval_episode=0, drop=True)
     out = {
         k: xr.full_like(cells, np.nan, dtype=float) for k in ("start", "end", "change", "ci_low", "ci_high")

@@ -1,7 +1,9 @@
 """``hiper-repro stats --merged merged.nc --out DIR``: tidy CSVs and ``numbers.json`` from merged traces.
 
 Writes ``DIR/<table>.csv`` for every table of :func:`hiper_repro.stats.report.compute` and
-``DIR/numbers.json`` (flat dotted keys, documented in :mod:`hiper_repro.stats.report`). Every file is
+``DIR/numbers.json`` (flat dotted keys, documented in :mod:`hiper_repro.stats.report`), with the
+exact-gradient lab's numbers too when ``--theory theory.nc`` is given. Run it where the training ran:
+the model folders the traces name (``model_id``) are read, when present, for the models' names and sizes. Every file is
 written to a temporary file in ``DIR`` and moved into place, so a crash never leaves half a file.
 """
 
@@ -13,14 +15,16 @@ from pathlib import Path
 
 import xarray as xr
 
+from hiper_repro.cli_help import DefaultsFormatter
 from hiper_repro.io import write_atomic
 from hiper_repro.stats.report import Options, compute
 from hiper_repro.traces.merge import open_merged
 
 
-def run(tree: xr.DataTree, out: Path, opts: Options) -> dict:
-    """Compute every table and number for ``tree`` and write them into ``out``; returns the numbers."""
-    tables, numbers = compute(tree, opts)
+def run(tree: xr.DataTree, out: Path, opts: Options, theory: xr.Dataset | None = None) -> dict:
+    """Compute every table and number for ``tree`` (and the lab dataset ``theory``) and write them into
+    ``out``; returns the numbers."""
+    tables, numbers = compute(tree, opts, theory)
     for name, df in tables.items():
         write_atomic(out / f"{name}.csv", df.to_csv(index=False))
     write_atomic(out / "numbers.json", json.dumps(numbers, indent=1, sort_keys=True, allow_nan=False) + "\n")
@@ -28,9 +32,12 @@ def run(tree: xr.DataTree, out: Path, opts: Options) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="hiper-repro stats", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        formatter_class=DefaultsFormatter, prog="hiper-repro stats", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--merged", required=True, help="merged traces (hiper-repro aggregate output)")
     p.add_argument("--out", required=True, help="output folder for CSVs and numbers.json")
+    p.add_argument("--theory", type=Path, help="exact-gradient lab dataset (hiper-repro theory output)")
     p.add_argument("--reference", default=Options.reference, help="method compared against all others")
     p.add_argument("--k", type=int, default=Options.k, help="last-k evaluations averaged in the last_k score")
     p.add_argument(
@@ -76,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not Path(a.merged).is_file():
         raise ValueError(f"--merged: no such file {a.merged!r}")
-    numbers = run(open_merged(a.merged), Path(a.out), opts)
+    if a.theory is not None and not a.theory.is_file():
+        raise ValueError(f"--theory: no such file {str(a.theory)!r}")
+    theory = xr.load_dataset(a.theory, engine="h5netcdf") if a.theory is not None else None
+    numbers = run(open_merged(a.merged), Path(a.out), opts, theory)
     for name in sorted({k.split(".")[1] for k in numbers if k.startswith("claims.")}):
         print(f"{name}: {numbers[f'claims.{name}.verdict']}")
     return 0

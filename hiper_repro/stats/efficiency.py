@@ -6,6 +6,8 @@ For one run with evaluation curve c(i) at evaluation iterations i_0 < i_1 < ...:
     T_steps   = environment steps of the training iterations up to T_iter
               = sum over training iterations j <= T_iter of sum over episodes of /episodes length[j]
     budget    = last evaluation iteration of the run
+    at_first  = reached at the run's first evaluation (with a starting evaluation, eval_iteration -1:
+                the starting policy was already there, so the run says nothing about learning speed)
 
 An evaluation at iteration i scores the policy after iteration i's update (traces schema), hence ``j <= i``.
 Censored runs are never dropped silently: ``reached`` flags them, and the restricted time
@@ -49,8 +51,8 @@ def time_to_threshold(
     """Per run: first evaluation iteration (and env steps) where ``curve >= threshold``, with censoring.
 
     ``steps`` (optional) gives env steps per evaluation point (see :func:`env_steps_until`).
-    Returns ``iterations``, ``reached``, ``budget``, ``iterations_restricted``, ``exists`` and, with
-    ``steps``, ``env_steps`` and ``env_steps_restricted``.
+    Returns ``iterations``, ``reached``, ``at_first`` (reached at the run's first evaluation), ``budget``,
+    ``iterations_restricted``, ``exists`` and, with ``steps``, ``env_steps`` and ``env_steps_restricted``.
     """
     if dim not in curve.dims:
         raise ValueError(f"curve must have dim {dim!r}, saw {curve.dims}")
@@ -62,10 +64,12 @@ def time_to_threshold(
     first = hit.argmax(dim)
     it = xr.DataArray(curve[dim].values.astype(float), dims=dim)  # no coord: indexing it must not clash
     last = last_index(curve, dim)
+    first_eval = curve.notnull().argmax(dim)  # position of each run's first existing evaluation
     out = xr.Dataset(
         {
             "iterations": it.isel({dim: first}, drop=True).where(reached),
             "reached": reached & exists,
+            "at_first": reached & exists & (first == first_eval),
             "budget": it.isel({dim: last}, drop=True).where(exists),
             "exists": exists,
         }

@@ -24,6 +24,7 @@ from hiper_repro.stats.bootstrap import (
 )
 from hiper_repro.stats.change import change_difference, change_from_start, training_windows
 from hiper_repro.stats.compare import improvement, welch_tests
+from hiper_repro.stats.diagnostics import DIAGNOSTICS, critic_quality, diagnostics, phases
 from hiper_repro.stats.dynamics import settling, switch_rate
 from hiper_repro.stats.efficiency import env_steps_until, speedup, time_to_threshold
 from hiper_repro.stats.profiles import performance_profile
@@ -62,6 +63,8 @@ class Estimates:
     per_cell: dict[str, xr.Dataset]  # score -> mean over seeds per (method, env, horizon)
     change: xr.Dataset | None  # end - start per cell, paired per task (None: no starting evaluations)
     change_vs: dict[str, xr.Dataset]  # baseline -> change of the reference - change of the baseline
+    invalid_change: xr.Dataset | None  # the same paired statistics for the evaluation invalid-turn rate
+    secondary_change: xr.Dataset | None  # change of success at the secondary evaluation temperature
     training_windows: xr.Dataset | None  # training success per cell in windows of iterations
     pooled: dict[tuple[str, str], xr.Dataset]  # (score, "mean" | "iqm") -> per method, over cells
     by_env: xr.Dataset  # final success per (method, env), pooled over horizons
@@ -72,12 +75,15 @@ class Estimates:
     curves: xr.Dataset  # mean evaluation success per cell and evaluation
     time_to_threshold: xr.Dataset  # per run (censoring visible)
     efficiency: dict[str, xr.Dataset]  # "iterations" | "env_steps" -> restricted mean time per cell
-    reached: xr.Dataset  # n_reached, n_runs per cell
+    reached: xr.Dataset  # n_reached, n_at_first (reached at the first evaluation), n_runs per cell
     speedup: dict[str, dict[str, float]]  # baseline -> restricted mean iterations baseline / reference
     switch_rate: xr.DataArray  # per run and iteration
     switch_curve: xr.Dataset  # mean switch rate per cell and iteration
     variance_by_position: pd.DataFrame  # advantage variance per turn position, method and estimator
     variance_by_horizon: pd.DataFrame  # the same, all turns pooled
+    diagnostic_curves: pd.DataFrame  # per cell, diagnostic and iteration: mean over seeds with CI
+    diagnostic_phases: pd.DataFrame  # per cell, diagnostic and phase (early, late): mean over seeds with CI
+    critic: dict[str, dict[str, dict[str, float]]]  # method -> value head -> explained variance, pooled
     # Effects the claims are decided on; None where the data cannot give one.
     final_difference: dict[str, dict[str, float]]  # baseline -> mean final success, reference - baseline
     horizon_gain: dict | None  # gain over the strongest baseline, longest minus shortest horizon
@@ -143,6 +149,7 @@ def estimate(tree: xr.DataTree, opts: Options = Options()) -> Estimates:
     reached = xr.Dataset(
         {
             "n_reached": ttt["reached"].where(ttt["exists"], False).sum("seed"),
+            "n_at_first": ttt["at_first"].where(ttt["exists"], False).sum("seed"),
             "n_runs": ttt["exists"].sum("seed"),
         }
     )
@@ -156,6 +163,8 @@ def estimate(tree: xr.DataTree, opts: Options = Options()) -> Estimates:
         per_cell=per_cell,
         change=change_from_start(tree, **boot) if has_start else None,
         change_vs={b: change_difference(tree, ref, b, **boot) for b in others} if has_start else {},
+        invalid_change=change_from_start(tree, var="invalid_rate", **boot) if has_start else None,
+        secondary_change=_secondary_change(tree, boot),
         training_windows=aggregate(training_windows(tree), "mean", keep=(*CELL, "window"), **curve_boot),
         pooled=pooled,
         by_env=by_env,
@@ -171,6 +180,7 @@ def estimate(tree: xr.DataTree, opts: Options = Options()) -> Estimates:
         switch_rate=rate,
         switch_curve=aggregate(rate, "mean", keep=(*CELL, "iteration"), **curve_boot),
         **_variances(group(tree, "turns"), methods, ref, opts),
+        **_diagnostics(tree, opts),
         final_difference={b: difference(final, ref, b, **boot) for b in others},
         horizon_gain=_horizon_gain(final, ref, others, opts),
         settling=_settling(rate, ref, opts),
@@ -203,6 +213,52 @@ def _variances(turns: xr.Dataset, methods: list[str], ref: str, opts: Options) -
         "variance_by_position": pd.concat(by_pos, ignore_index=True) if by_pos else pd.DataFrame(),
         "variance_by_horizon": pd.concat(by_h, ignore_index=True) if by_h else pd.DataFrame(),
         "variance_ratio": ratio,
+    }
+
+
+def _secondary_change(tree: xr.DataTree, boot: dict) -> xr.Dataset | None:
+    """Change from the start at the secondary evaluation temperature; None where runs did not play it."""
+    if "evaluation_secondary" not in tree.children:
+        return None
+    secondary = tree["evaluation_secondary"].to_dataset()
+    if EVAL_DIM not in secondary.dims or not bool((secondary[EVAL_DIM] < 0).any()):
+        return None
+    if not bool(secondary["success"].notnull().any()):
+        return None
+    return change_from_start(secondary, **boot)
+
+
+def _diagnostics(tree: xr.DataTree, opts: Options) -> dict:
+    """Training diagnostics over iterations and in the early and late phases of training, per cell, and
+    each method's critic quality pooled over cells; empty without an /iterations group."""
+    try:
+        diag = diagnostics(tree)
+    except ValueError:  # traces written before per-iteration diagnostics
+        return {"diagnostic_curves": pd.DataFrame(), "diagnostic_phases": pd.DataFrame(), "critic": {}}
+    boot = {"reps": opts.reps, "ci": opts.ci, "seed": opts.seed}
+    curve_boot = boot | {"reps": opts.curve_reps}
+    phase = phases(diag)
+    curves, by_phase = [], []
+    for name in diag.data_vars:
+        label = {"diagnostic": name, "long_name": DIAGNOSTICS[name]}
+        curves.append(
+            tidy(aggregate(diag[name], "mean", keep=(*CELL, "iteration"), **curve_boot)).assign(**label)
+        )
+        by_phase.append(tidy(aggregate(phase[name], "mean", keep=(*CELL, "phase"), **boot)).assign(**label))
+    quality = critic_quality(diag)
+    critic: dict[str, dict[str, dict[str, float]]] = {}
+    for head in quality.data_vars:
+        pooled = aggregate(quality[head], "mean", keep=("method",), **boot)
+        for m in pooled["method"].values:
+            row = pooled.sel({"method": m})
+            if int(row["n_runs"]) > 0:
+                critic.setdefault(str(m), {})[str(head)] = {
+                    k: float(row[k]) for k in ("estimate", "ci_low", "ci_high", "n_runs")
+                }
+    return {
+        "diagnostic_curves": pd.concat(curves, ignore_index=True),
+        "diagnostic_phases": pd.concat(by_phase, ignore_index=True),
+        "critic": critic,
     }
 
 

@@ -14,19 +14,29 @@ method, ``{b}`` another method, ``{est}`` an advantage estimator ``flat``/``low`
     task_type.{env}.h{h}.{task_type}.{method}.{mean,ci_low,ci_high}      final success per task type
     change.{env}.h{h}.{method}.{start,end,change,ci_low,ci_high,n_runs,n_episodes}   end - start, paired
     change_vs.{env}.h{h}.{ref}_vs_{b}.{estimate,ci_low,ci_high}          change of ref - change of b
+    invalid_change.{env}.h{h}.{method}.{start,end,change,ci_low,ci_high}  evaluation invalid-turn rate
+    change_secondary.{env}.h{h}.{method}.{start,end,change,ci_low,ci_high}  at rollout.eval_temperature
     improvement.{ref}_vs_{b}.{estimate,ci_low,ci_high}                    P(ref > b) on final success
     welch.{env}.h{h}.{ref}_vs_{b}.{diff,ci_low,ci_high,t,df,p,p_holm,reject}
     sample_efficiency.{env}.h{h}.{method}.{iterations|env_steps}.{mean,ci_low,ci_high}
-    sample_efficiency.{env}.h{h}.{method}.{n_reached,n_runs}
+    sample_efficiency.{env}.h{h}.{method}.{n_reached,n_at_first,n_runs}  n_at_first: there at the start
     speedup.{ref}_over_{b}.{estimate,ci_low,ci_high}                      restricted mean iterations b / ref
     variance.{env}.h{h}.{method}.{est}.{variance,ci_low,ci_high}          all turns pooled
-    claims.{name}.{statement,verdict,estimate,ci_low,ci_high,null,...}    see hiper_repro.stats.claims
+    diagnostics.{env}.h{h}.{method}.{name}.{early|late}.{estimate,ci_low,ci_high}   stats.diagnostics
+    critic.{method}.{low|high|term}.{estimate,ci_low,ci_high,n_runs}      explained variance, pooled
+    claims.{name}.{statement,verdict,ci_verdict,estimate,ci_low,ci_high,null,n,reason,...}  stats.claims
+    study.{format|model}.{method}, study.models, study.setting.{key}, study.shaping   stats.study
+    theory.{lams,gamma,critic_noise,replicates}, theory.lam{lam}.K{k}.{median,q25,q75,n},
+    theory.trend.lam{lam}.{k_first,k_last,first,last,direction}          stats.lab (with a lab dataset)
+    text.{name}                                                           stats.findings: sentences
 
 Tables: ``run_scores``, ``final_success`` (per cell, both scores), ``change_from_start``,
 ``change_difference``, ``training_windows``, ``aggregate``, ``aggregate_by_env``, ``task_types``,
 ``improvement``, ``welch``, ``performance_profile``, ``learning_curves``, ``time_to_threshold``
 (per run, censoring visible), ``sample_efficiency``, ``switch_rate``, ``variance_by_position``,
-``variance_by_horizon``.
+``variance_by_horizon``, ``diagnostics`` (per iteration), ``diagnostics_phases``, ``invalid_change``,
+``change_secondary`` (where runs played the secondary evaluation),
+``claims``, ``settings`` (what ran, from the runs' configs), and ``theory_ratios`` with a lab dataset.
 """
 
 from __future__ import annotations
@@ -40,16 +50,46 @@ import xarray as xr
 
 from hiper_repro.stats.claims import decide
 from hiper_repro.stats.estimates import CELL, Estimates, Options, estimate, tidy
+from hiper_repro.stats.findings import findings
+from hiper_repro.stats.lab import horizon_trend, lab_ratios
+from hiper_repro.stats.study import settings_table, study_facts
 
 __all__ = ["Options", "compute", "numbers", "tables"]
 
 
-def compute(tree: xr.DataTree, opts: Options | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """All tables and numbers (see the module docstring) for a merged trace tree; default `Options()`."""
+def compute(
+    tree: xr.DataTree, opts: Options | None = None, theory: xr.Dataset | None = None
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """All tables and numbers (see the module docstring) for a merged trace tree, and for the lab dataset
+    `theory` when given; default `Options()`. The ``text.*`` sentences are decided from the numbers."""
     opts = opts or Options()
     est = estimate(tree, opts)
     verdicts = decide(est, opts.threshold)
-    return tables(est, verdicts), numbers(est, verdicts, opts)
+    out_tables, out_numbers = tables(est, verdicts), numbers(est, verdicts, opts)
+    facts = study_facts(tree)
+    out_numbers |= {k: _clean(v) for k, v in facts.items()}
+    out_tables["settings"] = settings_table(facts)
+    if theory is not None:
+        ratios = lab_ratios(theory)
+        out_tables["theory_ratios"] = ratios
+        out_numbers |= lab_numbers(ratios)
+    out_numbers |= findings(out_numbers)
+    return out_tables, out_numbers
+
+
+def lab_numbers(ratios: pd.DataFrame) -> dict[str, Any]:
+    """``theory.*`` keys: the HAE / flat GAE variance ratio per lambda and K, and its trend with K."""
+    out: dict[str, Any] = {
+        "theory.lams": sorted(float(v) for v in ratios["lam"].unique()),
+        "theory.gamma": float(ratios["gamma"].iloc[0]),
+        "theory.critic_noise": float(ratios["critic_noise"].iloc[0]),
+        "theory.replicates": int(ratios["n"].max()),
+    }
+    for row in ratios.to_dict("records"):
+        _put(out, f"theory.lam{row['lam']:g}.K{row['K']}", _pick(row, ("median", "q25", "q75", "n")))
+    for lam in out["theory.lams"]:
+        _put(out, f"theory.trend.lam{lam:g}", horizon_trend(ratios, lam))
+    return out
 
 
 def tables(est: Estimates, verdicts: dict[str, dict]) -> dict[str, pd.DataFrame]:
@@ -57,6 +97,7 @@ def tables(est: Estimates, verdicts: dict[str, dict]) -> dict[str, pd.DataFrame]
     ttt_columns = [
         "iterations_restricted",
         "reached",
+        "at_first",
         "iterations",
         "budget",
         "env_steps",
@@ -86,28 +127,30 @@ def tables(est: Estimates, verdicts: dict[str, dict]) -> dict[str, pd.DataFrame]
         "performance_profile": tidy(est.profile),
         "learning_curves": tidy(est.curves),
         "time_to_threshold": tidy(est.time_to_threshold[ttt_columns]),
-        "sample_efficiency": efficiency.merge(counts[[*CELL, "n_reached"]], on=list(CELL)),
+        "sample_efficiency": efficiency.merge(counts[[*CELL, "n_reached", "n_at_first"]], on=list(CELL)),
         "switch_rate": tidy(est.switch_curve),
         "variance_by_position": est.variance_by_position,
         "variance_by_horizon": est.variance_by_horizon,
+        "diagnostics": est.diagnostic_curves,
+        "diagnostics_phases": est.diagnostic_phases,
         "claims": pd.DataFrame(
-            [
-                {"claim": n, **{k: v[k] for k in ("verdict", "estimate", "ci_low", "ci_high", "statement")}}
-                for n, v in verdicts.items()
-            ]
+            [{"claim": name, **{k: v.get(k) for k in CLAIM_COLUMNS}} for name, v in verdicts.items()]
         ),
     }
 
 
+CLAIM_COLUMNS = ("verdict", "ci_verdict", "estimate", "ci_low", "ci_high", "n", "reason", "statement")
 CHANGE_VARS = ("change", "ci_low", "ci_high", "start", "end", "n_runs", "n_episodes")
 
 
 def _change_tables(est: Estimates) -> dict[str, pd.DataFrame]:
-    """``change_from_start``, ``change_difference`` and ``training_windows`` (the first two only when the
-    runs evaluated their starting policy)."""
+    """``training_windows``; ``change_from_start``, ``change_difference`` and ``invalid_change`` when the
+    runs evaluated their starting policy; ``change_secondary`` when they also played the secondary
+    evaluation."""
     out = {"training_windows": tidy(est.training_windows)}
     if est.change is not None:
         out["change_from_start"] = tidy(est.change[list(CHANGE_VARS)])
+        out["invalid_change"] = tidy(est.invalid_change[list(CHANGE_VARS)])
         out["change_difference"] = pd.DataFrame(
             [
                 {"method_a": est.reference, "method_b": b, **row}
@@ -115,6 +158,8 @@ def _change_tables(est: Estimates) -> dict[str, pd.DataFrame]:
                 for row in tidy(diff).to_dict("records")
             ]
         )
+    if est.secondary_change is not None:
+        out["change_secondary"] = tidy(est.secondary_change[list(CHANGE_VARS)])
     return out
 
 
@@ -163,6 +208,13 @@ def numbers(est: Estimates, verdicts: dict[str, dict], opts: Options) -> dict[st
         for b, diff in est.change_vs.items():
             for c, row in _cells(diff, ("env", "horizon")):
                 _put(out, f"change_vs.{c['env']}.h{c['horizon']}.{ref}_vs_{b}", _pick(row, ("estimate", *ci)))
+        for c, row in _cells(est.invalid_change[list(CHANGE_VARS)]):
+            _put(out, f"invalid_change.{c['env']}.h{c['horizon']}.{c['method']}",
+                 _pick(row, ("start", "end", "change", *ci)))  # fmt: skip
+    if est.secondary_change is not None:
+        for c, row in _cells(est.secondary_change[list(CHANGE_VARS)]):
+            _put(out, f"change_secondary.{c['env']}.h{c['horizon']}.{c['method']}",
+                 _pick(row, ("start", "end", "change", *ci)))  # fmt: skip
     for b, r in est.improvement.items():
         _put(out, f"improvement.{ref}_vs_{b}", _pick(r, ("estimate", *ci)))
     for row in est.welch.to_dict("records"):
@@ -175,12 +227,18 @@ def numbers(est: Estimates, verdicts: dict[str, dict], opts: Options) -> dict[st
     counts = est.reached.to_dataframe().reset_index()
     for row in counts[counts["n_runs"] > 0].to_dict("records"):
         _put(out, f"sample_efficiency.{row['env']}.h{row['horizon']}.{row['method']}",
-             {"n_reached": int(row["n_reached"]), "n_runs": int(row["n_runs"])})  # fmt: skip
+             {k: int(row[k]) for k in ("n_reached", "n_at_first", "n_runs")})  # fmt: skip
     for b, r in est.speedup.items():
         _put(out, f"speedup.{ref}_over_{b}", _pick(r, ("estimate", *ci)))
     for row in est.variance_by_horizon.to_dict("records"):
         _put(out, f"variance.{row['env']}.h{row['horizon']}.{row['method']}.{row['estimator']}",
              _pick(row, ("variance", *ci)))  # fmt: skip
+    for row in est.diagnostic_phases.to_dict("records"):
+        _put(out, f"diagnostics.{row['env']}.h{row['horizon']}.{row['method']}.{row['diagnostic']}.{row['phase']}",
+             _pick(row, ("estimate", *ci)))  # fmt: skip
+    for method, heads in est.critic.items():
+        for head, values in heads.items():
+            _put(out, f"critic.{method}.{head}", values)
     for name, v in verdicts.items():
         _put(out, f"claims.{name}", v)
     return out

@@ -13,11 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
+from hiper_repro.cli_help import DefaultsFormatter
+
 
 def _parser() -> argparse.ArgumentParser:
     from hiper_repro.theory.lab import GRIDS
 
-    p = argparse.ArgumentParser(prog="hiper-repro theory", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        formatter_class=DefaultsFormatter, prog="hiper-repro theory", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--out", required=True, type=Path, help="output folder; the dataset goes to OUT/theory.nc")
     p.add_argument("--grid", default="quick", choices=sorted(GRIDS), help="which grid (default: quick)")
     p.add_argument("--seed", default=0, type=int, help="base seed of MDPs, policies, episodes, critic noise")

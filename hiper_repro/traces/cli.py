@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from hiper_repro.cli_help import DefaultsFormatter
 from hiper_repro.traces.merge import open_runs
 from hiper_repro.traces.schema import TraceSchemaError
 from hiper_repro.traces.store import TRACES_FILE, trace_path, write_tree
@@ -38,7 +39,9 @@ def find_runs(paths: list[str], exclude: Path | None = None) -> list[Path]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hiper-repro aggregate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        formatter_class=DefaultsFormatter, prog="hiper-repro aggregate", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--runs", nargs="+", required=True, help="run dirs, trace files or folders to search")
     parser.add_argument("--out", required=True, type=Path, help="merged netCDF file to write (atomically)")
     parser.add_argument("--created", default=None, help="UTC ISO time to stamp (default: now)")

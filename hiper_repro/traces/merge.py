@@ -87,7 +87,9 @@ def open_runs(paths: Iterable[str | os.PathLike], *, created: str | None = None)
             problems.append(str(err))
             continue
         if is_merged(tree):
-            problems.append(f"{file}: is a merged dataset, not a run (open it with open_run)")
+            problems.append(
+                f"{file}: is a merged dataset, not a run: open it with hiper_repro.traces.open_run"
+            )
             continue
         problems += [f"{file}: {p}" for p in schema_problems(tree)]
         trees.append(tree)

@@ -17,6 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from hiper_repro.cli_help import DefaultsFormatter
+
 PHASES = ("time_rollout", "time_credit", "time_update", "time_eval", "time_trace")
 
 
@@ -67,7 +69,11 @@ def bench_train(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="hiper-repro bench train", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        formatter_class=DefaultsFormatter,
+        prog="hiper-repro bench train",
+        description=__doc__.split("\n\n")[0],
+    )
     p.add_argument("--model", required=True, help="policy or base-model folder ({env}/{format} allowed)")
     p.add_argument("--preset", default="cpu-tiny", help="training preset (train/presets/*.yaml)")
     p.add_argument("--method", default="hiper", help="hiper, ppo, ppo-pe, grpo, rloo or gigpo")

@@ -16,11 +16,14 @@ import os
 import sys
 from pathlib import Path
 
+from hiper_repro.cli_help import DefaultsFormatter
 from hiper_repro.train.config import load_config, preset_names
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hiper-repro train", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        formatter_class=DefaultsFormatter, prog="hiper-repro train", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--config", required=True, help=f"YAML config (may start from `preset:` {preset_names()})")
     p.add_argument("--out", required=True, help="run folder; rerunning with the same folder resumes")
     p.add_argument(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
-from hiper_repro.agent.evaluate import episode_metrics, evaluate, main, rows, summarize
+from hiper_repro.agent.evaluate import EVAL_TEMPERATURE, episode_metrics, evaluate, main, rows, summarize
 from hiper_repro.agent.generation import GenerationConfig
 from hiper_repro.agent.policy import Policy, PolicyConfig
 from hiper_repro.agent.rollout import Rollout
@@ -113,6 +114,7 @@ def test_cli_writes_json(tmp_path, tiny_base, capsys):
     assert main([*argv, "--out", str(out), "--max-new-tokens", "4"]) == 0
     data = json.loads(out.read_text())
     assert data["summary"]["overall"]["n"] == 2 and len(data["episodes"]) == 2
+    assert data["temperature"] == EVAL_TEMPERATURE and data["seed"] == 0  # which sampling, in the file too
     with pytest.raises(SystemExit, match="2"):
         main(
             [
@@ -136,3 +138,25 @@ def test_cli_evaluates_a_plain_base_model_folder(tmp_path, tiny_base):
     argv = ["--model", str(tiny_base), "--tasks", str(tmp_path / "eval.jsonl"), "--format", "plan_execute"]
     assert main([*argv, "--out", str(out), "--max-new-tokens", "4"]) == 0
     assert json.loads(out.read_text())["format"] == "plan_execute"
+
+
+def test_cli_says_which_temperature_and_defaults_to_the_pipelines(tmp_path, tiny_base, capsys):
+    """`hiper-repro evaluate` prints the temperature it sampled at; its default is the pipeline's evaluation
+    temperature and the trainer's secondary one, so a hand-run evaluation matches the pipeline's."""
+    import yaml
+
+    from hiper_repro.train.config import RolloutConfig
+
+    schema = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+    section = yaml.safe_load(schema.read_text())["properties"]["evaluate"]["properties"]
+    assert section["temperature"]["default"] == EVAL_TEMPERATURE == RolloutConfig().eval_temperature
+    save_tasks(tmp_path / "eval.jsonl", make_tasks("household", 1, "eval", 2, 0))
+    argv = ["--model", str(tiny_base), "--tasks", str(tmp_path / "eval.jsonl"), "--format", "flat",
+            "--out", str(tmp_path / "e.json"), "--max-new-tokens", "4"]  # fmt: skip
+    assert main(argv) == 0
+    assert "2 episodes, sampled at temperature 0.4, noise seed 0" in capsys.readouterr().out
+    assert main([*argv, "--temperature", "0"]) == 0
+    assert "2 episodes, greedy (temperature 0)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "(default: 0.4)" in capsys.readouterr().out

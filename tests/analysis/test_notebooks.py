@@ -164,10 +164,12 @@ def test_setup_cell_names_the_missing_results(tmp_path: Path):
         cells=[nbformat.v4.new_code_cell(src) for src in (setup, switch_to_default, setup)],
         metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
     )
-    _execute(nb, tmp_path, _kernel_env(HIPER_REPRO_RESULTS=str(empty)), allow_errors=True)
+    _execute(
+        nb, tmp_path, _kernel_env(HIPER_REPRO_RESULTS=str(empty), HIPER_REPRO_PRESET=None), allow_errors=True
+    )
     errors = [[o for o in c.outputs if o.output_type == "error"] for c in nb.cells]
     assert not errors[1], errors[1]
-    for cell_errors, folder in ((errors[0], empty), (errors[2], repo / "results")):
+    for cell_errors, folder in ((errors[0], empty), (errors[2], repo / "results" / "quick")):
         assert len(cell_errors) == 1
         message = cell_errors[0].evalue
         assert cell_errors[0].ename == "FileNotFoundError"

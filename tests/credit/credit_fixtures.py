@@ -10,18 +10,15 @@ import pytest
 import torch
 from hypothesis import strategies as st
 
-VECTORS = pathlib.Path(__file__).resolve().parents[3] / "shared" / "spec" / "vectors"
+VECTORS = pathlib.Path(__file__).resolve().parent / "data"
 
 UNIT = st.one_of(st.sampled_from([0.0, 0.5, 0.9, 0.95, 1.0]), st.floats(0.0, 1.0))
 
 
 @pytest.fixture(scope="session")
 def worked_example() -> dict:
-    """shared/spec/vectors/hae_worked_example.json: one 7-turn episode with expected outputs."""
-    path = VECTORS / "hae_worked_example.json"
-    if not path.exists():
-        pytest.skip(f"{path} is not present in this checkout")
-    return json.loads(path.read_text())
+    """data/hae_worked_example.json: one 7-turn episode with expected outputs (docs/HIPER.md section 3)."""
+    return json.loads((VECTORS / "hae_worked_example.json").read_text())
 
 
 @st.composite

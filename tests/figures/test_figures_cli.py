@@ -1,5 +1,7 @@
 """`hiper-repro figures` end to end: every figure as PDF and PNG, every table in three formats."""
 
+import json
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -36,15 +38,22 @@ def test_all_figures_and_tables(inputs, monkeypatch):
             "--tables", str(inputs / "tab"), "--theory", str(inputs / "theory.nc")]  # fmt: skip
     assert cli.main(argv) == 0
     assert drawn == [3.0]
-    names = ["final_success", "learning_curves", "success_vs_horizon", "sample_efficiency", "performance_profiles",
-             "probability_of_improvement", "variance_by_position", "variance_by_horizon", "segments", "switch_rate",
-             "theory"]  # fmt: skip
+    names = ["final_success", "learning_curves", "change_from_start", "success_vs_horizon", "sample_efficiency",
+             "performance_profiles", "probability_of_improvement", "variance_by_position", "variance_by_horizon",
+             "segments", "switch_rate", "diagnostics", "theory"]  # fmt: skip
     for name in names:
         for ext in ("pdf", "png"):
             assert (inputs / "fig" / f"{name}.{ext}").stat().st_size > 1000, name
-    for name in ("main_results", "task_types", "published_comparison"):
+    for name in ("main_results", "change_from_start", "change_difference", "diagnostics", "sample_efficiency",
+                 "variance", "task_types", "published_comparison"):  # fmt: skip
         for ext in ("csv", "md", "tex"):
-            assert (inputs / "tab" / f"{name}.{ext}").stat().st_size > 100
+            assert (inputs / "tab" / f"{name}.{ext}").stat().st_size > 100, name
+    # No lab dataset reached the stats, and synthetic runs store no training config and play no secondary
+    # evaluation: those tables are skipped with the reason, for the paper to print.
+    skipped = json.loads((inputs / "tab" / "index.json").read_text())["skipped_tables"]
+    assert sorted(skipped) == ["change_secondary", "lab_ratios", "settings"]
+    assert "theory_ratios.csv not written" in skipped["lab_ratios"]
+    assert "hold none of the training settings" in skipped["settings"]
     assert not list((inputs / "fig").glob(".*"))  # no temporary files left behind
 
 

@@ -94,9 +94,9 @@ def test_official_alfworld_games_reach_the_tasks_rule(workflow_copy):
         "horizons=[1]",
         "tasks={alfworld_data: '/data/alf world/json_2.1.1'}",
         "--",
-        "results/tasks/alfworld/h1/eval.jsonl",
-        "results/tasks/alfworld/h1/train.jsonl",
-        "results/tasks/household/h1/eval.jsonl",
+        "results/smoke/tasks/alfworld/h1/eval.jsonl",
+        "results/smoke/tasks/alfworld/h1/train.jsonl",
+        "results/smoke/tasks/household/h1/eval.jsonl",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     prefix = "Shell command: "
@@ -109,3 +109,27 @@ def test_official_alfworld_games_reach_the_tasks_rule(workflow_copy):
             assert "--data-path '/data/alf world/json_2.1.1/train'" in command
         else:
             assert "--data-path" not in command
+
+
+def planned_paths(output: str) -> set[str]:
+    """Every output and log path a dry run lists (`output: a, b` and `log: c` lines)."""
+    paths = set()
+    for line in output.splitlines():
+        key, _, rest = line.strip().partition(": ")
+        if key in ("output", "log"):
+            paths |= {p.strip() for p in rest.split(",") if p.strip()}
+    return paths
+
+
+def test_each_preset_writes_under_its_own_results_folder(workflow_copy):
+    """Two presets plan disjoint files, every one under results/{preset}/: a preset switch can neither redo
+    nor overwrite the other's work."""
+    planned = {}
+    for preset in ("smoke", "quick"):
+        result = snakemake(workflow_copy, "-n", "--config", f"preset={preset}")
+        assert result.returncode == 0, result.stderr[-3000:]
+        planned[preset] = planned_paths(result.stdout + result.stderr)
+        assert planned[preset], "the dry run listed no output"
+        outside = sorted(p for p in planned[preset] if not p.startswith(f"results/{preset}/"))
+        assert not outside, f"{preset}: outputs outside results/{preset}/: {outside[:5]}"
+    assert not planned["smoke"] & planned["quick"]

@@ -22,6 +22,7 @@ def test_first_crossing_censoring_and_budget():
     np.testing.assert_allclose(out["iterations"].values, [2, np.nan, 0, np.nan])
     np.testing.assert_allclose(out["budget"].values, [4, 4, 0, np.nan])
     np.testing.assert_allclose(out["iterations_restricted"].values, [2, 4, 0, np.nan])  # censored at budget
+    np.testing.assert_array_equal(out["at_first"].values, [False, False, True, False])  # there from the start
     assert "eval_iteration" not in out.coords
 
 

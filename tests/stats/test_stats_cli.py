@@ -75,6 +75,10 @@ def test_tables_written(stats_dir):
         "variance_by_position",
         "variance_by_horizon",
         "claims",
+        "change_from_start",
+        "change_difference",
+        "diagnostics",
+        "diagnostics_phases",
     ):
         df = pd.read_csv(stats_dir / f"{name}.csv")
         assert len(df) > 0, name
@@ -142,3 +146,51 @@ def test_one_place_for_the_bootstrap_defaults():
             options.ci,
             options.seed,
         ), fn.__name__
+
+
+def test_theory_option_adds_the_labs_numbers(merged, tmp_path):
+    """`--theory theory.nc`: the lab's ratios, their trend and the sentence on them join numbers.json."""
+    from hiper_repro.theory.lab import Grid, run_grid, write_dataset
+
+    write_tree(merged, tmp_path / "merged.nc")
+    write_dataset(
+        run_grid(Grid((1, 2), (1.0,), (1.0,), (0.0,), replicates=2, n_episodes=128), seed=0),
+        tmp_path / "t.nc",
+    )
+    argv = ["--merged", str(tmp_path / "merged.nc"), "--theory", str(tmp_path / "t.nc"), "--out", str(tmp_path / "o"),
+            "--reps", "20", "--curve-reps", "10", "--variance-reps", "10"]  # fmt: skip
+    assert cli.main(argv) == 0
+    numbers = json.loads((tmp_path / "o" / "numbers.json").read_text())
+    assert numbers["theory.lams"] == [1.0] and numbers["theory.replicates"] == 2
+    assert numbers["theory.trend.lam1.direction"] in {"rises", "falls", "level"}
+    assert numbers["text.lab"].startswith(
+        "In the lab (gamma 1, critic noise 0; medians over 2 random MDPs per K)"
+    )
+    assert len(pd.read_csv(tmp_path / "o" / "theory_ratios.csv")) == 2
+    with pytest.raises(ValueError, match="--theory: no such file"):  # `hiper-repro` turns it into exit 2
+        cli.main(
+            [
+                "--merged",
+                str(tmp_path / "merged.nc"),
+                "--theory",
+                str(tmp_path / "no.nc"),
+                "--out",
+                str(tmp_path),
+            ]
+        )
+
+
+def test_diagnostics_and_change_numbers(stats_dir):
+    numbers = json.loads((stats_dir / "numbers.json").read_text())
+    phases = pd.read_csv(stats_dir / "diagnostics_phases.csv")
+    row = phases.query(
+        "method == 'hiper' and env == 'shop' and horizon == 3 and diagnostic == 'invalid_rate'"
+    )
+    late = row[row["phase"] == "late"].iloc[0]
+    assert numbers["diagnostics.shop.h3.hiper.invalid_rate.late.estimate"] == pytest.approx(late["estimate"])
+    assert 0 <= numbers["critic.hiper.low.estimate"] <= 1 and numbers["critic.hiper.low.n_runs"] == 12
+    assert "V_low explains" in numbers["claims.hae_lower_variance.note"]
+    assert set(numbers["claims.sample_efficiency.n_at_first"]) <= {"grpo", "hiper", "ppo"}
+    for key in ("text.warm_start", "text.change", "text.estimator", "text.diagnostics", "text.efficiency"):
+        assert isinstance(numbers[key], str) and numbers[key], key
+    assert len(pd.read_csv(stats_dir / "invalid_change.csv")) == 12  # 3 methods x 2 envs x 2 horizons

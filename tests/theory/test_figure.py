@@ -22,7 +22,8 @@ def test_three_panels_with_one_line_per_estimator(ds):
     assert len(ax_ratio.get_lines()) == 2 + 1  # one per lambda plus the reference line at 1
     y = ax_var.get_lines()[0].get_ydata()
     assert (y > 0).all()
-    assert "lambda=1" in fig.get_suptitle()
+    title = fig.get_suptitle()  # which lambda each panel draws: variance and bias at 1, the ratio at both
+    assert "variance and bias at lambda=1" in title and "every lambda (0.9, 1)" in title
 
 
 def test_bad_input(ds):

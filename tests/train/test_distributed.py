@@ -1,7 +1,7 @@
 """Two gloo CPU processes (torchrun) give the same update as one process on the same global batch, also
 when each process accumulates its half over micro-batches.
 
-`accelerate launch --cpu --num_processes 2` silently runs one process (ENVIRONMENT.md), so torchrun is
+`accelerate launch --cpu --num_processes 2` silently runs one process (accelerate 1.15 on CPU), so torchrun is
 used; the worker checks nothing itself, this test compares parameters.
 """
 

@@ -101,7 +101,7 @@ def test_hiper_blocks_and_unwhitened_traces():
 
 def test_hiper_whitening_per_type():
     ro = fake_rollout()
-    c = assign_credit(ro, cfg_for("hiper", whiten=True))
+    c = assign_credit(ro, cfg_for("hiper", whiten=True, whiten_scale="per_type"))
     starts = ro.switch & ro.mask
     for adv, where in ((c.adv_action, ro.mask), (c.adv_subgoal, starts)):
         vals = adv[where]
@@ -202,7 +202,7 @@ def test_whiten_scale_action_keeps_switch_advantages_small():
     """'action' divides every type by the action advantages' spread: A_switch keeps its size relative to
     A_low instead of being blown up to unit variance."""
     ro = fake_rollout()
-    own = assign_credit(ro, cfg_for("hiper", whiten=True))
+    own = assign_credit(ro, cfg_for("hiper", whiten=True, whiten_scale="per_type"))
     shared = assign_credit(ro, cfg_for("hiper", whiten=True, whiten_scale="action"))
     raw = assign_credit(ro, cfg_for("hiper", whiten=False))
     decision = ro.mask.clone()

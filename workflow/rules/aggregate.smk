@@ -5,11 +5,11 @@ rule aggregate:
     input:
         done=[f"{run}/done" for run in all_runs()],
     output:
-        merged="results/merged/traces.nc",
+        merged=results("merged/traces.nc"),
     log:
-        "logs/merged/traces.log",
+        results("logs/merged/traces.log"),
     benchmark:
-        "results/benchmarks/merged/traces.tsv"
+        results("benchmarks/merged/traces.tsv")
     params:
         runs=all_runs(),
     shell:

@@ -11,28 +11,28 @@ rule import_verl:
     input:
         logs=config["authors"]["logs"],
     output:
-        runs=directory("results/authors/runs"),
+        runs=directory(results("authors/runs")),
     log:
-        "logs/authors/import_verl.log",
+        results("logs/authors/import_verl.log"),
     shell:
         "hiper-repro import-verl --threads {threads} {input.logs:q} --out {output.runs:q} > {log:q} 2>&1"
 
 
 rule analyse_verl:
     input:
-        runs="results/authors/runs",
+        runs=results("authors/runs"),
     output:
         analysis=report(
-            directory("results/authors/analysis"),
+            directory(results("authors/analysis")),
             patterns=["figures/{name}.png"],
             caption="../report/authors.rst",
             category="The authors' runs",
             labels={"figure": "{name}"},
         ),
     log:
-        "logs/authors/analyse_verl.log",
+        results("logs/authors/analyse_verl.log"),
     benchmark:
-        "results/benchmarks/authors/analyse_verl.tsv"
+        results("benchmarks/authors/analyse_verl.tsv")
     params:
         merged=lambda w, input: os.path.join(input.runs, "merged.nc"),
         thresholds=config["authors"]["thresholds"],

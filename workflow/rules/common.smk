@@ -110,6 +110,14 @@ ENVS, HORIZONS, METHODS, SEEDS = config["envs"], config["horizons"], config["met
 DEMO_HORIZONS = config["warmstart"].get("horizons") or HORIZONS
 MODEL_HORIZONS = sorted(set(HORIZONS) | set(DEMO_HORIZONS))
 SPLITS = ["train", "eval"]
+PRESET = config["preset"]
+
+
+def results(path: str) -> str:
+    """`results/{preset}/{path}`: every output, log and benchmark of a preset lies in a folder of its own,
+    so switching presets never redoes or overwrites another preset's tasks, models, runs or paper.
+    `path` may hold wildcards; `hiper_repro.io.find_results` looks results up the same way."""
+    return f"results/{PRESET}/{path}"
 
 
 @functools.cache
@@ -132,7 +140,7 @@ wildcard_constraints:
 
 def run_dir(env: str, horizon: int, method: str, seed: int) -> str:
     """Folder of one training run (docs/ARCHITECTURE.md, results layout)."""
-    return f"results/runs/{env}/h{horizon}/{method}/seed{seed}"
+    return results(f"runs/{env}/h{horizon}/{method}/seed{seed}")
 
 
 def all_runs() -> list[str]:
@@ -150,12 +158,12 @@ def train_config(wildcards) -> dict:
     """
     env, horizon = wildcards.env, int(wildcards.horizon)
     cell = {
-        "model": {"path": f"results/models/{env}/{method_format(wildcards.method)}/warmstart"},
+        "model": {"path": results(f"models/{env}/{method_format(wildcards.method)}/warmstart")},
         "env": {
             "name": env,
             "horizon": horizon,
-            "train_tasks": f"results/tasks/{env}/h{horizon}/train.jsonl",
-            "eval_tasks": f"results/tasks/{env}/h{horizon}/eval.jsonl",
+            "train_tasks": results(f"tasks/{env}/h{horizon}/train.jsonl"),
+            "eval_tasks": results(f"tasks/{env}/h{horizon}/eval.jsonl"),
             "task_seed": config["tasks"]["seed"],
         },
         "method": {"name": wildcards.method},
@@ -190,12 +198,12 @@ def warmstart_config(wildcards) -> dict:
     """The warm-start config file (WarmStartConfig fields): `warmstart.overrides`, then this job's cell.
 
     Demonstrations come from the study's horizons; the warm start's own evaluation uses the same fixed
-    eval split as everything else (same seed and size as results/tasks/*/eval.jsonl).
+    eval split as everything else (same seed and size as the preset's tasks/*/eval.jsonl).
     """
     cell = {
         "env": wildcards.env,
         "fmt": wildcards.format,
-        "base_dir": f"results/models/{wildcards.env}/{wildcards.format}/base",
+        "base_dir": results(f"models/{wildcards.env}/{wildcards.format}/base"),
         "horizons": list(DEMO_HORIZONS),
         "eval_horizons": list(HORIZONS),
         "n_eval": config["tasks"]["n_eval"],

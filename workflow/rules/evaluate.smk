@@ -6,19 +6,19 @@ Trained policies are evaluated inside their run (the traces' /evaluation group) 
 
 rule evaluate:
     input:
-        model="results/models/{env}/{format}/warmstart",
-        tasks="results/tasks/{env}/h{horizon}/eval.jsonl",
+        model=results("models/{env}/{format}/warmstart"),
+        tasks=results("tasks/{env}/h{horizon}/eval.jsonl"),
     output:
         result=report(
-            "results/eval/{env}/h{horizon}/{format}/warmstart.json",
+            results("eval/{env}/h{horizon}/{format}/warmstart.json"),
             caption="../report/evaluate.rst",
             category="Warm start",
             labels={"environment": "{env}", "horizon": "{horizon}", "format": "{format}"},
         ),
     log:
-        "logs/eval/{env}/h{horizon}/{format}/warmstart.log",
+        results("logs/eval/{env}/h{horizon}/{format}/warmstart.log"),
     benchmark:
-        "results/benchmarks/eval/{env}/h{horizon}/{format}/warmstart.tsv"
+        results("benchmarks/eval/{env}/h{horizon}/{format}/warmstart.tsv")
     params:
         temperature=config["evaluate"]["temperature"],
         max_new_tokens=config["evaluate"]["max_new_tokens"],

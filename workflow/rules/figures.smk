@@ -3,28 +3,28 @@
 
 rule figures:
     input:
-        merged="results/merged/traces.nc",
-        theory="results/theory/theory.nc",
-        stats="results/stats",
+        merged=results("merged/traces.nc"),
+        theory=results("theory/theory.nc"),
+        stats=results("stats"),
     output:
         figures=report(
-            directory("paper/figures"),
+            directory(results("paper/figures")),
             patterns=["{name}.png"],
             caption="../report/figures.rst",
             category="Figures",
             labels={"figure": "{name}"},
         ),
         tables=report(
-            directory("paper/tables"),
+            directory(results("paper/tables")),
             patterns=["{name}.csv"],
             caption="../report/tables.rst",
             category="Tables",
             labels={"table": "{name}"},
         ),
     log:
-        "logs/figures/figures.log",
+        results("logs/figures/figures.log"),
     benchmark:
-        "results/benchmarks/figures/figures.tsv"
+        results("benchmarks/figures/figures.tsv")
     params:
         reference=config["stats"]["reference"],
     shell:

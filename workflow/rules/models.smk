@@ -4,14 +4,14 @@
 rule model:
     input:
         tasks=lambda w: expand(
-            "results/tasks/{env}/h{horizon}/{split}.jsonl", env=w.env, horizon=MODEL_HORIZONS, split=SPLITS
+            results("tasks/{env}/h{horizon}/{split}.jsonl"), env=w.env, horizon=MODEL_HORIZONS, split=SPLITS
         ),
     output:
-        model=directory("results/models/{env}/{format}/base"),
+        model=directory(results("models/{env}/{format}/base")),
     log:
-        "logs/models/{env}/{format}/base.log",
+        results("logs/models/{env}/{format}/base.log"),
     benchmark:
-        "results/benchmarks/models/{env}/{format}/base.tsv"
+        results("benchmarks/models/{env}/{format}/base.tsv")
     params:
         name=config["model"]["name"],
         seed=config["model"]["seed"],

@@ -5,19 +5,19 @@ re-analysis of the authors' runs."""
 rule paper:
     input:
         manuscript="paper/manuscript.md",
-        stats="results/stats",
-        figures="paper/figures",
-        tables="paper/tables",
-        authors="results/authors/analysis",
+        stats=results("stats"),
+        figures=results("paper/figures"),
+        tables=results("paper/tables"),
+        authors=results("authors/analysis"),
     output:
         html=report(
-            "paper/build/paper.html",
+            results("paper/paper.html"),
             caption="../report/paper.rst",
             category="Paper",
         ),
-        markdown="paper/build/paper.md",
+        markdown=results("paper/paper.md"),
     log:
-        "logs/paper/paper.log",
+        results("logs/paper/paper.log"),
     params:
         out=lambda w, output: os.path.dirname(output.html),
     shell:

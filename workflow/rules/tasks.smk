@@ -18,9 +18,9 @@ def official_games(wildcards) -> str:
 
 rule tasks:
     output:
-        tasks="results/tasks/{env}/h{horizon}/{split}.jsonl",
+        tasks=results("tasks/{env}/h{horizon}/{split}.jsonl"),
     log:
-        "logs/tasks/{env}/h{horizon}/{split}.log",
+        results("logs/tasks/{env}/h{horizon}/{split}.log"),
     params:
         n=lambda w: config["tasks"]["n_train" if w.split == "train" else "n_eval"],
         seed=config["tasks"]["seed"],

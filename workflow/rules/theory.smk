@@ -3,11 +3,11 @@
 
 rule theory:
     output:
-        theory="results/theory/theory.nc",
+        theory=results("theory/theory.nc"),
     log:
-        "logs/theory/theory.log",
+        results("logs/theory/theory.log"),
     benchmark:
-        "results/benchmarks/theory/theory.tsv"
+        results("benchmarks/theory/theory.tsv")
     params:
         out=lambda w, output: os.path.dirname(output.theory),
         grid=config["theory"]["grid"],

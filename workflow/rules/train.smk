@@ -12,9 +12,9 @@ genuinely interrupted run is resumed.
 
 rule train_config:
     output:
-        config="results/configs/train/{env}/h{horizon}/{method}/seed{seed}.yaml",
+        config=results("configs/train/{env}/h{horizon}/{method}/seed{seed}.yaml"),
     log:
-        "logs/configs/train/{env}/h{horizon}/{method}/seed{seed}.log",
+        results("logs/configs/train/{env}/h{horizon}/{method}/seed{seed}.log"),
     params:
         config=train_config,
     localrule: True
@@ -24,16 +24,16 @@ rule train_config:
 
 rule train:
     input:
-        config="results/configs/train/{env}/h{horizon}/{method}/seed{seed}.yaml",
-        model=lambda w: f"results/models/{w.env}/{method_format(w.method)}/warmstart",
-        train_tasks="results/tasks/{env}/h{horizon}/train.jsonl",
-        eval_tasks="results/tasks/{env}/h{horizon}/eval.jsonl",
+        config=results("configs/train/{env}/h{horizon}/{method}/seed{seed}.yaml"),
+        model=lambda w: results(f"models/{w.env}/{method_format(w.method)}/warmstart"),
+        train_tasks=results("tasks/{env}/h{horizon}/train.jsonl"),
+        eval_tasks=results("tasks/{env}/h{horizon}/eval.jsonl"),
     output:
-        done="results/runs/{env}/h{horizon}/{method}/seed{seed}/done",
+        done=results("runs/{env}/h{horizon}/{method}/seed{seed}/done"),
     log:
-        "logs/runs/{env}/h{horizon}/{method}/seed{seed}/train.log",
+        results("logs/runs/{env}/h{horizon}/{method}/seed{seed}/train.log"),
     benchmark:
-        "results/benchmarks/runs/{env}/h{horizon}/{method}/seed{seed}/train.tsv"
+        results("benchmarks/runs/{env}/h{horizon}/{method}/seed{seed}/train.tsv")
     params:
         out=lambda w: run_dir(w.env, w.horizon, w.method, w.seed),
         launcher=launcher,  # a command prefix built from resources, not a config value: unquoted

@@ -3,9 +3,9 @@
 
 rule warmstart_config:
     output:
-        config="results/configs/warmstart/{env}/{format}.yaml",
+        config=results("configs/warmstart/{env}/{format}.yaml"),
     log:
-        "logs/configs/warmstart/{env}/{format}.log",
+        results("logs/configs/warmstart/{env}/{format}.log"),
     params:
         config=warmstart_config,
     localrule: True
@@ -15,14 +15,14 @@ rule warmstart_config:
 
 rule warmstart:
     input:
-        config="results/configs/warmstart/{env}/{format}.yaml",
-        model="results/models/{env}/{format}/base",
+        config=results("configs/warmstart/{env}/{format}.yaml"),
+        model=results("models/{env}/{format}/base"),
     output:
-        model=directory("results/models/{env}/{format}/warmstart"),
+        model=directory(results("models/{env}/{format}/warmstart")),
     log:
-        "logs/models/{env}/{format}/warmstart.log",
+        results("logs/models/{env}/{format}/warmstart.log"),
     benchmark:
-        "results/benchmarks/models/{env}/{format}/warmstart.tsv"
+        results("benchmarks/models/{env}/{format}/warmstart.tsv")
     threads: config["warmstart"]["threads"]
     resources:
         mem_mb=config["warmstart"]["mem_mb"],
