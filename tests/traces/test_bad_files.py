@@ -112,7 +112,9 @@ def test_stats_names_a_bad_merged_file(broken, run_dirs, tmp_path, capsys):
 def test_a_merged_file_is_not_a_run_and_back(run_dirs, tmp_path):
     merged = tmp_path / "merged.nc"
     write_tree(open_runs(run_dirs), merged)
-    with pytest.raises(TraceSchemaError, match=r"is a merged dataset, not a run: open it with hiper_repro.traces.open_run"):
+    with pytest.raises(
+        TraceSchemaError, match=r"is a merged dataset, not a run: open it with hiper_repro.traces.open_run"
+    ):
         open_runs([merged])
     with pytest.raises(ValueError, match=r"holds one run's traces, not a merged dataset"):
         open_merged(run_dirs[0])
