@@ -238,8 +238,9 @@ class TrainConfig:
 
     # ---- derived, never set by users -------------------------------------------------------------
     @property
-    def format(self) -> str:
-        """Prompt format: 'flat' for ppo only; every other method writes Plan-Execute blocks.
+    def fmt(self) -> str:
+        """Prompt format: 'flat' for ppo only; every other method writes Plan-Execute blocks. (`fmt` in code,
+        as everywhere in the package; "format" only where users type it: `--format`, `{format}` in paths.)
 
         GRPO/RLOO/GiGPO use Plan-Execute like the paper's ablation rows; every block of a turn takes the
         turn's advantage.

@@ -25,7 +25,7 @@ import os
 import resource
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -57,6 +57,12 @@ from hiper_repro.train.setup import (
 )
 from hiper_repro.train.update import VALUE_SLOTS, TurnScorer, fit_critic, ppo_update, prepare_batch
 
+if TYPE_CHECKING:
+    from hiper_repro.agent.generation import GenerationConfig
+    from hiper_repro.agent.policy import Policy
+    from hiper_repro.agent.rollout import Rollout
+    from hiper_repro.envs import EnvPool, Task
+
 FAIL_ENV = "HIPER_REPRO_FAIL_AT"
 log = logging.getLogger("hiper_repro.train")
 
@@ -85,7 +91,7 @@ def _file_handler(out: Path) -> logging.Handler | None:
     return handler
 
 
-def _turn_limits(cfg: TrainConfig, tasks: list[Any]) -> dict[str, int] | None:
+def _turn_limits(cfg: TrainConfig, tasks: list[Task]) -> dict[str, int] | None:
     """Per-task turn caps at `rollout.max_turns_expert_ratio` x the expert's path (None: off)."""
     if not cfg.rollout.max_turns_expert_ratio:
         return None
@@ -98,7 +104,7 @@ def _turn_limits(cfg: TrainConfig, tasks: list[Any]) -> dict[str, int] | None:
         env.close()
 
 
-def critic_values(rollout: Any, scorer: TurnScorer) -> None:
+def critic_values(rollout: Rollout, scorer: TurnScorer) -> None:
     """Overwrite the rollout's values with the separate critic's (same positions; no grad)."""
     from hiper_repro.agent.scoring import score_values
 
@@ -144,11 +150,11 @@ def _gather(accelerator: Any, obj: Any) -> list[Any]:
 
 
 def evaluate(
-    policy: Any,
-    pool: Any,
-    tasks: list[Any],
+    policy: Policy,
+    pool: EnvPool,
+    tasks: list[Task],
     cfg: TrainConfig,
-    gen_cfg: Any,
+    gen_cfg: GenerationConfig,
     limits: dict[str, int] | None,
     accelerator: Any,
 ) -> dict:
@@ -162,7 +168,7 @@ def evaluate(
     part = {}
     if mine:
         caps = None if limits is None else [limits[t.task_id] for t in mine]
-        columns = play_tasks(policy, pool, mine, cfg.format, gen_cfg, cfg.run.eval_seed, caps)
+        columns = play_tasks(policy, pool, mine, cfg.fmt, gen_cfg, cfg.run.eval_seed, caps)
         part = evaluation_record(columns)
     return concat_records("evaluation", [p for p in _gather(accelerator, part) if p])
 
@@ -186,7 +192,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike) -> Path:
             handler.close()
 
 
-def save_final_policy(policy: Any, cfg: TrainConfig, folder: Path, world: int) -> None:
+def save_final_policy(policy: Policy, cfg: TrainConfig, folder: Path, world: int) -> None:
     """The trained policy as a policy folder `hiper-repro evaluate --model` loads (safetensors).
 
     Full fine-tuning saves the weights; LoRA saves only the adapters, pointing at the starting model.
@@ -326,7 +332,7 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
                 policy.tokenizer,
                 pool,
                 tasks,
-                cfg.format,
+                cfg.fmt,
                 gen_train,
                 generator(cfg.run.seed, it, rank, "rollout"),
                 groups,
@@ -399,7 +405,7 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
                 for group, record in due.items():
                     writer.add_evaluation(it, record, group=group)
                 writer.flush()
-                row = {"iteration": it, **rollout_summary(rec, cfg.format), **stats, **times}
+                row = {"iteration": it, **rollout_summary(rec, cfg.fmt), **stats, **times}
                 row |= {k: float(diag[k]) for k in ("explained_variance_low", "explained_variance_high")}
                 row |= {k: float(diag[k]) for k in ("explained_variance_term", "adv_switch_abs")}
                 row["adv_action_std"] = float(diag["adv_action_std"])

@@ -92,7 +92,7 @@ def shape_rewards(rollout: Rollout, cfg: TrainConfig) -> Tensor:
     r = r - s.invalid_penalty * charged.float()
     if s.progress_coef:
         r = r + s.progress_coef * progress_shaping(rollout.turn_scores, mask, cfg.method.gamma)
-    if cfg.format == "plan_execute":
+    if cfg.fmt == "plan_execute":
         t = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
         keep = ~rollout.switch & (t > 0)
         r = r - s.keep_penalty * keep.float()
@@ -166,7 +166,7 @@ def assign_credit(rollout: Rollout, cfg: TrainConfig) -> Credit:
         "returns": _nan_outside(credit.discounted_returns(rewards, mask, m.gamma), mask)
     }
     targets: dict[str, Tensor] = {}
-    pe = cfg.format == "plan_execute"
+    pe = cfg.fmt == "plan_execute"
     if pe:
         starts, segment_id, _ = credit.segments_from_switch(rollout.switch, mask)
         trace["segment_id"] = segment_id

@@ -64,7 +64,7 @@ def make_accelerator(cfg: TrainConfig, out: Path) -> Any:
 def model_path(cfg: TrainConfig) -> str:
     """`model.path` with `{env}`, `{format}` and `{horizon}` filled in."""
     try:
-        return cfg.model.path.format(env=cfg.env.name, format=cfg.format, horizon=cfg.env.horizon)
+        return cfg.model.path.format(env=cfg.env.name, format=cfg.fmt, horizon=cfg.env.horizon)
     except (KeyError, IndexError, ValueError) as err:
         raise ValueError(
             f"config model.path={cfg.model.path!r}: only {{env}}, {{format}} and {{horizon}} are filled in "
@@ -154,7 +154,7 @@ def method_heads(cfg: TrainConfig) -> tuple[str, ...]:
     ('low', 'high'); flat ppo ('low',)."""
     from hiper_repro.agent.policy import default_heads
 
-    return default_heads(cfg.format, term=cfg.method.name == "hiper" and cfg.method.switch_form == "code")
+    return default_heads(cfg.fmt, term=cfg.method.name == "hiper" and cfg.method.switch_form == "code")
 
 
 def build_policy(cfg: TrainConfig, device: torch.device | str) -> Any:
@@ -174,7 +174,7 @@ def build_policy(cfg: TrainConfig, device: torch.device | str) -> Any:
         if cfg.model.lora_rank
         else None
     )
-    policy = _load_policy(path, cfg.format, method_heads(cfg), lora, cfg.run.seed)
+    policy = _load_policy(path, cfg.fmt, method_heads(cfg), lora, cfg.run.seed)
     policy.detach_values = cfg.model.critic == "detached"
     if cfg.model.critic == "separate":
         policy.heads.requires_grad_(False)
@@ -194,10 +194,10 @@ def build_critic(cfg: TrainConfig, device: torch.device | str) -> Any | None:
     """
     if cfg.model.critic != "separate" or not cfg.has_critic:
         return None
-    path = Path(cfg.model.critic_path.format(env=cfg.env.name, format=cfg.format) or model_path(cfg))
+    path = Path(cfg.model.critic_path.format(env=cfg.env.name, format=cfg.fmt) or model_path(cfg))
     if not path.is_dir():
         raise ValueError(f"model.critic_path resolves to {str(path)!r}, which is not a folder")
-    critic = _load_policy(path, cfg.format, method_heads(cfg), None, cfg.run.seed)
+    critic = _load_policy(path, cfg.fmt, method_heads(cfg), None, cfg.run.seed)
     out_emb, in_emb = critic.lm.get_output_embeddings(), critic.lm.get_input_embeddings()
     if out_emb is not None and out_emb.weight is not in_emb.weight:
         out_emb.requires_grad_(False)

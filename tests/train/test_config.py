@@ -27,7 +27,7 @@ def test_yaml_file_and_overrides(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"preset": "cpu-tiny", "method": {"name": "ppo"}, "run": {"seed": 3}}))
     cfg = load_config(path, ["ppo.lr=1e-5", "run.seed=4", "method.switch_form=code"])
-    assert cfg.method.name == "ppo" and cfg.format == "flat"
+    assert cfg.method.name == "ppo" and cfg.fmt == "flat"
     assert cfg.ppo.lr == 1e-5 and cfg.run.seed == 4 and cfg.method.switch_form == "code"
     assert cfg.rollout.episodes == 32 and cfg.model.critic == "detached"  # from the preset
 

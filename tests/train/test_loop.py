@@ -46,7 +46,7 @@ def test_every_method_runs_and_learns_something(tiny_models, tmp_path, method):
     validate(tree)
     assert tree.attrs["method"] == method and tree["turns"].sizes["iteration"] == 2
     # the policy's LM weights moved (tokens of every method carry a loss) ...
-    start = load_file(str(tiny_models[cfg.format] / "model.safetensors"))
+    start = load_file(str(tiny_models[cfg.fmt] / "model.safetensors"))
     end = load_file(str(out / "checkpoints" / "iter_000001" / "weights.safetensors"))
     # checkpoints hold the learner (policy, and a separate critic when there is one) by parameter name
     head = "policy.lm.lm_head.weight"
@@ -57,7 +57,7 @@ def test_every_method_runs_and_learns_something(tiny_models, tmp_path, method):
     assert has_values == (method in ("hiper", "ppo", "ppo-pe"))
     # the trained policy is saved as a folder `hiper-repro evaluate` loads, holding the final weights
     final = Policy.load(out / "policy")
-    assert final.config.fmt == cfg.format
+    assert final.config.fmt == cfg.fmt
     assert torch.equal(final.lm.state_dict()[name.removeprefix("policy.lm.")], end[name])
 
 

@@ -122,9 +122,9 @@ def results(path: str) -> str:
 
 @functools.cache
 def method_format(method: str) -> str:
-    """Prompt format of a method as the trainer decides it (`TrainConfig.format`: ppo flat, others
+    """Prompt format of a method as the trainer decides it (`TrainConfig.fmt`: ppo flat, others
     plan_execute); it picks the warm start a run starts from."""
-    return build_train_config({"method": {"name": method}, "model": {"path": "-"}}).format
+    return build_train_config({"method": {"name": method}, "model": {"path": "-"}}).fmt
 
 
 FORMATS = sorted({method_format(m) for m in METHODS})
