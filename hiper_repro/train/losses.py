@@ -69,13 +69,20 @@ def kl_k3(
     """k3 ("low-variance") estimator of KL(pi_theta || pi_ref) per sampled token, token mean.
 
     With x = logp_ref - logp_theta:  k3 = exp(x) - x - 1  >= 0 (Schulman 2020, "Approximating KL").
+    Computed as expm1(x) - x, clamped at 0: `exp(x) - x - 1` in float32 rounds to small negative numbers
+    when the policies nearly agree (-4e-11 was seen in a trace), which is not a KL.
     """
     _check("logprobs", logprobs, mask)
     _check("ref_logprobs", ref_logprobs, mask)
     x = (_clean(ref_logprobs, mask) - _clean(logprobs, mask)).clamp(
         -20.0, 20.0
     )  # exp overflow guard; ratios past e^20 are bugs anyway
-    return masked_sum(torch.exp(x) - x - 1.0, mask) / _denom(mask, denom)
+    return masked_sum(k3_terms(x), mask) / _denom(mask, denom)
+
+
+def k3_terms(x: Tensor) -> Tensor:
+    """Per-element k3 term expm1(x) - x, never negative (x = log ratio of the two policies)."""
+    return (torch.expm1(x) - x).clamp_min(0.0)
 
 
 def entropy_from_logits(logits: Tensor) -> Tensor:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from hiper_repro.train.losses import clipped_value_loss, kl_k3, ppo_clip_loss, token_mean
+from hiper_repro.train.losses import clipped_value_loss, k3_terms, kl_k3, ppo_clip_loss, token_mean
 
 if TYPE_CHECKING:
     from hiper_repro.agent.policy import Policy
@@ -248,7 +248,7 @@ def policy_drift(scorer: nn.Module, batch: TurnBatch, max_turns: int, chunk: int
         old = batch.old_logprobs[rows, :r].to(out["logprobs"].device)
         carries = out["token_mask"] & torch.isfinite(batch.advantages[rows, :r]).to(old.device)
         log_ratio = torch.where(carries, out["logprobs"] - old, torch.zeros_like(old))
-        total += float((log_ratio.exp() - 1.0 - log_ratio)[carries].sum())
+        total += float(k3_terms(log_ratio)[carries].sum())
         count += int(carries.sum())
     return total / count if count else float("nan")
 
