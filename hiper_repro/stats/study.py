@@ -220,7 +220,11 @@ def shaping_of(config: dict) -> str:
         parts.append("invalid replies cost nothing")
     coef = float(sh.get("progress_coef", 0.0))
     parts.append(
-        f"potential-based progress shaping with coefficient {_fmt(coef)}" if coef else "no progress shaping"
+        f"potential-based progress shaping with coefficient {_fmt(coef)}: F_t = c (gamma Phi(s_t+1) - Phi(s_t)), "
+        "Phi the share of subtasks done and 0 after the last turn, which moves every episode's shaped return by "
+        "the same constant and so leaves the ranking of policies unchanged (Ng, Harada and Russell 1999)"
+        if coef
+        else "no progress shaping (the optional potential-based term `shaping.progress_coef` was off)"
     )
     keep, consistency = float(sh.get("keep_penalty", 0.0)), float(sh.get("keep_consistency_penalty", 0.0))
     if keep or consistency:

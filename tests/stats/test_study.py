@@ -37,7 +37,8 @@ def test_settings_name_each_value_with_its_methods():
 def test_shaping_in_words_as_configured():
     assert shaping_of(_config()) == (
         "success pays 1; a reply that broke the format costs 0.1 (a well-formed but inadmissible action costs "
-        "nothing); no progress shaping; no KEEP penalties"
+        "nothing); no progress shaping (the optional potential-based term `shaping.progress_coef` was off); "
+        "no KEEP penalties"
     )
     authors = shaping_of(_config(success_reward=10.0, invalid_penalty_on="any", keep_penalty=0.3,
                                  keep_consistency_penalty=0.3, progress_coef=0.5))  # fmt: skip
