@@ -141,7 +141,9 @@ def change(nb: Numbers) -> tuple[str, str]:
             said.append(f"success rose reliably for {listing(up)}")
         if down:
             said.append(f"fell reliably for {listing(down)}")
-        verdict = sentence("; ".join(said) + "; every other interval contains 0.")
+        n_cells = sum(len(cells) for _, cells in lines)
+        rest = "; every other interval contains 0" if len(up) + len(down) < n_cells else ""
+        verdict = sentence("; ".join(said) + rest + ".")
     n_cells = sum(len(cells) for _, cells in lines)
     if flat:
         verdict += (

@@ -60,7 +60,12 @@ def test_change_from_start_verdicts():
     moved = findings(
         _numbers(**{"change.household.h2.ppo.ci_low": -0.3, "change.household.h2.ppo.ci_high": -0.1})
     )
-    assert moved["text.change"].startswith("Fell reliably for ppo at household h2")
+    assert moved["text.change"] == "Fell reliably for ppo at household h2; every other interval contains 0."
+    rose = {f"change.household.h{h}.{m}.{end}": v for h in (1, 2) for m in ("hiper", "ppo", "ppo-pe")
+            for end, v in (("ci_low", 0.01), ("ci_high", 0.1))}  # fmt: skip
+    every = findings(_numbers(**rose))["text.change"]
+    assert every.startswith("Success rose reliably for") and every.endswith("ppo-pe at household h2.")
+    assert "every other interval" not in every  # there is no other interval
 
 
 def test_warm_start_per_format():
