@@ -43,7 +43,8 @@ def test_no_citation_points_outside_the_repository():
 
 
 def test_every_cited_document_exists():
-    """A document named anywhere (HIPER.md, TINY-AGENT.md, ...) is in docs/ or at the repository root."""
+    """A document named anywhere (docs/METHOD.md, docs/TINY-AGENTS-ON-CPU.md, ...) is in docs/ or at the
+    repository root."""
     cited = set()
     for path in _text_files():
         cited |= set(re.findall(r"\b([A-Z][A-Z0-9_-]*\.md)\b", path.read_text(errors="replace")))

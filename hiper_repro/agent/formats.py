@@ -1,6 +1,6 @@
 """The two response formats the agent can be asked to write, and their tags.
 
-Plan-Execute (HIPER.md section 1): every turn is exactly three blocks, in this order,
+Plan-Execute (docs/METHOD.md section 1): every turn is exactly three blocks, in this order,
 
     <switch>KEEP|SWITCH</switch><subgoal>...</subgoal><action>...</action>
 

@@ -1,4 +1,4 @@
-"""Prompts for the Plan-Execute and flat formats (HIPER.md section 1).
+"""Prompts for the Plan-Execute and flat formats (docs/METHOD.md section 1).
 
 A prompt shows, in this order: the task, the step number, the last ``history_length`` (default 2)
 observation/action pairs, the current observation, "current subgoal: <o_{t-1}>" ("None" at t = 0;

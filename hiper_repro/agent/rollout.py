@@ -25,7 +25,7 @@ Semantics of the turn record:
 - ``switch``: turn 0 is always True (a segment starts); later, True iff the reply says SWITCH (a missing
   or unknown switch word counts as KEEP). Flat format: all False.
 - The active subgoal o_t is the reply's subgoal on a SWITCH turn (the previous one if that block is
-  missing) and o_{t-1} on a KEEP turn (HIPER.md: on KEEP, o_t = o_{t-1}); ``subgoal_changed_on_keep``
+  missing) and o_{t-1} on a KEEP turn (docs/METHOD.md: on KEEP, o_t = o_{t-1}); ``subgoal_changed_on_keep``
   flags KEEP turns whose written subgoal differs from o_{t-1} (after whitespace normalisation).
 - The environment receives the parsed action (the admissible string when it matched, else the raw
   action text, or "" without an action block): it answers an invalid one like any unknown command.

@@ -30,7 +30,8 @@ def gae(
     lam: float,
     last_value: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Flat turn-level GAE (Schulman et al. 2016) over a padded batch; HIPER.md section 3 with one segment.
+    """Flat turn-level GAE (Schulman et al. 2016) over a padded batch; docs/METHOD.md section 3 with one
+    segment.
 
     Row b has L_b real turns t = 0 .. L_b - 1 (the prefix marked by `mask`); every argument is indexed
     by the turn t at which it is observed:

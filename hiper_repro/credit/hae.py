@@ -1,4 +1,4 @@
-"""Hierarchical advantage estimation (HAE), HIPER.md section 3: low level inside segments, high level
+"""Hierarchical advantage estimation (HAE), docs/METHOD.md section 3: low level inside segments, high level
 over segments as macro-steps."""
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def segment_rewards(
     rewards: torch.Tensor, switch: torch.Tensor, mask: torch.Tensor, gamma: float
 ) -> torch.Tensor:
     """rtilde_k = sum_{t=b_k}^{e_k} gamma^(t - b_k) r_t, each segment's discounted reward (HAE's macro-step
-    reward, HIPER.md section 3), stored at the segment's start t = b_k; 0 elsewhere and on padding.
+    reward, docs/METHOD.md section 3), stored at the segment's start t = b_k; 0 elsewhere and on padding.
 
     Segments as in `segments_from_switch`; one `segment_suffix` of the rewards, read at the starts.
 
@@ -93,7 +93,7 @@ def hae(
     last_value_high: torch.Tensor | None = None,
     lam_boundary: float = 0.0,
 ) -> HAEResult:
-    """Hierarchical advantage estimation (Peng et al. 2026, arXiv 2602.16165, HIPER.md section 3).
+    """Hierarchical advantage estimation (Peng et al. 2026, arXiv 2602.16165, docs/METHOD.md section 3).
 
     Row b has real turns t = 0 .. L_b - 1 (`mask`), split by SWITCH turns into segments k with
     starts b_k and ends e_k (`segments_from_switch`; switch[:, 0] is treated as True). Arguments are

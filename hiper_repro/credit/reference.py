@@ -1,4 +1,4 @@
-"""Per-episode references in plain Python, written straight from HIPER.md section 3.
+"""Per-episode references in plain Python, written straight from docs/METHOD.md section 3.
 
 One episode at a time, real turns only, lists (or 1-D arrays) of floats, the segment-level recursion
 spelled out as in the spec (rtilde_k, gtilde_k). They share no code with the vectorised estimators:

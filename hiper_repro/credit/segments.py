@@ -1,4 +1,4 @@
-"""Segments: the runs of turns between SWITCH decisions (HIPER.md section 2)."""
+"""Segments: the runs of turns between SWITCH decisions (docs/METHOD.md section 2)."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ def switch_advantage(
     gamma: float = 1.0,
     last_value_high: torch.Tensor | None = None,
 ) -> SwitchAdvantage:
-    """Switch-decision advantage A_switch_t, HIPER.md section 3, in one of two forms.
+    """Switch-decision advantage A_switch_t, docs/METHOD.md section 3, in one of two forms.
 
     Turn 0 always starts a segment (switch[:, 0] is treated as True), so it carries no decision and
     gets A_switch_0 = 0. Segments, starts b_k and ends e_k as in `segments_from_switch`.

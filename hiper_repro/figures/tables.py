@@ -4,7 +4,7 @@ lab's ratios, settings, results per task type, and our numbers beside the publis
 Each table function takes ``hiper-repro stats`` tables and returns a DataFrame of display strings
 (success in percent, ``mean [ci_low, ci_high]``); :func:`write_table` writes it as CSV, Markdown and LaTeX.
 Published numbers are HiPER's table of results (arXiv 2602.16165, mean of 3 seeds) as summarised in
-docs/HIPER.md section 6; :func:`study_facts` reads what our study actually ran from the merged traces.
+docs/METHOD.md section 6; :func:`study_facts` reads what our study actually ran from the merged traces.
 """
 
 from __future__ import annotations

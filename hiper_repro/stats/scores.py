@@ -5,7 +5,7 @@ evaluation split at each evaluation point::
 
     curve[run, i] = mean_e success[run, i, e]          (NaN-skipping over eval_episode)
 
-Two per-run scores follow docs/HIPER.md section 8 (never best-of-many):
+Two per-run scores follow docs/METHOD.md section 8 (never best-of-many):
 
 - ``final``: the curve at the run's last evaluation that exists (a run cut short keeps its last point);
 - ``last_k``: the mean of the run's last ``k`` existing evaluations (fewer if the run has fewer).

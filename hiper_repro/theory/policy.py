@@ -1,7 +1,7 @@
 """Tabular softmax Plan-Execute policy: switch, subgoal and action tables.
 
-The factorisation is the agent's (HIPER.md section 1), with the state s_t of the chain MDP in place of the
-prompt:
+The factorisation is the agent's (docs/METHOD.md section 1), with the state s_t of the chain MDP in place of
+the prompt:
 
     pi(q_t | s_t, o_{t-1}) * [pi(o_t | s_t) if q_t = SWITCH else 1{o_t = o_{t-1}}] * pi(a_t | s_t, o_t)
 

@@ -1,4 +1,4 @@
-"""Token-level PPO losses as pure functions of tensors (HIPER.md section 4).
+"""Token-level PPO losses as pure functions of tensors (docs/METHOD.md section 4).
 
 Every function takes per-token tensors of one shape (N tokens, or any shape) and a boolean `mask` of the
 tokens that carry loss, and returns a scalar *sum* divided by `denom`. Token-mean aggregation over the

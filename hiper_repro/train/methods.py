@@ -1,4 +1,4 @@
-"""Methods: reward shaping, then which turn and which block gets which advantage (HIPER.md section 4).
+"""Methods: reward shaping, then which turn and which block gets which advantage (docs/METHOD.md section 4).
 
 `assign_credit(rollout, cfg)` turns a Rollout (B episodes, T turns) into a `Credit`: per-turn (B, T)
 advantages for each block type, value targets for each head, and the per-turn/per-segment quantities the

@@ -17,7 +17,7 @@ UNIT = st.one_of(st.sampled_from([0.0, 0.5, 0.9, 0.95, 1.0]), st.floats(0.0, 1.0
 
 @pytest.fixture(scope="session")
 def worked_example() -> dict:
-    """data/hae_worked_example.json: one 7-turn episode with expected outputs (docs/HIPER.md section 3)."""
+    """data/hae_worked_example.json: one 7-turn episode with expected outputs (docs/METHOD.md section 3)."""
     return json.loads((VECTORS / "hae_worked_example.json").read_text())
 
 
