@@ -28,7 +28,7 @@ from hiper_repro.cli_help import DefaultsFormatter
 from hiper_repro.external import analysis as an  # noqa: E402
 from hiper_repro.external.runs import load_runs  # noqa: E402
 from hiper_repro.figures import authors as fig  # noqa: E402
-from hiper_repro.figures.cli import save_figure  # noqa: E402
+from hiper_repro.figures.cli import built_or_skipped, save_figure  # noqa: E402
 from hiper_repro.figures.tables import PUBLISHED, write_table  # noqa: E402
 from hiper_repro.io import write_atomic  # noqa: E402
 
@@ -95,13 +95,9 @@ def write(tables: dict[str, pd.DataFrame], numbers: dict, out: Path, opts: an.Op
         except ValueError as err:  # e.g. no timing metrics in these logs: an empty table, and why
             write_table(pd.DataFrame({"note": [str(err)]}), out / "tables", name, caption)
     drawn, skipped = [], {}
-    for name, draw in figure_jobs(tables, numbers, opts).items():
-        try:
-            figure = draw()
-        except ValueError as err:
-            print(f"analyse-verl: skipped {name}: {err}", file=sys.stderr)
-            skipped[name] = str(err)
-            continue
+    for name, figure in built_or_skipped(
+        figure_jobs(tables, numbers, opts), skipped, "analyse-verl: skipped "
+    ):
         save_figure(figure, out / "figures", name)
         drawn.append(name)
     write_atomic(

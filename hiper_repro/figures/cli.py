@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import matplotlib
 
@@ -44,6 +45,24 @@ OPTIONAL_TABLES = (
 def missing_table(name: str) -> pd.DataFrame:
     """Stand-in for an optional stats table this study lacks: figures refuse it with the reason."""
     return pd.DataFrame().assign(**{f"<{name}.csv not written by hiper-repro stats for this study>": []})
+
+
+T = TypeVar("T")
+
+
+def built_or_skipped(
+    jobs: dict[str, Callable[[], T]], skipped: dict[str, str], say: str
+) -> Iterator[tuple[str, T]]:
+    """(name, result) of every job that builds; one that raises ValueError (this study has no data for it) is
+    left out, with `say` + its name and the reason on stderr and the reason in `skipped`."""
+    for name, build in jobs.items():
+        try:
+            built = build()
+        except ValueError as err:
+            print(f"{say}{name}: {err}", file=sys.stderr)
+            skipped[name] = str(err)
+            continue
+        yield name, built
 
 
 def save_figure(fig: Figure, out_dir: Path, name: str) -> list[Path]:
@@ -180,15 +199,11 @@ def table_jobs(
 
 def write_tables(s: dict[str, pd.DataFrame], tree: xr.DataTree, out: Path) -> dict[str, str]:
     """Write every table this study has data for; returns the skipped ones with the reason."""
-    skipped = {}
-    for name, (build, caption) in table_jobs(s, tree).items():
-        try:
-            df = build()
-        except ValueError as err:
-            print(f"figures: skipped table {name}: {err}", file=sys.stderr)
-            skipped[name] = str(err)
-            continue
-        tables.write_table(df, out, name, caption)
+    skipped: dict[str, str] = {}
+    jobs = table_jobs(s, tree)
+    builders = {name: build for name, (build, _) in jobs.items()}
+    for name, df in built_or_skipped(builders, skipped, "figures: skipped table "):
+        tables.write_table(df, out, name, jobs[name][1])
     return skipped
 
 
