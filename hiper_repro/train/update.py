@@ -130,6 +130,29 @@ def value_targets(turns: list[TurnTokens], credit: Credit) -> Tensor:
     return torch.stack(cols, dim=-1)
 
 
+def value_loss(
+    values: Tensor, old_values: Tensor, targets: Tensor, denoms: Tensor, ppo: PPOConfig
+) -> tuple[Tensor, dict[str, tuple[Tensor, Tensor]]]:
+    """value_coef * sum over VALUE_SLOTS of the clipped value loss, and each slot's (loss, clip fraction).
+
+    `values`, `old_values` and `targets` are (N, 4) in VALUE_SLOTS order, targets NaN where a slot has no
+    loss on a turn; each slot's loss is its sum divided by `denoms[slot]`, and a slot whose denominator is
+    0 (no process has a target for it) is left out.
+    """
+    total = torch.zeros((), device=values.device)
+    per_slot = {}
+    for i, name in enumerate(VALUE_SLOTS):
+        if float(denoms[i]) == 0:
+            continue
+        tgt = targets[:, i]
+        vl, vfrac = clipped_value_loss(
+            values[:, i], old_values[:, i], tgt, torch.isfinite(tgt), ppo.value_clip, denoms[i]
+        )
+        total = total + ppo.value_coef * vl
+        per_slot[name] = (vl, vfrac)
+    return total, per_slot
+
+
 def minibatch_loss(
     out: dict[str, Tensor],
     mb: dict[str, Tensor],
@@ -165,15 +188,9 @@ def minibatch_loss(
         "clip_fraction": clip_frac.item(),
     }
     stats["approx_kl_old"] = approx_kl.item()
-    for i, name in enumerate(VALUE_SLOTS):
-        tgt = mb["targets"][:, i]
-        vmask = torch.isfinite(tgt)
-        if float(value_denoms[i]) == 0:  # no process has a target for this slot
-            continue
-        vl, vfrac = clipped_value_loss(
-            out["values"][:, i], mb["old_values"][:, i], tgt, vmask, ppo.value_clip, value_denoms[i]
-        )
-        total = total + ppo.value_coef * vl
+    value_total, per_slot = value_loss(out["values"], mb["old_values"], mb["targets"], value_denoms, ppo)
+    total = total + value_total
+    for name, (vl, vfrac) in per_slot.items():
         stats[f"loss_value_{name}"] = vl.item()
         if name == "low":
             stats["value_clip_fraction"] = vfrac.item()
@@ -224,7 +241,7 @@ def prepare_batch(
         ref_logprobs=ref_lp,
         old_values=old_v,
         targets=value_targets(turns, credit),
-        features=torch.cat(features) if features and getattr(scorer, "critic", None) is None else None,
+        features=torch.cat(features) if features else None,  # only a critic on the policy's heads has them
     )
 
 
@@ -389,8 +406,8 @@ def fit_critic(
     A detached critic's heads read the policy's hidden states, which these passes do not change: they
     are the re-scoring pass's (`TurnBatch.features`, the policy that sampled the batch, one small update
     before the current one; `cached_features` computes them when absent) and each pass costs only the
-    heads. A separate critic runs its own forward and backward passes. Only critic parameters get gradients; with several processes they
-    are averaged by hand (these passes bypass the DDP wrapper), each loss a sum over the global count
+    heads. A separate critic runs its own forward and backward passes. Only critic parameters get
+    gradients; with several processes they are averaged by hand (these passes bypass the DDP wrapper), each loss a sum over the global count
     divided by the world size, as in `ppo_update`.
     """
     from hiper_repro.agent.scoring import score_values, values_from_features
@@ -414,17 +431,16 @@ def fit_critic(
                 values = values_from_features(model, features[rows].to(device))
             else:
                 values = score_values(critic, [batch.turns[i] for i in rows], critic.pad_id)
-            loss = torch.zeros((), device=device)
-            for i, name in enumerate(VALUE_SLOTS):
-                tgt = batch.targets[rows, i].to(device)
-                vmask = torch.isfinite(tgt) & (len(idx) > 0)
-                if float(counts[i]) == 0:
-                    continue
-                old = batch.old_values[rows, i].to(device)
-                vl, _ = clipped_value_loss(
-                    values[f"value_{name}"], old, tgt, vmask, ppo.value_clip, counts[i]
-                )
-                loss = loss + ppo.value_coef * vl
+            targets = batch.targets[rows].to(device)
+            if len(idx) == 0:
+                targets = torch.full_like(targets, float("nan"))
+            loss, _ = value_loss(
+                torch.stack([values[f"value_{name}"] for name in VALUE_SLOTS], dim=-1),
+                batch.old_values[rows].to(device),
+                targets,
+                counts,
+                ppo,
+            )
             loss = loss + 0.0 * sum(v.nan_to_num().sum() for v in values.values() if v.requires_grad)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
