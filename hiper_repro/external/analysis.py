@@ -265,8 +265,8 @@ def efficiency(ds: xr.Dataset, a: Arms, reps: dict[str, xr.DataArray], opts: Opt
     base_obs = _observed(ds, a.baseline)
     for t in opts.thresholds:
         tb = time_to_threshold(base_obs, t, dim=DIM)
-        tb_rep = _restricted_time(reps["baseline"], t)
-        base_reached = time_to_threshold(reps["baseline"], t, dim=DIM)["reached"]
+        tb_reps = time_to_threshold(reps["baseline"], t, dim=DIM)
+        tb_rep = tb_reps["iterations_restricted"]
         for subset, runs in a.subsets.items():
             ts = time_to_threshold(_observed(ds, runs), t, dim=DIM)
             ts_rep = _restricted_time(reps[subset], t)
@@ -278,7 +278,7 @@ def efficiency(ds: xr.Dataset, a: Arms, reps: dict[str, xr.DataArray], opts: Opt
                 "baseline_step": float(tb["iterations_restricted"].mean()),
                 "subset_step": float(ts["iterations_restricted"].mean()),
                 "baseline_reached": bool(tb["reached"].all()), "subset_reached": int(ts["reached"].sum()),
-                "baseline_censored_share": float(1 - base_reached.mean()),
+                "baseline_censored_share": float(1 - tb_reps["reached"].mean()),
                 "bound": _bound(bool(tb["reached"].all()), bool(ts["reached"].all())),
             })  # fmt: skip
     return pd.DataFrame(rows)

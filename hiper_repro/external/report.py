@@ -88,12 +88,11 @@ def write(tables: dict[str, pd.DataFrame], numbers: dict, out: Path, opts: an.Op
         "authors_published": lambda: fig.published_table(tables["arms"], published_alfworld_1_5b(), opts.k),
         "authors_timing": lambda: fig.timing_table(tables["timing"]),
     }
-    display = {name: (build, captions[name]) for name, build in builders.items()}
-    for name, (build, caption) in display.items():
+    for name, build in builders.items():
         try:
-            write_table(build(), out / "tables", name, caption)
+            write_table(build(), out / "tables", name, captions[name])
         except ValueError as err:  # e.g. no timing metrics in these logs: an empty table, and why
-            write_table(pd.DataFrame({"note": [str(err)]}), out / "tables", name, caption)
+            write_table(pd.DataFrame({"note": [str(err)]}), out / "tables", name, captions[name])
     drawn, skipped = [], {}
     for name, figure in built_or_skipped(
         figure_jobs(tables, numbers, opts), skipped, "analyse-verl: skipped "

@@ -96,9 +96,9 @@ def efficiency_sensitivity(eff: pd.DataFrame) -> Figure:
     subsets = list(dict.fromkeys(eff["subset"]))
     fig, axes = grid(1, len(thresholds), width=2.9, height=0.9 + 0.32 * len(subsets), sharey=True)
     y = np.arange(len(subsets))
+    colours = [ARM_STYLE.get(s, (COLOURS["hiper"], s))[0] for s in subsets]
     for ax, t in zip(axes[0], thresholds):
         d = eff[eff["threshold"] == t].set_index("subset").reindex(subsets)
-        colours = [ARM_STYLE.get(s, (COLOURS["hiper"], s))[0] for s in subsets]
         ax.axvspan(*PUBLISHED_SPEEDUP, color="grey", alpha=0.15, linewidth=0)
         ax.axvline(1.0, color="black", linewidth=0.8)
         for i, (_, row) in enumerate(d.iterrows()):
