@@ -103,7 +103,7 @@ def efficiency_sensitivity(eff: pd.DataFrame) -> Figure:
         ax.axvline(1.0, color="black", linewidth=0.8)
         for i, (_, row) in enumerate(d.iterrows()):
             ax.plot([row["ci_low"], row["ci_high"]], [y[i], y[i]], color=colours[i], linewidth=2)
-            face = "none" if row["bound"] else colours[i]
+            face = colours[i] if row["bound"] == "exact" else "none"  # "lower", "upper", "none": bounds
             ax.plot(row["estimate"], y[i], "o", markerfacecolor=face, markeredgecolor=colours[i])
         ax.set(title=f"threshold {100 * t:.0f}%", xlabel="flat / HiPER steps")
     axes[0, 0].set_yticks(y, [ARM_STYLE[s][1] if s in ARM_STYLE else s for s in subsets])

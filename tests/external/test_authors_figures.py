@@ -46,6 +46,12 @@ def test_efficiency_sensitivity(tables):
     assert [t.get_text() for t in f.axes[0].get_yticklabels()] == [
         "HiPER, headline variant", "HiPER, every variant", "h5", "h6", "h2"
     ]  # fmt: skip
+    # Filled markers are exact ratios, hollow ones bounds (a side never reached the threshold).
+    for ax, (_, d) in zip(f.axes, tables["efficiency"].groupby("threshold", sort=True)):
+        markers = [line for line in ax.lines if line.get_marker() == "o"]
+        hollow = [line.get_markerfacecolor() == "none" for line in markers]
+        assert hollow == [b != "exact" for b in d.set_index("subset").reindex(
+            list(dict.fromkeys(tables["efficiency"]["subset"])))["bound"]]  # fmt: skip
 
 
 def test_switching_and_timing(tables):
