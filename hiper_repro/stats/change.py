@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from hiper_repro.stats.bootstrap import percentile_ci
+from hiper_repro.stats.bootstrap import CI, REPS, SEED, percentile_ci
 from hiper_repro.stats.scores import EVAL_DIM, group
 
 START = -1  # eval_iteration of the starting policy
@@ -47,32 +47,40 @@ def paired_success(tree: xr.DataTree | xr.Dataset, var: str = "success") -> tupl
     return start.rename("start"), end.rename("end")
 
 
+def _resampled_means(d: np.ndarray, tasks: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """(reps,) means of a (seeds, tasks) difference table under drawn task indices (reps, tasks) and seed
+    indices (reps, seeds)."""
+    same_tasks = tasks[:, None, :].repeat(d.shape[0], 1)  # (reps, S, T): one task draw for every seed
+    per_seed = np.take_along_axis(d[None], same_tasks, axis=2).mean(2)  # (reps, S)
+    return np.take_along_axis(per_seed, seeds, axis=1).mean(1)
+
+
 def _cell_replicates(d: np.ndarray, reps: int, rng: np.random.Generator) -> np.ndarray:
     """(reps,) bootstrap means of a (seeds, tasks) difference table: seeds and tasks resampled."""
     n_seeds, n_tasks = d.shape
     seeds = rng.integers(0, n_seeds, size=(reps, n_seeds))
     tasks = rng.integers(0, n_tasks, size=(reps, n_tasks))
-    per_seed = np.take_along_axis(d[None], tasks[:, None, :].repeat(n_seeds, 1), axis=2).mean(2)  # (reps, S)
-    return np.take_along_axis(per_seed, seeds, axis=1).mean(1)
+    return _resampled_means(d, tasks, seeds)
 
 
-def _table(start: xr.DataArray, end: xr.DataArray) -> np.ndarray | None:
-    """(seeds, tasks) differences of one cell, runs without both evaluations dropped (None: no run)."""
+def _table(start: xr.DataArray, end: xr.DataArray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(seeds, tasks) differences of one cell, runs without both evaluations dropped, and the (seeds,) mask
+    of the runs kept (None: no run)."""
     d = (end - start).transpose("seed", "eval_episode").values
     ok = np.isfinite(d).all(1)
     if not ok.any():
         return None
     d = d[ok]
-    return d[:, np.isfinite(d).all(0)]
+    return d[:, np.isfinite(d).all(0)], ok
 
 
 def change_from_start(
     tree: xr.DataTree | xr.Dataset,
     *,
     var: str = "success",
-    reps: int = 2000,
-    ci: float = 0.95,
-    seed: int = 0,
+    reps: int = REPS,
+    ci: float = CI,
+    seed: int = SEED,
 ) -> xr.Dataset:
     """Per (method, env, horizon): start, end and change (end - start) of evaluation ``var`` (success,
     or e.g. invalid_rate), the change's two-level bootstrap CI (seeds and tasks), n_runs and n_episodes
@@ -85,10 +93,10 @@ def change_from_start(
     out |= {k: xr.full_like(cells, 0, dtype=int) for k in ("n_runs", "n_episodes")}
     for i, index in enumerate(np.ndindex(cells.shape)):
         where = dict(zip(cells.dims, index))
-        d = _table(start[where], end[where])
-        if d is None:
+        table = _table(start[where], end[where])
+        if table is None:
             continue
-        ok = np.isfinite((end[where] - start[where]).transpose("seed", "eval_episode").values).all(1)
+        d, ok = table
         rep = _cell_replicates(d, reps, np.random.default_rng([seed, i]))
         lo, hi = percentile_ci(rep, ci)
         values = {
@@ -108,7 +116,7 @@ def change_from_start(
 
 
 def change_difference(
-    tree: xr.DataTree | xr.Dataset, a: str, b: str, *, reps: int = 2000, ci: float = 0.95, seed: int = 0
+    tree: xr.DataTree | xr.Dataset, a: str, b: str, *, reps: int = REPS, ci: float = CI, seed: int = SEED
 ) -> xr.Dataset:
     """Per (env, horizon): change_a - change_b with a bootstrap CI (each method's seeds resampled on their
     own, the shared tasks jointly); NaN where either method has no paired run."""
@@ -120,17 +128,18 @@ def change_difference(
     out = {k: xr.full_like(cells, np.nan, dtype=float) for k in ("estimate", "ci_low", "ci_high")}
     for i, index in enumerate(np.ndindex(cells.shape)):
         where = dict(zip(cells.dims, index))
-        ta, tb = (_table(start.sel({"method": m})[where], end.sel({"method": m})[where]) for m in (a, b))
-        if ta is None or tb is None or ta.shape[1] != tb.shape[1]:
+        pair = [_table(start.sel({"method": m})[where], end.sel({"method": m})[where]) for m in (a, b)]
+        if any(t is None for t in pair):
+            continue
+        (ta, _), (tb, _) = pair
+        if ta.shape[1] != tb.shape[1]:
             continue
         rng = np.random.default_rng([seed, i])
-        tasks = rng.integers(0, ta.shape[1], size=(reps, ta.shape[1]))
-        reps_ab = []
-        for table in (ta, tb):
-            per_seed = np.take_along_axis(table[None], tasks[:, None, :].repeat(table.shape[0], 1), 2).mean(2)
-            pick = rng.integers(0, table.shape[0], size=(reps, table.shape[0]))
-            reps_ab.append(np.take_along_axis(per_seed, pick, axis=1).mean(1))
-        lo, hi = percentile_ci(reps_ab[0] - reps_ab[1], ci)
+        tasks = rng.integers(0, ta.shape[1], size=(reps, ta.shape[1]))  # shared; then each method's seeds
+        rep_a, rep_b = (
+            _resampled_means(t, tasks, rng.integers(0, len(t), size=(reps, len(t)))) for t in (ta, tb)
+        )
+        lo, hi = percentile_ci(rep_a - rep_b, ci)
         out["estimate"][where] = float(ta.mean() - tb.mean())
         out["ci_low"][where], out["ci_high"][where] = float(lo), float(hi)
     ds = xr.Dataset(out)

@@ -133,6 +133,7 @@ def change(nb: Numbers) -> tuple[str, str]:
             "No change from the start can be measured: the runs did not evaluate their starting policy.",
             "",
         )
+    n_cells = sum(len(cells) for _, cells in lines)
     if not up and not down:
         verdict = "No method's success changed reliably from its start: every interval contains 0."
     else:
@@ -141,10 +142,8 @@ def change(nb: Numbers) -> tuple[str, str]:
             said.append(f"success rose reliably for {listing(up)}")
         if down:
             said.append(f"fell reliably for {listing(down)}")
-        n_cells = sum(len(cells) for _, cells in lines)
         rest = "; every other interval contains 0" if len(up) + len(down) < n_cells else ""
         verdict = sentence("; ".join(said) + rest + ".")
-    n_cells = sum(len(cells) for _, cells in lines)
     if flat:
         verdict += (
             f" In {flat} of {n_cells} method-cells no run changed its outcome on any evaluation task (an "
