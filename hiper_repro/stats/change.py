@@ -64,14 +64,18 @@ def _cell_replicates(d: np.ndarray, reps: int, rng: np.random.Generator) -> np.n
 
 
 def _table(start: xr.DataArray, end: xr.DataArray) -> tuple[np.ndarray, np.ndarray] | None:
-    """(seeds, tasks) differences of one cell, runs without both evaluations dropped, and the (seeds,) mask
-    of the runs kept (None: no run)."""
+    """(seeds, tasks) differences of one cell and the (seeds,) mask of the runs kept (None: no run).
+
+    Tasks that no run of the cell played are the merged grid's padding (another cell evaluated more
+    episodes) and are dropped first; then every run that lacks one of the remaining tasks, or either
+    evaluation, is dropped.
+    """
     d = (end - start).transpose("seed", "eval_episode").values
+    d = d[:, np.isfinite(d).any(0)]
     ok = np.isfinite(d).all(1)
-    if not ok.any():
+    if d.shape[1] == 0 or not ok.any():
         return None
-    d = d[ok]
-    return d[:, np.isfinite(d).all(0)], ok
+    return d[ok], ok
 
 
 def change_from_start(

@@ -47,6 +47,19 @@ def test_change_is_the_paired_mean_difference():
     assert diff["ci_low"] < diff["estimate"] < diff["ci_high"]
 
 
+def test_grid_padding_is_not_a_missing_task():
+    # Another cell played 10 evaluation episodes, this one 8: the merged grid pads episodes 8-9 with NaN.
+    s = np.zeros((1, 3, 3, 10))
+    s[..., 2, :4] = 1.0  # the end evaluation wins the first 4 of 8 tasks
+    s[..., 8:] = np.nan
+    out = change_from_start(evaluations(s, methods=("ppo",)), reps=200).squeeze()
+    assert int(out["n_runs"]) == 3 and int(out["n_episodes"]) == 8
+    assert float(out["change"]) == pytest.approx(0.5)
+    s[0, 1, 2, 3] = np.nan  # a run that lacks a task the others played is dropped, not the task
+    out = change_from_start(evaluations(s, methods=("ppo",)), reps=200).squeeze()
+    assert int(out["n_runs"]) == 2 and int(out["n_episodes"]) == 8
+
+
 def test_no_change_has_a_zero_width_interval_and_the_end_is_the_last_evaluation():
     s = np.zeros((1, 2, 3, 10))
     s[..., :5] = 1.0
