@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from hiper_repro.envs import EnvPool, Task
 
 FAIL_ENV = "HIPER_REPRO_FAIL_AT"
+EXPLAINED_VARIANCE = ("explained_variance_low", "explained_variance_high", "explained_variance_term")
 log = logging.getLogger("hiper_repro.train")
 
 
@@ -122,14 +123,11 @@ def _pool_diagnostics(parts: list[dict[str, Any]], update: dict[str, float]) -> 
     statistics, the update's cross-process means (`update`) for its own quantities."""
     weights = np.array([p["turns"] for p in parts], dtype=float)
     out: dict[str, Any] = {"turns": int(weights.sum()), "policy_updated": bool(parts[0]["policy_updated"])}
-    for key in ("success", "invalid_rate", "adv_switch_abs", "adv_action_std"):
+    for key in ("success", "invalid_rate", "adv_switch_abs", "adv_action_std", *EXPLAINED_VARIANCE):
         out[key] = _weighted([p[key] for p in parts], weights)
-    for key in ("explained_variance_low", "explained_variance_high", "explained_variance_term"):
-        out[key] = _weighted([p[key] for p in parts], weights)
-    for key, name in (("kl_ref", "kl"), ("approx_kl", "approx_kl"), ("clip_fraction", "clip_fraction")):
-        out[key] = float(update.get(name, float("nan")))
-    for key in ("entropy", "grad_norm"):
-        out[key] = float(update.get(key, float("nan")))
+    update_names = {"kl_ref": "kl", "approx_kl": "approx_kl", "clip_fraction": "clip_fraction"}
+    for key in (*update_names, "entropy", "grad_norm"):
+        out[key] = float(update.get(update_names.get(key, key), float("nan")))
     out["optimizer_steps"] = int(update.get("optimizer_steps", 0))
     return out
 
@@ -375,7 +373,7 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
                     generator(cfg.run.seed, it, rank, "value"),
                 )
             scheduler.step()
-            diag = diagnostics(ro, credit, stats, cfg, train_policy)
+            diag = diagnostics(ro, credit, cfg, train_policy)
             keys = sorted(stats)
             if world > 1:  # per-process partial means -> global means
                 vec = accelerator.reduce(
@@ -406,9 +404,7 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
                     writer.add_evaluation(it, record, group=group)
                 writer.flush()
                 row = {"iteration": it, **rollout_summary(rec, cfg.fmt), **stats, **times}
-                row |= {k: float(diag[k]) for k in ("explained_variance_low", "explained_variance_high")}
-                row |= {k: float(diag[k]) for k in ("explained_variance_term", "adv_switch_abs")}
-                row["adv_action_std"] = float(diag["adv_action_std"])
+                row |= {k: float(diag[k]) for k in (*EXPLAINED_VARIANCE, "adv_switch_abs", "adv_action_std")}
                 row["policy_skipped"] = int(skipped)
                 row["policy_updated"] = int(train_policy)
                 row["lr"] = lr

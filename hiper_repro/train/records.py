@@ -89,10 +89,10 @@ def explained_variance(prediction: torch.Tensor, target: torch.Tensor, where: to
     return 1.0 - float(e.var()) / var if var > 0 else NAN
 
 
-def diagnostics(
-    rollout: Rollout, credit: Credit, update: dict[str, float], cfg: TrainConfig, policy_updated: bool
-) -> dict[str, Any]:
-    """This process's scalars of the traces' `/iterations` group (before any cross-process average).
+def diagnostics(rollout: Rollout, credit: Credit, cfg: TrainConfig, policy_updated: bool) -> dict[str, Any]:
+    """This process's batch scalars of the traces' `/iterations` group, before any cross-process average
+    (the update's own quantities, KL, clip fraction, entropy, ..., are `ppo_update`'s cross-process means,
+    which the loop adds).
 
     Critic quality: each value head's explained variance against the observed reward-to-go G_t (the
     same yardstick for every head: V_low on every real turn, V_high at segment starts, V_term on every
@@ -124,14 +124,7 @@ def diagnostics(
             else NAN
         ),
         "adv_action_std": float(raw_action[finite].std()) if int(finite.sum()) > 1 else NAN,
-        "kl_ref": update.get("kl", NAN),
-        "approx_kl": update.get("approx_kl", NAN),
-        "clip_fraction": update.get("clip_fraction", NAN),
-        "entropy": update.get("entropy", NAN),
-        "grad_norm": update.get("grad_norm", NAN),
-        "optimizer_steps": int(update.get("optimizer_steps", 0)),
         "policy_updated": policy_updated,
-        "lr": NAN,  # filled by the loop from the scheduler
     }
 
 
