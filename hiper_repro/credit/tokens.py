@@ -8,15 +8,24 @@ from hiper_repro.credit._checks import check_bool, check_float
 from hiper_repro.credit.scan import zero_padding
 
 
-def masked_std(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Unbiased standard deviation of x over the entries where mask is True (a 0-d tensor; needs two)."""
+def _masked_moments(
+    x: torch.Tensor, mask: torch.Tensor, who: str, with_var: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Checked (x, mask) and the mean and unbiased variance (None without `with_var`) of x over the
+    entries where mask is True; `who` names the caller in the error when there are fewer than two."""
     x = check_float("x", x)
     mask = check_bool("mask", mask, tuple(x.shape))
     n = int(mask.view(torch.uint8).sum(dtype=torch.int64)) if mask.numel() else 0
     if n < 2:
-        raise ValueError(f"a standard deviation needs at least two entries where mask is True, got {n}")
+        raise ValueError(f"{who} needs at least two entries where mask is True, got {n}")
     mean = zero_padding(x, mask).sum() / n
-    return (zero_padding((x - mean) ** 2, mask).sum() / (n - 1)).sqrt()
+    var = zero_padding((x - mean) ** 2, mask).sum() / (n - 1) if with_var else None
+    return x, mask, mean, var
+
+
+def masked_std(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Unbiased standard deviation of x over the entries where mask is True (a 0-d tensor; needs two)."""
+    return _masked_moments(x, mask, "a standard deviation")[3].sqrt()
 
 
 def whiten(
@@ -28,16 +37,8 @@ def whiten(
     advantages, not per-token copies). Needs at least two real entries. With `std` given, s is that
     value instead of x's own (several advantage types divided by one common scale).
     """
-    x = check_float("x", x)
-    mask = check_bool("mask", mask, tuple(x.shape))
-    n = int(mask.view(torch.uint8).sum(dtype=torch.int64)) if mask.numel() else 0
-    if n < 2:
-        raise ValueError(f"whiten needs at least two entries where mask is True, got {n}")
-    values = zero_padding(x, mask)
-    mean = values.sum() / n
-    if std is None:
-        var = zero_padding((x - mean) ** 2, mask).sum() / (n - 1)
-    else:
+    x, mask, mean, var = _masked_moments(x, mask, "whiten", with_var=std is None)
+    if std is not None:
         var = torch.as_tensor(std, dtype=x.dtype, device=x.device) ** 2
     return zero_padding((x - mean) * torch.rsqrt(var + eps), mask)
 
