@@ -206,6 +206,9 @@ class RunConfig:
     eval_seed: int = 0
     """noise seed of evaluation sampling: with each task id it fixes the episode's random numbers, the
     same for every method, run seed and iteration (common random numbers)"""
+    eval_batch: int = 0
+    """episodes an evaluation plays together (per process); 0: as many as a training iteration. Larger
+    batches generate faster; each task's random numbers are its own, so only float rounding can differ"""
     secondary_eval: bool = True
     """also evaluate at rollout.eval_temperature before the first update and at the end"""
     checkpoint_every: int = 5
@@ -347,6 +350,7 @@ class TrainConfig:
                 ">= 0 (0: off)",
             ),
             (r.eval_episodes >= 1, "run.eval_episodes", r.eval_episodes, ">= 1"),
+            (r.eval_batch >= 0, "run.eval_batch", r.eval_batch, ">= 0 (0: the training batch)"),
             (self.rollout.episodes >= 1, "rollout.episodes", self.rollout.episodes, ">= 1"),
             (r.iterations >= 1, "run.iterations", r.iterations, ">= 1"),
             (r.eval_every >= 0, "run.eval_every", r.eval_every, ">= 0"),
