@@ -57,7 +57,7 @@ class MethodSpec:
         if self.family == "hierarchical_critic" and self.fmt != "plan_execute":
             raise ValueError(f"method {self.name!r}: a hierarchical critic needs fmt 'plan_execute'")
         object.__setattr__(self, "base", self.base or self.name)
-        object.__setattr__(self, "overrides", MappingProxyType(_frozen(self.overrides)))
+        object.__setattr__(self, "overrides", _frozen(self.overrides))
         if "name" in self.overrides.get("method", {}):
             raise ValueError(f"method {self.name!r}: overrides may not set method.name (use base)")
 
@@ -73,10 +73,18 @@ class MethodSpec:
     def is_group(self) -> bool:
         return self.family == "group"
 
+    def config_overrides(self) -> dict[str, Any]:
+        """The overrides as a plain nested dict (a fresh copy), the form the config loader merges."""
+        return _thawed(self.overrides)
 
-def _frozen(data: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep copy of a nested mapping (so an entry cannot change after registration)."""
-    return {k: dict(_frozen(v)) if isinstance(v, Mapping) else v for k, v in dict(data).items()}
+
+def _frozen(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A read-only deep copy of a nested mapping, so an entry cannot change after registration."""
+    return MappingProxyType({k: _frozen(v) if isinstance(v, Mapping) else v for k, v in data.items()})
+
+
+def _thawed(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _thawed(v) if isinstance(v, Mapping) else v for k, v in data.items()}
 
 
 _METHODS: dict[str, MethodSpec] = {}

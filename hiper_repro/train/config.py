@@ -500,7 +500,7 @@ def apply_variant(cfg: TrainConfig) -> TrainConfig:
     name = cfg.method.name
     if name not in methods_registry.names():
         raise ValueError(f"config method.name={name!r}: expected one of {methods_registry.names()}")
-    _merge(cfg, dict(methods_registry.get(name).overrides), "")
+    _merge(cfg, methods_registry.get(name).config_overrides(), "")
     return cfg
 
 
