@@ -23,6 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from hiper_repro import methods_registry
 from hiper_repro.cli_help import DefaultsFormatter
 
 PHASES = ("time_rollout", "time_credit", "time_update", "time_eval", "time_trace")
@@ -114,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--model", required=True, help="policy or base-model folder ({env}/{format} allowed)")
     p.add_argument("--preset", default="cpu-tiny", help="training preset (train/presets/*.yaml)")
-    p.add_argument("--method", default="hiper", help="hiper, ppo, ppo-pe, grpo, rloo or gigpo")
+    p.add_argument(
+        "--method", default="hiper", help=f"a registered method: {', '.join(methods_registry.names())}"
+    )
     p.add_argument(
         "--iterations", type=int, default=3, help="iterations to time (the first is reported apart)"
     )
