@@ -166,6 +166,12 @@ def test_bench_train_reports_every_phase(tiny_models, tmp_path):
     assert bench_main(args) == 0
     summary = json.loads(out.read_text())
     per = summary["seconds_per_iteration"]
-    assert set(per) == {"rollout", "credit", "update", "eval", "trace", "total"}
+    assert set(per) == {"rollout", "credit", "update", "eval", "trace", "total", "iteration"}
     assert per["rollout"] > 0 and per["update"] > 0 and per["eval"] > 0
+    assert per["iteration"] == pytest.approx(per["total"] - per["eval"], abs=2e-3)
     assert summary["peak_rss_mb"] > 100 and summary["turns_per_iteration"] > 0
+    # the roofline: every phase that runs the policy did work, at a rate below the measured peak
+    assert summary["matmul_peak_gflop_per_s"] > 0
+    for phase in ("rollout", "credit", "update", "eval"):
+        r = summary["roofline"][phase]
+        assert 0 < r["gflop"] <= r["gflop_executed"] and 0 < r["share_of_peak"] < 1, phase
