@@ -29,9 +29,9 @@ def test_starting_policy_is_evaluated_before_the_first_update(tiny_models, tmp_p
     tree = open_run(train(cfg, tmp_path / "run") / "traces.nc")
     validate(tree)
     ev = tree["evaluation"].to_dataset()
-    assert ev["eval_iteration"].values.tolist() == [-1, 1]  # the start and the end
+    assert ev["eval_iteration"].values.tolist() == [0, 2]  # the start and the end: updates completed
     second = tree["evaluation_secondary"].to_dataset()
-    assert second["eval_iteration"].values.tolist() == [-1, 1]
+    assert second["eval_iteration"].values.tolist() == [0, 2]
     assert (ev["task_id"].values[0] == ev["task_id"].values[1]).all()  # paired: same tasks in order
     diag = tree["iterations"].to_dataset()
     assert diag["iteration"].values.tolist() == [0, 1]
@@ -45,7 +45,7 @@ def test_common_random_numbers_make_the_start_identical_across_run_seeds(tiny_mo
     for seed in (0, 1):
         cfg = tiny_config(tiny_models, "ppo", run={"iterations": 1, "eval_every": 0, "seed": seed})
         ev = open_run(train(cfg, tmp_path / f"s{seed}") / "traces.nc")["evaluation"].to_dataset()
-        starts.append(ev.sel(eval_iteration=-1))
+        starts.append(ev.sel(eval_iteration=0))
     for name in ("success", "length", "invalid_rate"):
         np.testing.assert_array_equal(starts[0][name].values, starts[1][name].values)
 
