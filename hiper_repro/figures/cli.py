@@ -101,9 +101,7 @@ def figure_jobs(
         "performance_profiles": lambda: results.performance_profiles(s["performance_profile"]),
         "probability_of_improvement": lambda: results.improvement_intervals(s["improvement"]),
         "variance_by_position": lambda: credit.variance_by_position(s["variance_by_position"], reference),
-        "variance_by_horizon": lambda: credit.variance_by_horizon(
-            s["variance_by_horizon"], (reference, "ppo")
-        ),
+        "variance_by_horizon": lambda: credit.variance_by_horizon(s["variance_by_horizon"]),
         "segments": lambda: credit.segment_distributions(tree, reference),
         "switch_rate": lambda: credit.switch_rate_dynamics(s["switch_rate"]),
         "diagnostics": lambda: diagnostics.training_diagnostics(s["diagnostics"]),

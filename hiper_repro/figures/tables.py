@@ -38,7 +38,8 @@ def _wide(df: pd.DataFrame, index: list[str]) -> pd.DataFrame:
 
 
 def main_results(cells: pd.DataFrame, aggregate: pd.DataFrame, score: str = "final") -> pd.DataFrame:
-    """Success (%) per environment and horizon and pooled over cells (mean and IQM), per method."""
+    """Success (%) per environment and horizon and pooled over cells (mean and IQM), per method; with a
+    single cell the pooled rows would repeat it and are left out."""
     require(cells, ["method", "env", "horizon", "estimate", "ci_low", "ci_high"], "final_success")
     require(aggregate, ["method", "statistic", "estimate", "ci_low", "ci_high"], "aggregate")
     if "score" in cells:
@@ -46,6 +47,8 @@ def main_results(cells: pd.DataFrame, aggregate: pd.DataFrame, score: str = "fin
     if "score" in aggregate:
         aggregate = aggregate[aggregate["score"] == score]
     per_cell = _wide(cells, ["env", "horizon"]).astype({"horizon": str})
+    if len(per_cell) < 2:
+        return per_cell
     pooled = _wide(
         aggregate.assign(env="all cells", horizon=aggregate["statistic"].map({"mean": "mean", "iqm": "IQM"})),
         ["env", "horizon"],
