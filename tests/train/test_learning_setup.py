@@ -18,6 +18,7 @@ from hiper_repro.train.setup import lr_factors
 from .conftest import tiny_config
 
 
+@pytest.mark.slow
 def test_starting_policy_is_evaluated_before_the_first_update(tiny_models, tmp_path):
     cfg = tiny_config(
         tiny_models,
@@ -39,6 +40,7 @@ def test_starting_policy_is_evaluated_before_the_first_update(tiny_models, tmp_p
     assert np.isfinite(diag["approx_kl"].values).all() and (diag["optimizer_steps"].values >= 1).all()
 
 
+@pytest.mark.slow
 def test_common_random_numbers_make_the_start_identical_across_run_seeds(tiny_models, tmp_path):
     """Run seeds change training, not the evaluation noise: both seeds see the same starting episodes."""
     starts = []
@@ -50,6 +52,7 @@ def test_common_random_numbers_make_the_start_identical_across_run_seeds(tiny_mo
         np.testing.assert_array_equal(starts[0][name].values, starts[1][name].values)
 
 
+@pytest.mark.slow
 def test_critic_warmup_holds_the_policy(tiny_models, tmp_path):
     cfg = tiny_config(
         tiny_models, "ppo", ppo={"critic_warmup_iterations": 1, "warmup_iterations": 2}, run={"eval_every": 0}
@@ -69,6 +72,7 @@ def test_lr_factors():
     assert critic(0) == 1.0
 
 
+@pytest.mark.slow
 def test_separate_critic_trains_and_is_checkpointed(tiny_models, tmp_path):
     cfg = tiny_config(tiny_models, "hiper", model={"critic": "separate"}, run={"eval_every": 0})
     out = train(cfg, tmp_path / "run")
@@ -121,6 +125,7 @@ def test_rescoring_uses_the_sampling_temperature(tiny_models):
         build_config({"model": {"path": "m"}, "rollout": {"temperature": 0.0}})
 
 
+@pytest.mark.slow
 def test_optimizer_steps_are_bounded(tiny_models, tmp_path):
     cfg = tiny_config(
         tiny_models,
