@@ -65,7 +65,7 @@ class TraceWriter:
         self.keep_every = keep_every
         self._iterations: list[int] = []
         self._records: dict[str, list[Record]] = {g: [] for g in ("turns", "segments", "episodes")}
-        # per evaluation group: the iterations evaluated (-1: before the first update) and their records
+        # per evaluation group: the updates completed at each evaluation (0: the start) and their records
         self._evals: dict[str, tuple[list[int], list[Record]]] = {g: ([], []) for g in EVALUATION_GROUPS}
         self._diag_iterations: list[int] = []
         self._diag_records: list[Record] = []
