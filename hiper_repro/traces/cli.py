@@ -20,7 +20,7 @@ from hiper_repro.traces.writer import storage_size
 
 def find_runs(paths: list[str], exclude: Path | None = None) -> list[Path]:
     """Trace files named by `paths` (run dirs, ``.nc`` files, or folders searched for ``traces.nc``),
-    without `exclude` (the output: ``results/merged/traces.nc`` lies below ``results/``)."""
+    without `exclude` (the output: ``results/quick/merged/traces.nc`` lies below ``results/quick/``)."""
     files: list[Path] = []
     for raw in paths:
         p = Path(raw)
