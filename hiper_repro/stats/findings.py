@@ -7,6 +7,8 @@ flat GAE" only when the intervals say so:
     text.horizons         "horizon 1" or "horizons 1, 2 and 3", for sentences about the study
     text.headline         the strongest decided comparison of the reference with another method, in either
                           direction (final success pooled over cells, or the change from the start per cell)
+    text.pooled           the reference's final success pooled over cells (interquartile mean), or, with one
+                          cell, that cell's mean (pooling would repeat it)
     text.warm_start       evaluation success of each prompt format's starting policy, per cell
     text.change           which methods' changes from their start exclude 0 (``_detail``: every change)
     text.estimator        the reference (HAE) against ppo-pe (flat GAE, same format and warm start): the
@@ -271,6 +273,31 @@ def headline(nb: Numbers) -> str:
     )
 
 
+def pct_ci(iv: tuple[float, float, float]) -> str:
+    return f"{pct(iv[0])} [{pct(iv[1])}, {pct(iv[2])}]"
+
+
+def pooled(nb: Numbers) -> str:
+    """The reference's final success over the study: the interquartile mean pooled over cells, or, where the
+    study has one cell, that cell's mean (pooling one cell would only repeat it)."""
+    ref, reps = nb.ref, nb.n.get("meta.reps")
+    cells = list(nb.cells())
+    if len(cells) == 1:
+        env, h, where = cells[0]
+        iv = nb.interval(f"final_success.{env}.h{h}.{ref}", "mean")
+        what, ci = f"In this study's one cell, {where}, the mean final success", "95% bootstrap CI"
+    else:
+        iv = nb.interval(f"aggregate.final.iqm.{ref}")
+        what = "Pooled over every environment and horizon, the interquartile mean of final success"
+        ci = "95% stratified bootstrap CI"
+    if iv is None:
+        return f"No final success of the reference method ({ref}) could be computed."
+    return (
+        f"{what} of the reference method ({ref}) is {pct_ci(iv)} ({ci}, {reps} replicates); the main results "
+        "table gives every method."
+    )
+
+
 def improvement(nb: Numbers) -> str:
     """P(a reference run ends above a baseline run of the same cell), with what zero width means."""
     parts = []
@@ -411,6 +438,7 @@ def findings(numbers: Mapping[str, Any]) -> dict[str, str]:
     return {
         "text.horizons": f"horizon{'s' if len(horizons) > 1 else ''} {listing(horizons)}" if horizons else "",
         "text.headline": headline(nb),
+        "text.pooled": pooled(nb),
         "text.warm_start": warm_start(nb),
         "text.change": change_verdict,
         "text.change_detail": change_detail,

@@ -146,3 +146,21 @@ def test_lab_trend_and_what_it_implies():
     )
     assert "at lambda = 0.95 it moves from 0.40 at K=1 to 0.41 at K=4." in text
     assert findings(_numbers())["text.lab"] == "No exact-gradient lab dataset was given to the statistics."
+
+
+def test_one_cell_is_not_pooled():
+    cell = {"final_success.household.h1.hiper.mean": 0.9, "final_success.household.h1.hiper.ci_low": 0.8,
+            "final_success.household.h1.hiper.ci_high": 0.95, "meta.reps": 1000}  # fmt: skip
+    pooled = {
+        f"aggregate.final.iqm.hiper.{k}": v for k, v in (("estimate", 0.7), ("ci_low", 0.6), ("ci_high", 0.8))
+    }
+    one = findings(_numbers(**cell, **pooled, **{"meta.horizons": [1]}))["text.pooled"]
+    assert one == (
+        "In this study's one cell, household h1, the mean final success of the reference method (hiper) is 90.0% "
+        "[80.0%, 95.0%] (95% bootstrap CI, 1000 replicates); the main results table gives every method."
+    )
+    two = findings(_numbers(**cell, **pooled))["text.pooled"]
+    assert two.startswith(
+        "Pooled over every environment and horizon, the interquartile mean of final success of"
+    )
+    assert "70.0% [60.0%, 80.0%] (95% stratified bootstrap CI, 1000 replicates)" in two
