@@ -91,8 +91,7 @@ def test_a_decided_final_difference_is_said_where_the_change_is_not():
     )
     assert text["text.headline"] == (
         "The strongest decided result favours ppo-pe: hiper minus ppo-pe in final success, pooled over cells, "
-        "-4.3 points [-7.2, -1.4] (1 of 3 differences between hiper and another method are decided; the claims "
-        "below give the rest)."
+        "-4.3 points [-7.2, -1.4] (1 of 3 differences between hiper and another method are decided)."
     )
 
 
