@@ -9,7 +9,9 @@ id), so a change from the start is a paired comparison; with `run.secondary_eval
 also played at `rollout.eval_temperature`.
 
 Run folder `out/`: config.yaml (resolved), run.json (provenance, sizes, resumes, peak RSS), train.log,
-metrics.csv, tensorboard/, traces.nc, checkpoints/iter_NNNNNN/, and `done` written last.
+metrics.csv (its first row, iteration -1, the starting policy's evaluation), tensorboard/ and wandb/ (the
+trackers of `run.trackers`), traces.nc, checkpoints/iter_NNNNNN/, policy/, and `done` written last; then one
+summary line on stdout (`metrics.run_summary`), with or without the progress bar.
 
 Fault injection for tests: the environment variable HIPER_REPRO_FAIL_AT="ITER:PHASE" raises inside
 iteration ITER at PHASE ('rollout': before sampling, 'update': after credit, before the update,
@@ -35,7 +37,7 @@ from hiper_repro.io import write_atomic
 from hiper_repro.train.checkpoint import load_checkpoint, save_checkpoint
 from hiper_repro.train.config import TrainConfig, save_config
 from hiper_repro.train.methods import assign_credit
-from hiper_repro.train.metrics import MetricsLog
+from hiper_repro.train.metrics import START, MetricsLog, evaluation_columns, run_summary
 from hiper_repro.train.records import (
     concat_records,
     diagnostics,
@@ -272,6 +274,9 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
         run_info.setdefault("starts", []).append({"iteration": start, "time": time.time()})
         write_atomic(run_json, json.dumps(run_info, indent=1))
         flat_cfg = {f"{k}.{kk}": vv for k, v in cfg.to_dict().items() for kk, vv in v.items()}
+        flat_cfg = {
+            k: ",".join(v) if isinstance(v, list) else v for k, v in flat_cfg.items()
+        }  # hparams: scalars
         accelerator.init_trackers("tensorboard", config={k: v for k, v in flat_cfg.items() if v != ""})
         metrics = MetricsLog(out / "metrics.csv", tracker=accelerator, resume_from=start)
         log.info(
@@ -304,6 +309,9 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
             for group, record in before.items():
                 writer.add_evaluation(-1, record, group=group)
             writer.flush()
+            metrics.log(
+                {"iteration": START, **evaluation_columns(before), "time_eval": time.perf_counter() - t0}
+            )
             log.info(
                 "starting policy: eval success %s (%.1f s)",
                 {g: round(float(r["success"].mean()), 4) for g, r in before.items()},
@@ -409,12 +417,7 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
                 row["policy_updated"] = int(train_policy)
                 row["lr"] = lr
                 row["tokens_per_s"] = sum(n for _, n, _ in gathered) / max(times["time_rollout"], 1e-9)
-                for group, prefix in (("evaluation", "eval_"), ("evaluation_secondary", "eval_secondary_")):
-                    if group in due:
-                        row |= {
-                            f"{prefix}{k}": float(due[group][k].mean())
-                            for k in ("success", "score", "length", "invalid_rate")
-                        }
+                row |= evaluation_columns(due)
                 row["time_trace"] = time.perf_counter() - t0
                 metrics.log(row)
                 _maybe_fail(it, "trace")
@@ -456,4 +459,9 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
     if main:
         finished = {"iterations": cfg.run.iterations, "finished": time.time()}
         write_atomic(out / "done", json.dumps(finished) + "\n")
+        # one line even with the progress bar off: how the run ended and where its outputs are
+        title = f"{cfg.method.name} {cfg.env.name} h{cfg.env.horizon} seed {cfg.run.seed}"
+        summary = run_summary(metrics.rows, out, title)
+        log.info(summary)
+        print(summary, flush=True)
     return out
