@@ -23,7 +23,11 @@ def shows_default(action: argparse.Action) -> bool:
 
 class DefaultsFormatter(argparse.HelpFormatter):
     """``(default: X)`` after the help of every option that has a default, unless its help gives it already
-    ("(default 1024)", "(default: quick)")."""
+    ("(default 1024)", "(default: quick)"). Descriptions come from module docstrings, written for Python
+    readers with reStructuredText's double backticks; a terminal shows them as single ones (`x`)."""
+
+    def format_help(self) -> str:
+        return super().format_help().replace("``", "`")
 
     def _format_action(self, action: argparse.Action) -> str:
         said = any(k in (action.help or "") for k in ("%(default)", "(default", "default:"))
