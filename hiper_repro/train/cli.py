@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if state == "resume":
             resume_point(out, cfg)  # lost traces or metrics stop the run here, before the model loads
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError, ImportError) as err:  # ImportError: a missing extra
         print(f"hiper-repro train: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     if state == "finished":
