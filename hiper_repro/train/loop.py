@@ -274,9 +274,8 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
         run_info.setdefault("starts", []).append({"iteration": start, "time": time.time()})
         write_atomic(run_json, json.dumps(run_info, indent=1))
         flat_cfg = {f"{k}.{kk}": vv for k, v in cfg.to_dict().items() for kk, vv in v.items()}
-        flat_cfg = {
-            k: ",".join(v) if isinstance(v, list) else v for k, v in flat_cfg.items()
-        }  # hparams: scalars
+        # tensorboard's hparams take scalars only: a list (run.trackers) goes as one string
+        flat_cfg = {k: ",".join(v) if isinstance(v, list) else v for k, v in flat_cfg.items()}
         accelerator.init_trackers("tensorboard", config={k: v for k, v in flat_cfg.items() if v != ""})
         metrics = MetricsLog(out / "metrics.csv", tracker=accelerator, resume_from=start)
         log.info(
