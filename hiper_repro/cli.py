@@ -3,7 +3,8 @@
 Every module named here has `main(argv: list[str]) -> int` with its own argparse; it is imported only
 when its subcommand runs, so `hiper-repro theory` never pays for loading transformers.
 
-Two options belong to every command and may stand anywhere on the line:
+`hiper-repro --version` prints the installed version and the checkout's commit. Two options belong to every
+command and may stand anywhere on the line:
 
 - ``--threads N``: CPU threads (see `hiper_repro.threads` for the default). They are set here, before
   the command's module imports numpy or torch, which read the count once when they load.
@@ -54,7 +55,7 @@ INPUT_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, ImportErro
 
 def _usage() -> str:
     width = max(map(len, COMMANDS))
-    lines = ["usage: hiper-repro [--threads N] [--debug] COMMAND [options]", "", "commands:"]
+    lines = ["usage: hiper-repro [--version] [--threads N] [--debug] COMMAND [options]", "", "commands:"]
     lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
     lines += [
         "",
@@ -62,6 +63,14 @@ def _usage() -> str:
         "--threads N: CPU threads (default: OMP_NUM_THREADS, else the idle cores); --debug: tracebacks.",
     ]
     return "\n".join(lines)
+
+
+def version() -> str:
+    """`hiper-repro VERSION (commit SHA)`: the installed version and the checkout's commit, as traces
+    record them (`git_commit`: "-dirty" when tracked files changed, "unknown" outside a git checkout)."""
+    from hiper_repro.traces.provenance import git_commit, package_version
+
+    return f"hiper-repro {package_version()} (commit {git_commit()})"
 
 
 def split_global_options(argv: list[str]) -> tuple[int | None, bool, list[str]]:
@@ -104,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not argv or argv[0] in {"-h", "--help"}:
         print(_usage())
+        return 0
+    if argv[0] == "--version":
+        print(version())
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:

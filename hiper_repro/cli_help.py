@@ -23,7 +23,20 @@ def shows_default(action: argparse.Action) -> bool:
 
 class DefaultsFormatter(argparse.HelpFormatter):
     """``(default: X)`` after the help of every option that has a default, unless its help gives it already
-    ("(default 1024)", "(default: quick)")."""
+    ("(default 1024)", "(default: quick)"). Descriptions come from module docstrings, written for Python
+    readers with reStructuredText's double backticks; a terminal shows them as single ones (`x`)."""
+
+    def format_help(self) -> str:
+        return super().format_help().replace("``", "`")
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        """Wrap without breaking at hyphens: method names such as ppo-pe-keep stay whole."""
+        import textwrap
+
+        text = self._whitespace_matcher.sub(" ", text).strip()
+        return textwrap.fill(
+            text, width, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False
+        )
 
     def _format_action(self, action: argparse.Action) -> str:
         said = any(k in (action.help or "") for k in ("%(default)", "(default", "default:"))

@@ -44,3 +44,50 @@ def test_help_shows_every_default(module, monkeypatch):
     assert not lacking, f"{parser.prog}: options whose help hides the default: {lacking}"
     with_defaults = [a for a in parser._actions if shows_default(a)]
     assert not with_defaults or "(default" in parser.format_help()
+    # help is read in a terminal: reStructuredText's double backticks would show as they are
+    assert "``" not in parser.format_help(), f"{parser.prog}: raw double backticks in the help"
+
+
+def test_version_names_the_release_and_commit(capsys):
+    from pathlib import Path
+
+    import hiper_repro
+    from hiper_repro.cli import main
+    from hiper_repro.traces.provenance import checkout_root
+
+    assert main(["--version"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out.startswith("hiper-repro ") and "(commit " in out
+    if checkout_root(Path(hiper_repro.__file__).resolve()) is not None:  # run from a git checkout
+        assert "commit unknown" not in out
+
+
+def test_train_help_names_every_method_and_the_config_reference(capsys):
+    from hiper_repro.train.cli import main
+    from hiper_repro.train.config import METHODS
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"method.name): {', '.join(METHODS)}." in text
+    assert "hiper-repro train --show-config" in text and "examples/" in text and "run.trackers" in text
+
+
+def test_show_config_is_the_config_as_commented_yaml(tmp_path, capsys):
+    """Every key with its docstring; the YAML loads back as the resolved config (defaults or a file)."""
+    import yaml
+
+    from hiper_repro.train.cli import main
+    from hiper_repro.train.config import TrainConfig, load_config
+
+    assert main(["--show-config"]) == 0
+    text = capsys.readouterr().out
+    assert yaml.safe_load(text) == TrainConfig().to_dict()
+    assert "  # PPO ratio clip epsilon\n  clip: 0.2" in text
+    (tmp_path / "c.yaml").write_text("preset: cpu-tiny\nmethod: {name: grpo}\n")
+    assert main(["--show-config", "--config", str(tmp_path / "c.yaml"), "--set", "run.seed=3"]) == 0
+    shown = yaml.safe_load(capsys.readouterr().out)
+    assert shown == load_config(tmp_path / "c.yaml", ["run.seed=3"]).to_dict()
+    with pytest.raises(SystemExit):  # training needs --out
+        main(["--config", str(tmp_path / "c.yaml")])
+    assert "--config and --out are required to train" in capsys.readouterr().err

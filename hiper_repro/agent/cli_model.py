@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from hiper_repro.agent.models import TINY_PRESETS, build_tiny_model, is_tiny, load_model, save_model
 from hiper_repro.agent.tokenizer import train_word_tokenizer
+from hiper_repro.agent.weights import check_weights
 from hiper_repro.cli_help import DefaultsFormatter
 
 
@@ -72,9 +72,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--out", required=True, help="output folder (HF checkpoint + tokenizer)")
     ap.add_argument("--cache-dir", default=None, help="where smollm2-135m is converted once")
     args = ap.parse_args(argv)
-    looks_like_path = os.sep in args.name or args.name.startswith(".")
-    if not is_tiny(args.name) and looks_like_path and not Path(args.name).is_dir():
-        ap.error(f"--name {args.name}: no such model folder")
+    if not is_tiny(args.name):
+        check_weights(args.name)  # a missing weights folder is named before anything loads
     tasks = [t for f in args.tasks for t in load_tasks(f)]
     out = build_base(args.name, tasks, args.seed, args.out, args.cache_dir)
     print(f"wrote {out}")

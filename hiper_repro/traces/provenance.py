@@ -75,28 +75,81 @@ def library_versions() -> dict[str, str]:
     return dict(_library_versions())
 
 
-@functools.cache
-def git_commit(repo: Path | None = None) -> str:
-    """HEAD commit of the source checkout, suffixed "-dirty" if tracked files changed; "unknown" outside git.
+def checkout_root(start: Path) -> Path | None:
+    """The nearest folder at or above `start` holding a `.git` entry (a folder, or a worktree's file)."""
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
 
-    Cached per process: the commit a process started from is the one its results belong to.
-    """
-    cwd = repo or Path(__file__).resolve().parent
+
+def _git_dirs(root: Path) -> tuple[Path, Path]:
+    """(git dir, common dir) of the checkout at `root`: `.git` itself, or for a worktree the folder its
+    `.git` file points to and the main repository's (`commondir`), where shared refs live."""
+    dot_git = root / ".git"
+    if dot_git.is_dir():
+        return dot_git, dot_git
+    text = dot_git.read_text().strip()
+    if not text.startswith("gitdir:"):
+        raise OSError(f"{dot_git}: not a gitdir file")
+    git_dir = (root / text.removeprefix("gitdir:").strip()).resolve()
+    common = git_dir / "commondir"
+    return git_dir, (git_dir / common.read_text().strip()).resolve() if common.is_file() else git_dir
+
+
+def read_head(root: Path) -> str | None:
+    """The commit HEAD names, read from the repository's files (HEAD, then the loose ref or packed-refs):
+    no git binary, and no git permission check, needed. None when it cannot be read."""
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd,
+        git_dir, common = _git_dirs(root)
+        head = (git_dir / "HEAD").read_text().strip()
+        if not head.startswith("ref:"):
+            return head or None  # detached HEAD: the commit itself
+        ref = head.removeprefix("ref:").strip()
+        for folder in (git_dir, common):
+            if (folder / ref).is_file():
+                return (folder / ref).read_text().strip() or None
+        packed = common / "packed-refs"
+        lines = packed.read_text().splitlines() if packed.is_file() else []
+        return next((line.split()[0] for line in lines if line.endswith(f" {ref}")), None)
+    except OSError:
+        return None
+
+
+def _dirty(root: Path) -> bool | None:
+    """Whether tracked files differ from HEAD (git status); None when git cannot answer (no git binary).
+    `safe.directory` lets git read a checkout owned by another user (a shared or mounted checkout, which
+    git otherwise refuses as "dubious ownership"); `core.fsmonitor=false` keeps such a checkout's own
+    config from running a program."""
+    command = ["git", "-c", f"safe.directory={root}", "-c", "core.fsmonitor=false"]
+    try:
+        status = subprocess.run(
+            [*command, "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
             capture_output=True,
             text=True,
-            timeout=10,
+            timeout=30,
             check=True,
-        ).stdout.strip()
+        )
     except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(status.stdout.strip())
+
+
+@functools.cache
+def git_commit(repo: Path | None = None) -> str:
+    """HEAD commit of the checkout the package runs from, suffixed "-dirty" if tracked files changed
+    ("-unchecked" where git cannot tell); "unknown" only when it is not a git checkout (an installed wheel).
+
+    The commit is read from the repository's files (`read_head`): asking git alone recorded "unknown"
+    whenever git refused the checkout (owned by another user: "dubious ownership") or was not installed.
+    Cached per process: the commit a process started from is the one its results belong to.
+    """
+    root = checkout_root((repo or Path(__file__)).resolve())
+    head = None if root is None else read_head(root)
+    if head is None:
         return "unknown"
-    return head + ("-dirty" if dirty else "")
+    return head + {True: "-dirty", False: "", None: "-unchecked"}[_dirty(root)]
 
 
 @functools.cache

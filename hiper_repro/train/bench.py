@@ -59,7 +59,7 @@ def bench_train(
     peak = matmul_peak_gflops()
     with FlopCounter():
         train(cfg, out)
-    df = pd.read_csv(out / "metrics.csv")
+    df = pd.read_csv(out / "metrics.csv").query("iteration >= 0")  # row -1: the start's evaluation
     steady = df.iloc[1:] if len(df) > 1 else df
     run = json.loads((out / "run.json").read_text())
     summary = {

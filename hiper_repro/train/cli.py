@@ -14,18 +14,55 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+from hiper_repro import methods_registry
 from hiper_repro.cli_help import DefaultsFormatter
-from hiper_repro.train.config import load_config, preset_names
+from hiper_repro.train.config import METHODS, TrainConfig, load_config, preset_names
+
+CRITIC_METHODS = tuple(s.name for s in methods_registry.specs() if s.family != "group")
+GROUP_METHODS = tuple(s.name for s in methods_registry.specs() if s.family == "group")
+
+REFERENCE = "hiper-repro train --show-config"
+
+
+def epilog() -> str:
+    """Methods, where every key is described, path and tracker rules: what a first run needs to know."""
+    flat = [m for m in METHODS if TrainConfig(method=replace(TrainConfig().method, name=m)).fmt == "flat"]
+    return (
+        f"methods (method.name): {', '.join(METHODS)}. With a critic (value heads): {', '.join(CRITIC_METHODS)}"
+        f" (hiper: hierarchical advantages, HAE); group baselines, no critic: {', '.join(GROUP_METHODS)}"
+        " (hgigpo: hierarchical, critic-free); variants such as hiper-paper are a base method plus fixed"
+        " settings (docs/EXTENDING.md)"
+        f" (method.group_size episodes per task). Prompt format: flat for {', '.join(flat)}, Plan-Execute for"
+        f" the others. Every config key with its default and meaning: `{REFERENCE}` (with --config: that file"
+        " resolved). Annotated configs to start from: examples/*.yaml in the repository. Relative paths in a"
+        " config file (model.path, model.critic_path, env.train_tasks, env.eval_tasks) are relative to the"
+        " file's folder; in --set, to the working directory. Metrics go to DIR/metrics.csv and to the"
+        " trackers of run.trackers (default [tensorboard]: DIR/tensorboard/; wandb with pip install -e"
+        " '.[wandb]', WANDB_MODE=offline without network)."
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        formatter_class=DefaultsFormatter, prog="hiper-repro train", description=__doc__.split("\n\n")[0]
+        formatter_class=DefaultsFormatter,
+        prog="hiper-repro train",
+        description="Train one run of PPO with the chosen credit-assignment method into --out, resuming "
+        "from its latest checkpoint.",
+        epilog=epilog(),
     )
-    p.add_argument("--config", required=True, help=f"YAML config (may start from `preset:` {preset_names()})")
-    p.add_argument("--out", required=True, help="run folder; rerunning with the same folder resumes")
+    p.add_argument(
+        "--config", help=f"YAML config (may start from `preset:` {preset_names()}); required to train"
+    )
+    p.add_argument(
+        "--show-config",
+        action="store_true",
+        help="print every config key with its value and meaning as YAML (the defaults, or --config and "
+        "--set resolved) and exit",
+    )
+    p.add_argument("--out", help="run folder; rerunning with the same folder resumes; required to train")
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. ppo.lr=1e-5"
     )
@@ -42,8 +79,35 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def show_config(cfg: TrainConfig) -> str:
+    """`cfg` as YAML, each key preceded by its docstring as a comment: the config reference."""
+    import dataclasses
+
+    import yaml
+
+    from hiper_repro.train.config_schema import field_docs
+
+    lines = []
+    for section in dataclasses.fields(cfg):
+        value = getattr(cfg, section.name)
+        lines += ["", f"# {' '.join((type(value).__doc__ or '').split())}", f"{section.name}:"]
+        docs = field_docs(type(value))
+        for f in dataclasses.fields(value):
+            lines.append(f"  # {docs.get(f.name, '')}")
+            text = yaml.safe_dump({f.name: getattr(value, f.name)}, default_flow_style=True, width=10**6)
+            lines.append("  " + text.strip().removeprefix("{").removesuffix("}"))
+    return "\n".join(lines[1:]) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.show_config:
+        cfg = load_config(args.config, args.set) if args.config else TrainConfig()
+        print(show_config(cfg), end="")
+        return 0
+    if args.config is None or args.out is None:
+        parser.error("--config and --out are required to train (or --show-config to list the keys)")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from hiper_repro.train.resume import prepare_run, resume_point
@@ -62,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if state == "resume":
             resume_point(out, cfg)  # lost traces or metrics stop the run here, before the model loads
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError, ImportError) as err:  # ImportError: a missing extra
         print(f"hiper-repro train: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     if state == "finished":

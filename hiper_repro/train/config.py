@@ -5,6 +5,13 @@ starts from a shipped preset (`cpu-tiny`, `smollm2`, `gpu-1.5b`, `gpu-7b`, files
 before the file's own keys apply. Unknown keys are rejected naming the dotted key. `--set a.b=value`
 overrides parse `value` as YAML (so `1e-5`, `true`, `[1, 2]` work). Derived sizes are computed once by
 `TrainConfig.derived()`.
+
+Relative paths (`PATH_KEYS`: the model folders and task files) written in a config file are relative to
+that file's folder, so a config and the files beside it move together and work from any working
+directory; `--set` overrides and presets stay relative to the working directory, where they are typed.
+`load_config` rewrites the file's relative paths to paths from the working directory (`a/b.yaml` holding
+`model.path: ../m` gives `m`), so a resolved config and its hash say where the files are as seen from the
+process that trains; `relative_paths` is the inverse, for tools that write config files.
 """
 
 from __future__ import annotations
@@ -28,6 +35,9 @@ from hiper_repro.io import write_atomic
 # a test's toy method, is valid too): `methods_registry.names()`.
 METHODS = methods_registry.names()
 PRESET_DIR = Path(__file__).with_name("presets")
+TRACKERS = ("tensorboard", "wandb")
+# Keys that name files or folders: relative values in a config file are relative to the file's folder.
+PATH_KEYS = ("model.path", "model.critic_path", "env.train_tasks", "env.eval_tasks")
 
 
 @dataclass
@@ -233,6 +243,10 @@ class RunConfig:
     """'ddp' or 'fsdp' when several processes run (set through `accelerate launch`)"""
     progress: bool = True
     """show a tqdm progress bar with ETA"""
+    trackers: list[str] = field(default_factory=lambda: ["tensorboard"])
+    """experiment trackers fed every metrics row through accelerate: 'tensorboard' (run folder's
+    tensorboard/), 'wandb' (needs `pip install -e '.[wandb]'`; WANDB_MODE=offline logs without network);
+    [] for none (metrics.csv is always written)"""
 
 
 @dataclass
@@ -380,6 +394,12 @@ class TrainConfig:
             (r.trace_every >= 1, "run.trace_every", r.trace_every, ">= 1"),
             (r.mixed_precision in ("no", "bf16"), "run.mixed_precision", r.mixed_precision, "'no' or 'bf16'"),
             (r.distributed in ("ddp", "fsdp"), "run.distributed", r.distributed, "'ddp' or 'fsdp'"),
+            (
+                all(t in TRACKERS for t in r.trackers) and len(set(r.trackers)) == len(r.trackers),
+                "run.trackers",
+                r.trackers,
+                f"a list of distinct names from {TRACKERS} ([] for none)",
+            ),
             (self.env.horizon >= 1, "env.horizon", self.env.horizon, ">= 1"),
             (self.env.name in ENV_NAMES, "env.name", self.env.name, f"one of {ENV_NAMES}"),
             (self.env.n_train_tasks >= 1, "env.n_train_tasks", self.env.n_train_tasks, ">= 1"),
@@ -526,8 +546,47 @@ def build_config(data: dict[str, Any] | None = None, overrides: list[str] = ()) 
     return apply_variant(cfg).validate()
 
 
+def _path_value(data: dict[str, Any], dotted: str) -> tuple[dict[str, Any], str] | None:
+    """(section, key) holding `dotted` in a nested config dict when it is set to a non-empty string."""
+    section, key = dotted.split(".")
+    node = data.get(section)
+    if isinstance(node, dict) and isinstance(node.get(key), str) and node[key]:
+        return node, key
+    return None
+
+
+def _rebase_paths(data: dict[str, Any], rebase: Any) -> dict[str, Any]:
+    """A copy of `data` with every relative `PATH_KEYS` value passed through `rebase`."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for dotted in PATH_KEYS:
+        found = _path_value(out, dotted)
+        if found is not None and not os.path.isabs(found[0][found[1]]):
+            found[0][found[1]] = rebase(found[0][found[1]])
+    return out
+
+
+def resolve_paths(data: dict[str, Any], folder: str | os.PathLike) -> dict[str, Any]:
+    """`PATH_KEYS` values of a config file in `folder`, made relative to the working directory instead
+    (absolute ones unchanged): `folder/value`, normalised (`a/../b` -> `b`); absolute when it lies outside
+    the working directory. The result does not depend on how the file's own path was spelled."""
+
+    def rebase(value: str) -> str:
+        full = os.path.abspath(os.path.join(folder, value))
+        inside = os.path.relpath(full)
+        return full if inside == os.pardir or inside.startswith(os.pardir + os.sep) else inside
+
+    return _rebase_paths(data, rebase)
+
+
+def relative_paths(data: dict[str, Any], folder: str | os.PathLike) -> dict[str, Any]:
+    """The inverse of `resolve_paths`: relative `PATH_KEYS` values (from the working directory) rewritten
+    relative to `folder`, for a config file to be written there."""
+    return _rebase_paths(data, lambda value: os.path.relpath(value, folder))
+
+
 def load_config(path: str | os.PathLike, overrides: list[str] = ()) -> TrainConfig:
-    """Read a YAML config file (see module docstring) and apply `--set` overrides."""
+    """Read a YAML config file (see module docstring) and apply `--set` overrides; relative paths in
+    the file are relative to its folder (`resolve_paths`), those in overrides to the working directory."""
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except UnicodeDecodeError as err:
@@ -537,7 +596,7 @@ def load_config(path: str | os.PathLike, overrides: list[str] = ()) -> TrainConf
     data = {} if data is None else data  # an empty file: every default
     if not isinstance(data, dict):
         raise ValueError(f"config file {path}: expected a YAML mapping at the top level")
-    return build_config(data, overrides)
+    return build_config(resolve_paths(data, Path(path).parent), overrides)
 
 
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:

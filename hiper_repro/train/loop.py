@@ -9,9 +9,11 @@ numbers (each task's sampling noise is fixed by `run.eval_seed` and its id), so 
 paired comparison; with `run.secondary_eval` the start and the end are also played at `rollout.eval_temperature`.
 
 Run folder `out/`: config.yaml (resolved), run.json (provenance, sizes, resumes, peak RSS), train.log,
-metrics.csv (a row per iteration), tensorboard/, traces.nc (rewritten whole, so written at each checkpoint
-and at the end: a resume starts from a checkpoint, whose iterations it then holds),
-checkpoints/iter_NNNNNN/, and `done` written last.
+metrics.csv (its first row, iteration -1, the starting policy's evaluation; then a row per iteration),
+tensorboard/ and wandb/ (the trackers of `run.trackers`), traces.nc (rewritten whole, so written at each
+checkpoint and at the end: a resume starts from a checkpoint, whose iterations it then holds),
+checkpoints/iter_NNNNNN/, policy/, and `done` written last; then one summary line on stdout
+(`metrics.run_summary`), with or without the progress bar.
 
 Fault injection for tests: the environment variable HIPER_REPRO_FAIL_AT="ITER:PHASE" raises inside
 iteration ITER at PHASE ('rollout': before sampling, 'update': after credit, before the update,
@@ -39,7 +41,7 @@ from hiper_repro.io import write_atomic
 from hiper_repro.train.checkpoint import load_checkpoint, save_checkpoint
 from hiper_repro.train.config import TrainConfig, save_config
 from hiper_repro.train.methods import assign_credit
-from hiper_repro.train.metrics import MetricsLog
+from hiper_repro.train.metrics import START, MetricsLog, evaluation_columns, run_summary
 from hiper_repro.train.records import (
     concat_records,
     diagnostics,
@@ -288,6 +290,8 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
         run_info.setdefault("starts", []).append({"iteration": start, "time": time.time()})
         write_atomic(run_json, json.dumps(run_info, indent=1))
         flat_cfg = {f"{k}.{kk}": vv for k, v in cfg.to_dict().items() for kk, vv in v.items()}
+        # tensorboard's hparams take scalars only: a list (run.trackers) goes as one string
+        flat_cfg = {k: ",".join(v) if isinstance(v, list) else v for k, v in flat_cfg.items()}
         accelerator.init_trackers("tensorboard", config={k: v for k, v in flat_cfg.items() if v != ""})
         metrics = MetricsLog(out / "metrics.csv", tracker=accelerator, resume_from=start)
         log.info(
@@ -322,6 +326,9 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
             for group, record in before.items():
                 writer.add_evaluation(0, record, group=group)
             writer.flush()
+            metrics.log(
+                {"iteration": START, **evaluation_columns(before), "time_eval": time.perf_counter() - t0}
+            )
             log.info(
                 "starting policy: eval success %s (%.1f s)",
                 {g: round(float(r["success"].mean()), 4) for g, r in before.items()},
@@ -435,12 +442,7 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
                 row["policy_updated"] = int(train_policy)
                 row["lr"] = lr
                 row["tokens_per_s"] = sum(n for _, n, _ in gathered) / max(times["time_rollout"], 1e-9)
-                for group, prefix in (("evaluation", "eval_"), ("evaluation_secondary", "eval_secondary_")):
-                    if group in due:
-                        row |= {
-                            f"{prefix}{k}": float(due[group][k].mean())
-                            for k in ("success", "score", "length", "invalid_rate")
-                        }
+                row |= evaluation_columns(due)
                 row["time_trace"] = time.perf_counter() - t0
                 metrics.log(row)
                 _maybe_fail(it, "trace")
@@ -484,4 +486,9 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
     if main:
         finished = {"iterations": cfg.run.iterations, "finished": time.time()}
         write_atomic(out / "done", json.dumps(finished) + "\n")
+        # one line even with the progress bar off: how the run ended and where its outputs are
+        title = f"{cfg.method.name} {cfg.env.name} h{cfg.env.horizon} seed {cfg.run.seed}"
+        summary = run_summary(metrics.rows, out, title)
+        log.info(summary)
+        print(summary, flush=True)
     return out

@@ -1,7 +1,10 @@
 """Per-iteration metrics: the documented list, a CSV writer that survives resume, and the tracker bridge.
 
 Every logged metric is one entry of METRICS (name -> meaning). `MetricsLog.log` rejects names not listed,
-so the list stays the single documentation of what a run's `metrics.csv` and tensorboard hold.
+so the list stays the single documentation of what a run's `metrics.csv` and its trackers (tensorboard,
+wandb: `run.trackers`) hold. The first row (iteration -1) is the starting policy's evaluation, before the
+first update; trackers get it at step 0, every other row at step = iteration. `run_summary` is the line a
+run ends with.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from typing import Any
 from hiper_repro.io import write_atomic
 
 METRICS: dict[str, str] = {
-    "iteration": "training iteration (0-based) the row belongs to",
+    "iteration": "training iteration (0-based) the row belongs to; -1: the starting policy's evaluation"
+    " before the first update (only eval_*, eval_secondary_* and time_eval)",
     "success": "share of training episodes won",
     "return": "mean undiscounted environment return per episode (no shaping)",
     "shaped_return": "mean return per episode after shaping penalties",
@@ -78,6 +82,34 @@ METRICS: dict[str, str] = {
 }
 
 
+EVAL_GROUPS = {"evaluation": "eval_", "evaluation_secondary": "eval_secondary_"}
+START = -1  # the iteration label of the starting policy's row
+
+
+def evaluation_columns(due: dict[str, dict]) -> dict[str, float]:
+    """Metrics columns of the evaluations played (trace group -> record with per-episode arrays):
+    eval_success etc. for the primary one, eval_secondary_* for the secondary one; means over episodes."""
+    return {
+        f"{prefix}{k}": float(due[group][k].mean())
+        for group, prefix in EVAL_GROUPS.items()
+        if group in due
+        for k in ("success", "score", "length", "invalid_rate")
+    }
+
+
+def run_summary(rows: list[dict[str, str]], out: str | os.PathLike, title: str) -> str:
+    """One line for the end of a run: primary eval success at the start and at its last evaluation,
+    and where the outputs are. `rows` as `MetricsLog.rows` holds them (strings)."""
+    evals = [(int(r["iteration"]), float(r["eval_success"])) for r in rows if r["eval_success"] != "nan"]
+    start = next((f"{v:.3f}" for it, v in evals if it == START), "?")
+    trained = [(it, v) for it, v in evals if it != START]
+    end = f"{trained[-1][1]:.3f} after {trained[-1][0] + 1} iterations" if trained else "?"
+    return (
+        f"{title}: eval success {start} before the first update -> {end}; "
+        f"outputs in {out} (metrics.csv, traces.nc, train.log)"
+    )
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return "nan" if math.isnan(value) else repr(value)
@@ -96,7 +128,7 @@ class MetricsLog:
         self.path = Path(path)
         self.tracker = tracker
         self.rows: list[dict[str, str]] = []
-        if self.path.is_file():
+        if self.path.is_file() and resume_from > 0:  # a fresh start (0) keeps no row, the start's included
             with self.path.open(newline="") as fh:
                 self.rows = [r for r in csv.DictReader(fh) if int(r["iteration"]) < resume_from]
 
@@ -116,4 +148,4 @@ class MetricsLog:
         if self.tracker is not None:
             values = {k: float(v) for k, v in row.items() if k != "iteration" and isinstance(v, (int, float))}
             values = {k: v for k, v in values.items() if not math.isnan(v)}
-            self.tracker.log(values, step=int(row["iteration"]))
+            self.tracker.log(values, step=max(int(row["iteration"]), 0))

@@ -41,6 +41,7 @@ SAFE_KEYS: tuple[str, ...] = (
     "run.progress",
     "run.keep_checkpoints",
     "run.checkpoint_every",
+    "run.trackers",
 )
 # What a run writes into its folder; a stale run's are removed, nothing else is touched.
 RUN_ENTRIES: tuple[str, ...] = (
@@ -50,6 +51,7 @@ RUN_ENTRIES: tuple[str, ...] = (
     "traces.nc",
     "metrics.csv",
     "tensorboard",
+    "wandb",
     "train.log",
     "run.json",
     "config.yaml",

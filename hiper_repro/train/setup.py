@@ -9,6 +9,7 @@ replays exactly the episodes of an uninterrupted one, whatever RNG state the che
 from __future__ import annotations
 
 import json
+import os
 import random
 from dataclasses import replace
 from pathlib import Path
@@ -39,10 +40,48 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def check_trackers(cfg: TrainConfig) -> None:
+    """Every tracker in `run.trackers` can be imported: accelerate skips a missing one without a word, and a
+    run would end with no wandb record at all. ImportError naming the key and the install command."""
+    import importlib.util
+
+    install = {"tensorboard": "pip install tensorboard", "wandb": "pip install -e '.[wandb]'"}
+    for name in cfg.run.trackers:
+        if importlib.util.find_spec(name) is None:
+            raise ImportError(
+                f"config run.trackers={cfg.run.trackers!r}: {name} is not installed ({install[name]}), "
+                f"or leave {name!r} out of run.trackers"
+            )
+
+
+def trackers(cfg: TrainConfig, out: Path) -> list[Any]:
+    """accelerate's `log_with` for `run.trackers`: tensorboard by name (it writes `out/tensorboard/`, the
+    project name the loop passes); wandb as a tracker of our own making, so its project is not that
+    folder name: project `WANDB_PROJECT` (default hiper-repro), one run per seed named
+    METHOD-ENV-hH-sSEED, grouped by cell, files under `out/wandb/` (WANDB_MODE=offline: no network)."""
+    check_trackers(cfg)
+    chosen: list[Any] = []
+    if "tensorboard" in cfg.run.trackers:
+        chosen.append("tensorboard")
+    if "wandb" in cfg.run.trackers:
+        from accelerate.tracking import WandBTracker
+
+        cell = f"{cfg.method.name}-{cfg.env.name}-h{cfg.env.horizon}"
+        chosen.append(
+            WandBTracker(
+                os.environ.get("WANDB_PROJECT", "hiper-repro"),
+                name=f"{cell}-s{cfg.run.seed}",
+                group=cell,
+                dir=str(out),
+            )
+        )
+    return chosen
+
+
 def make_accelerator(cfg: TrainConfig, out: Path) -> Any:
     """One Accelerator for CPU, one GPU or several (DDP; FSDP when `run.distributed='fsdp'` on GPU).
 
-    bf16 only on GPU; tensorboard through accelerate's trackers, under `out/tensorboard`.
+    bf16 only on GPU; the trackers of `run.trackers` (`trackers`) through accelerate.
     """
     from accelerate import Accelerator
 
@@ -55,7 +94,7 @@ def make_accelerator(cfg: TrainConfig, out: Path) -> Any:
     return Accelerator(
         cpu=cfg.run.cpu,
         mixed_precision=cfg.run.mixed_precision if on_gpu else "no",
-        log_with="tensorboard",
+        log_with=trackers(cfg, out) or None,
         project_dir=str(out),
         **kwargs,
     )
@@ -74,7 +113,8 @@ def model_path(cfg: TrainConfig) -> str:
 
 def check_inputs(cfg: TrainConfig) -> None:
     """What the config points to exists and agrees with it, checked before any model loads: the model
-    folder, and the task splits (see `load_splits`)."""
+    folder, the task splits (see `load_splits`) and the trackers (`check_trackers`)."""
+    check_trackers(cfg)
     path = Path(model_path(cfg))
     if not path.is_dir():
         raise ValueError(f"config model.path resolves to {str(path)!r}, which is not a folder")

@@ -530,6 +530,6 @@ def fit_critic(
             torch.nn.utils.clip_grad_norm_(params, ppo.max_grad_norm)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            losses += float(loss.detach())
+            losses += float(loss.detach())  # a float of a tensor that requires grad warns
             steps += 1
     return {"loss_value_fit": losses / max(steps, 1), "value_steps": float(steps)}

@@ -39,16 +39,40 @@ def expected_jobs(preset: dict) -> dict[str, int]:
     }
 
 
+def place_weights(workflow_copy, preset: str) -> None:
+    """A stand-in for the pretrained weights a preset names as a local folder (the pre-flight check
+    looks for the folder and its config.json; a dry run loads nothing)."""
+    name = load_preset(preset)["model"]["name"]
+    if "/" in name:
+        (workflow_copy / name).mkdir(parents=True)
+        (workflow_copy / name / "config.json").write_text("{}")
+
+
 # The full preset's 540 runs take its dry run past 20 s: it runs with the slow set.
 @pytest.mark.parametrize(
     "preset", [pytest.param(p, marks=pytest.mark.slow) if p == "full" else p for p in PRESETS]
 )
 def test_dry_run_lists_expected_jobs(workflow_copy, preset):
     """Each preset by name; quick as the default, with no --config at all."""
+    place_weights(workflow_copy, preset)
     chosen = [] if preset == "quick" else ["--config", f"preset={preset}"]
     result = snakemake(workflow_copy, "-n", "--quiet", "rules", *chosen)
     assert result.returncode == 0, result.stderr[-3000:]
     assert job_counts(result.stdout + result.stderr) == expected_jobs(load_preset(preset))
+
+
+def test_dry_run_flags_missing_weights(workflow_copy):
+    """The gpu preset's weights folder is missing: the dry run stops at load naming the key, the folder
+    and the guide, before any job is planned; an empty folder is not taken for a checkpoint."""
+    name = load_preset("gpu")["model"]["name"]
+    result = snakemake(workflow_copy, "-n", "--config", "preset=gpu")
+    said = result.stdout + result.stderr
+    assert result.returncode != 0 and "Job stats" not in said
+    assert f"invalid config at model.name={name}: no model folder '{name}'" in said
+    assert "docs/CLUSTER.md" in said
+    (workflow_copy / name).mkdir(parents=True)
+    result = snakemake(workflow_copy, "-n", "--config", "preset=gpu")
+    assert result.returncode != 0 and "a folder without config.json" in result.stdout + result.stderr
 
 
 def test_preset_selectable_by_configfile(workflow_copy):

@@ -57,3 +57,46 @@ def test_created_can_be_fixed():
 def test_bad_arguments(kw, message):
     with pytest.raises(ValueError, match=message):
         prov(**kw)
+
+
+def _git(cwd, *args):
+    import subprocess
+
+    command = ["git", "-c", "user.email=t@t", "-c", "user.name=t", *args]
+    return subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_git_commit_read_from_the_repository_files(tmp_path, monkeypatch):
+    """The commit comes from HEAD and the refs (loose, packed, a worktree's, detached), so it is recorded
+    where git itself refuses the checkout or is missing; 'unknown' only outside a checkout."""
+    import shutil
+
+    from hiper_repro.traces.provenance import git_commit, read_head
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    (repo / "f.txt").write_text("a")
+    _git(repo, "add", "f.txt")
+    _git(repo, "commit", "-qm", "one")
+    head = _git(repo, "rev-parse", "HEAD")
+    assert read_head(repo) == head
+    git_commit.cache_clear()
+    assert git_commit(repo / "f.txt") == head
+    (repo / "f.txt").write_text("b")
+    git_commit.cache_clear()
+    assert git_commit(repo) == f"{head}-dirty"
+    _git(repo, "pack-refs", "--all")
+    assert read_head(repo) == head and not list((repo / ".git" / "refs" / "heads").iterdir())
+    _git(repo, "worktree", "add", "-q", str(tmp_path / "wt"), "-b", "side")
+    assert read_head(tmp_path / "wt") == head
+    _git(repo, "checkout", "-q", "--detach")
+    assert read_head(repo) == head
+    monkeypatch.setenv("PATH", "")  # no git binary: the commit still, its state unchecked
+    git_commit.cache_clear()
+    assert git_commit(repo) == f"{head}-unchecked"
+    git_commit.cache_clear()
+    assert git_commit(tmp_path / "elsewhere") == "unknown"
+    git_commit.cache_clear()

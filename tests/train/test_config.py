@@ -111,3 +111,56 @@ def test_preset_model_paths_follow_the_results_layout():
         )
         checked += 1
     assert checked >= 2, "no preset's model.path lies under results/"
+
+
+def test_paths_in_a_config_file_are_relative_to_the_file(tmp_path, monkeypatch):
+    """A file's relative paths resolve from its folder, whatever the working directory and however the
+    file's own path was spelled; --set paths stay relative to the working directory; absolute paths and
+    presets are untouched."""
+    folder = tmp_path / "study" / "configs"
+    folder.mkdir(parents=True)
+    path = folder / "run.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "model": {"path": "../models/{format}"},
+                "env": {"train_tasks": "train.jsonl", "eval_tasks": str(tmp_path / "abs.jsonl")},
+            }
+        )
+    )
+    monkeypatch.chdir(tmp_path)
+    for spelled in (path, "study/configs/run.yaml", "study/../study/configs/run.yaml"):
+        cfg = load_config(spelled)
+        assert cfg.model.path == "study/models/{format}"
+        assert cfg.env.train_tasks == "study/configs/train.jsonl"
+        assert cfg.env.eval_tasks == str(tmp_path / "abs.jsonl")
+    cfg = load_config(path, ["env.train_tasks=other/train.jsonl"])
+    assert cfg.env.train_tasks == "other/train.jsonl"
+    monkeypatch.chdir(folder)  # a path outside the working directory becomes absolute
+    assert load_config("run.yaml").model.path == str(tmp_path / "study" / "models" / "{format}")
+    monkeypatch.chdir(tmp_path)
+    (folder / "preset.yaml").write_text(yaml.safe_dump({"preset": "gpu-1.5b"}))
+    assert load_config(folder / "preset.yaml").model.path == build_config({"preset": "gpu-1.5b"}).model.path
+
+
+def test_relative_paths_inverts_the_file_resolution(tmp_path, monkeypatch):
+    """What a tool writes with `relative_paths` into a file in `folder` loads back as the same config."""
+    from hiper_repro.train.config import relative_paths
+
+    monkeypatch.chdir(tmp_path)
+    data = {"model": {"path": "results/models/m"}, "env": {"train_tasks": "results/tasks/t.jsonl"}}
+    folder = tmp_path / "results" / "configs" / "deep"
+    folder.mkdir(parents=True)
+    written = relative_paths(data, "results/configs/deep")
+    assert written["model"]["path"] == "../../models/m" and data["model"]["path"] == "results/models/m"
+    (folder / "c.yaml").write_text(yaml.safe_dump(written))
+    assert load_config("results/configs/deep/c.yaml").to_dict() == build_config(data).to_dict()
+
+
+def test_trackers_checked():
+    assert build_config({"model": {"path": "m"}}).run.trackers == ["tensorboard"]
+    assert build_config({"model": {"path": "m"}}, ["run.trackers=[]"]).run.trackers == []
+    with pytest.raises(ValueError, match="run.trackers=\\['mlflow'\\]"):
+        build_config({"model": {"path": "m"}}, ["run.trackers=[mlflow]"])
+    with pytest.raises(ValueError, match="run.trackers"):
+        build_config({"model": {"path": "m"}}, ["run.trackers=wandb"])

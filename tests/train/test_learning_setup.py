@@ -58,7 +58,7 @@ def test_critic_warmup_holds_the_policy(tiny_models, tmp_path):
         tiny_models, "ppo", ppo={"critic_warmup_iterations": 1, "warmup_iterations": 2}, run={"eval_every": 0}
     )
     out = train(cfg, tmp_path / "run")
-    df = pd.read_csv(out / "metrics.csv")
+    df = pd.read_csv(out / "metrics.csv").query("iteration >= 0")
     assert df["policy_updated"].tolist() == [0, 1]
     assert df["lr"].tolist() == pytest.approx([0.0, cfg.ppo.lr / 2])  # held, then ramping up
 
@@ -133,7 +133,7 @@ def test_optimizer_steps_are_bounded(tiny_models, tmp_path):
         ppo={"epochs": 4, "minibatch_turns": 2, "max_steps_per_iteration": 3},
         run={"iterations": 1, "eval_every": 0},
     )
-    df = pd.read_csv(train(cfg, tmp_path / "run") / "metrics.csv")
+    df = pd.read_csv(train(cfg, tmp_path / "run") / "metrics.csv").query("iteration >= 0")
     assert df["optimizer_steps"].tolist() == [3]
 
 

@@ -41,9 +41,11 @@ def test_every_method_runs_and_learns_something(tiny_models, tmp_path, method):
     cfg = tiny_config(tiny_models, method, run={"eval_every": 0, "checkpoint_every": 2})
     out = train(cfg, tmp_path / method)
     df = pd.read_csv(out / "metrics.csv")
-    assert df["iteration"].tolist() == [0, 1]
+    assert df["iteration"].tolist() == [-1, 0, 1]  # -1: the starting policy's evaluation
+    assert df["eval_success"].isna().tolist() == [False, True, False]  # at the start and the end only
+    assert df["turns"].isna().tolist() == [True, False, False]
+    df = df[df["iteration"] >= 0]
     assert df["grad_norm"].gt(0).all() and df["turns"].gt(0).all()
-    assert df["eval_success"].isna().tolist() == [True, False]  # evaluated at the end only
     assert (out / "done").is_file() and (out / "config.yaml").is_file()
     run = json.loads((out / "run.json").read_text())
     assert run["provenance"]["method"] == method and run["peak_rss_mb"] > 0
@@ -155,6 +157,8 @@ def test_cli_runs_resumes_and_rejects_unknown_keys(tiny_models, tmp_path, capsys
     out = tmp_path / "run"
     assert cli_main(["--config", str(tmp_path / "c.yaml"), "--out", str(out)]) == 0
     assert (out / "done").is_file()
+    summary = capsys.readouterr().out.strip().splitlines()[-1]  # printed with the progress bar off
+    assert summary.startswith("ppo household h1 seed 0: eval success ") and f"outputs in {out}" in summary
     assert cli_main(["--config", str(tmp_path / "c.yaml"), "--out", str(out)]) == 0  # finished: no-op
     assert "finished" in capsys.readouterr().err
     assert cli_main(["--config", str(tmp_path / "c.yaml"), "--out", str(out), "--set", "ppo.nope=1"]) == 2

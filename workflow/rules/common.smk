@@ -17,7 +17,9 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from hiper_repro.agent.weights import check_weights
 from hiper_repro.train import build_config as build_train_config
+from hiper_repro.train.config import relative_paths
 
 # Offline by design: a hub lookup would stall each job for ~50 s before failing.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -192,6 +194,21 @@ def check_train_configs() -> None:
 
 
 check_train_configs()
+
+
+def check_model_weights() -> None:
+    """Pre-flight: pretrained weights named by `model.name` (a local folder, or a hub id in the local
+    cache) exist before any job runs, so a dry run already says so; checked only while a base model
+    folder is still to be built from them."""
+    to_build = [results(f"models/{e}/{f}/base") for e in ENVS for f in FORMATS]
+    if any(not Path(p).is_dir() for p in to_build):
+        try:
+            check_weights(config["model"]["name"], key="model.name")
+        except ValueError as error:
+            raise WorkflowError(f"invalid config at {error}") from None
+
+
+check_model_weights()
 
 
 def warmstart_config(wildcards) -> dict:

@@ -19,7 +19,8 @@ rule train_config:
         config=train_config,
     localrule: True
     run:
-        write_config(output.config, params.config, log[0])
+        # a config file's paths are relative to its folder (the trainer's rule), not to the working directory
+        write_config(output.config, relative_paths(params.config, Path(output.config).parent), log[0])
 
 
 rule train:
