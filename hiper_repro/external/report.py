@@ -162,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"hiper-repro analyse-verl: {err}", file=sys.stderr)
         return 2  # bad input, as every hiper-repro command
+    note = an.steps_note(numbers)
+    if note:
+        print(f"analyse-verl: NOTE: {note}")
     write(tables, numbers, a.out, opts)
     print(summary(tables, opts))
     for row in tables["claims"].to_dict("records"):

@@ -30,7 +30,7 @@ from hiper_repro.io import atomic_target, repo_root
 
 RUN_FACTS = (
     "method", "adv_estimator", "env", "model", "seed", "val_episodes", "source", "overrides",
-    "n_lines", "n_step_lines", "n_skipped", "n_repeated_steps", "n_command_lines", "n_bad_bytes", "truncated",
+    "n_lines", "n_step_lines", "n_skipped", "dropped", "n_repeated_steps", "n_command_lines", "n_bad_bytes", "truncated",
 )  # fmt: skip
 NOT_VARIANT = re.compile(
     r"env\.seed|data\.(train|val)_files|env\.resources_per_worker\..*"
