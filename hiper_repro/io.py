@@ -77,9 +77,9 @@ def default_preset(root: Path) -> str:
         return os.environ[PRESET_ENV]
     config = root / "config" / "config.yaml"
     if config.is_file():
-        import yaml
+        from hiper_repro.yamlfile import safe_load
 
-        data = yaml.safe_load(config.read_text()) or {}
+        data = safe_load(config.read_text()) or {}
         if isinstance(data, dict) and data.get("preset"):
             return str(data["preset"])
     return DEFAULT_PRESET
