@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,14 +30,27 @@ def atomic_target(path: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextmanager
-def atomic_dir(path: str | os.PathLike, replace: bool = True) -> Iterator[Path]:
+def atomic_dir(
+    path: str | os.PathLike, replace: bool = True, owns: Callable[[str], bool] | None = None
+) -> Iterator[Path]:
     """Yield a fresh empty folder beside ``path``; when the block succeeds it becomes ``path``.
 
-    So ``path`` is either complete or absent, never half-written. With ``replace=False`` a ``path`` that
-    exists by then (another process finished the same work first) is kept and the new folder dropped.
-    On an error the temporary folder is removed.
+    So ``path`` is either complete or absent, never half-written: a reader sees the old folder, the new
+    one, or (for the instant between two renames) none, never a mix. With ``replace=False`` a ``path``
+    that exists by then (another process finished the same work first) is kept and the new folder dropped.
+    ``owns(name)`` says which entries of an existing ``path`` the caller writes: any other entry raises
+    FileExistsError before the block runs, since replacing the folder would delete it. On an error the
+    temporary folder is removed.
     """
     path = Path(path)
+    if owns is not None and replace and path.is_dir():
+        foreign = sorted(e.name for e in path.iterdir() if not owns(e.name))
+        if foreign:
+            more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+            raise FileExistsError(
+                f"{path} holds {', '.join(foreign[:3])}{more}, which this command does not write: its "
+                "outputs replace the whole folder, so give an empty or new folder"
+            )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
@@ -45,8 +58,13 @@ def atomic_dir(path: str | os.PathLike, replace: bool = True) -> Iterator[Path]:
         if path.exists():
             if not replace:
                 return
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+            # rename the old folder aside (instant) rather than delete it in place (slow, half-deleted)
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
