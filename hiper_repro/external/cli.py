@@ -4,7 +4,8 @@ Reads veRL console logs (plain or .gz) with :func:`~hiper_repro.external.verl.re
 netCDF per log, ``DIR/<run>.nc``, and the merged dataset ``DIR/merged.nc`` (dim ``run``, see
 :mod:`hiper_repro.external.runs`). The options supply metadata that logs without a command line lack; they
 apply to every log given and win over what a log says. Every log is read before anything is written: one
-unreadable log stops the command with one line per problem, and no file is written.
+unreadable log stops the command with one line per problem, and no file is written. DIR is built beside
+its final place and renamed into it, so it never mixes runs of two imports (it must hold only .nc files).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from hiper_repro.cli_help import DefaultsFormatter
 from hiper_repro.external.runs import merge_verl_runs, run_name, save_runs
 from hiper_repro.external.verl import VerlLogError, read_verl_log
+from hiper_repro.io import atomic_dir
 
 SHOWN = 20  # dropped entries named on the import's line; the rest are in the run's ``dropped`` attribute
 
@@ -91,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2  # bad input, as every hiper-repro command
     for ds in datasets:
         print(f"import-verl: {describe(ds)}")
-        save_runs(ds, a.out / f"{run_name(ds.attrs['source'])}.nc")
-    save_runs(merged, a.out / "merged.nc")
+    with atomic_dir(a.out, owns=lambda name: name.endswith(".nc")) as tmp:  # replaced whole, never mixed
+        for ds in datasets:
+            save_runs(ds, tmp / f"{run_name(ds.attrs['source'])}.nc")
+        save_runs(merged, tmp / "merged.nc")
     print(f"import-verl: wrote {len(datasets)} runs and {a.out / 'merged.nc'}")
     return 0

@@ -1,7 +1,7 @@
 """``hiper-repro analyse-verl --merged DIR/merged.nc --out DIR``: the authors' runs re-analysed.
 
 Runs :func:`hiper_repro.external.analysis.analyse` on a merged dataset of ``hiper-repro import-verl`` and
-writes, each file atomically:
+writes, as one folder built beside OUT and renamed into place (OUT must hold nothing else):
 
     OUT/numbers.json             flat ``authors.*`` keys the paper's section reads
     OUT/data/<table>.csv         the tidy tables (runs, arms, curves, task_types, efficiency, ...)
@@ -30,8 +30,9 @@ from hiper_repro.external.runs import load_runs  # noqa: E402
 from hiper_repro.figures import authors as fig  # noqa: E402
 from hiper_repro.figures.cli import built_or_skipped, save_figure  # noqa: E402
 from hiper_repro.figures.tables import PUBLISHED, write_table  # noqa: E402
-from hiper_repro.io import write_atomic  # noqa: E402
+from hiper_repro.io import atomic_dir, write_atomic  # noqa: E402
 
+OUTPUTS = ("numbers.json", "data", "tables", "figures")  # what analyse-verl writes into --out
 PUBLISHED_CLAIMS = {
     "higher_final_success": "HiPER 95.3% vs PPO 68.2% (ALFWorld, 1.5B, 3 seeds)",
     "sample_efficiency": "about 2.5-2.8x at 80% (ALFWorld, 7B)",
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     opts = an.Options(thresholds=tuple(sorted(a.thresholds)), claim_threshold=a.claim_threshold, k=a.k,
                       reps=a.reps, ci=a.ci, seed=a.seed, variant=a.variant)  # fmt: skip
     try:
-        ds = load_runs(a.merged)
+        ds = load_runs(a.merged, merged=True)
         tables, numbers = an.analyse(ds, opts)
     except (FileNotFoundError, ValueError) as err:
         print(f"hiper-repro analyse-verl: {err}", file=sys.stderr)
@@ -165,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     note = an.steps_note(numbers)
     if note:
         print(f"analyse-verl: NOTE: {note}")
-    write(tables, numbers, a.out, opts)
+    with atomic_dir(a.out, owns=OUTPUTS.__contains__) as tmp:  # the folder is replaced whole, never mixed
+        write(tables, numbers, tmp, opts)
     print(summary(tables, opts))
     for row in tables["claims"].to_dict("records"):
         print(f"claim {row['claim']}: {row['verdict']}")

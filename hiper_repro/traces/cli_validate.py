@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hiper_repro.traces.merge import not_traces
 from hiper_repro.traces.store import UnreadableTraceFile, read_tree, trace_path
 from hiper_repro.traces.validate import is_merged, schema_problems
 
@@ -30,7 +31,12 @@ def main(argv: list[str]) -> int:
         except UnreadableTraceFile as err:
             problems = [str(err).removeprefix(f"{file}: ")]
         else:
-            problems = schema_problems(tree)
+            try:
+                not_traces(tree, file)
+            except ValueError as err:  # another netCDF file: say what it is, not 20 missing attrs
+                problems = [str(err).removeprefix(f"{file} ")]
+            else:
+                problems = schema_problems(tree)
         if problems:
             n_bad += 1
             print(f"{file}: {len(problems)} problems", file=sys.stderr)

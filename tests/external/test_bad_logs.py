@@ -180,3 +180,78 @@ def test_runs_ending_at_different_steps_are_compared_where_all_are(tmp_path, cap
     assert cli_main(["analyse-verl", "--merged", str(out / "merged.nc"), "--out", str(tmp_path / "a"),
                      "--reps", "20"]) == 0  # fmt: skip
     assert "NOTE: runs end at different steps (flat at step 54" in capsys.readouterr().out
+
+
+class TestWrongFiles:
+    """Each command given another command's file says what the file is and which command reads it."""
+
+    @pytest.fixture
+    def imported(self, tmp_path):
+        log = synthetic_log(tmp_path / "h5.log", "hgae", 5, {0: 0.1, 25: 0.5})
+        assert cli_main(["import-verl", str(log), "--out", str(tmp_path / "runs")]) == 0
+        return tmp_path / "runs"
+
+    def _analyse(self, path, tmp_path, capsys) -> str:
+        assert (
+            cli_main(["analyse-verl", "--merged", str(path), "--out", str(tmp_path / "a"), "--reps", "5"])
+            == 2
+        )
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and str(path) in err and "internal error" not in err
+        assert not (tmp_path / "a").exists()
+        return err
+
+    def test_analyse_verl_given_traces(self, tmp_path, capsys):
+        from hiper_repro.traces.store import write_tree
+        from hiper_repro.traces.synthetic import synthetic_merged, synthetic_writer
+
+        run, merged = tmp_path / "traces.nc", tmp_path / "merged_traces.nc"
+        write_tree(synthetic_writer("hiper", 1, 0, iterations=2, episodes=4).tree(), run)
+        write_tree(synthetic_merged(methods=("hiper",), horizons=(1,), seeds=(0,), iterations=2), merged)
+        for path in (run, merged):
+            assert "is a trace file of `hiper-repro train` or `aggregate`" in self._analyse(
+                path, tmp_path, capsys
+            )
+
+    def test_analyse_verl_given_one_logs_import_or_not_netcdf(self, imported, tmp_path, capsys):
+        err = self._analyse(imported / "h5.nc", tmp_path, capsys)
+        assert "one log's import" in err and "give the merged.nc" in err
+        (tmp_path / "x.nc").write_text("not netCDF")
+        assert "not a netCDF file of `hiper-repro import-verl`" in self._analyse(
+            tmp_path / "x.nc", tmp_path, capsys
+        )
+
+    def test_stats_aggregate_and_validate_given_the_authors_merged_file(self, imported, tmp_path, capsys):
+        merged = imported / "merged.nc"
+        assert cli_main(["stats", "--merged", str(merged), "--out", str(tmp_path / "s")]) == 2
+        err = capsys.readouterr().err
+        assert "holds veRL training logs imported by `hiper-repro import-verl`, not traces" in err
+        assert "merge runs first" not in err and f"analyse-verl --merged {merged}" in err
+        assert cli_main(["aggregate", "--runs", str(merged), "--out", str(tmp_path / "m.nc")]) == 2
+        assert "imported by `hiper-repro import-verl`" in capsys.readouterr().err
+        assert cli_main(["validate", str(merged)]) == 2
+        assert "1 problems" in capsys.readouterr().err
+
+
+def test_analyse_verl_replaces_its_folder_whole(tmp_path, monkeypatch):
+    """An error while writing leaves the previous analysis as it was; a foreign file is never deleted."""
+    from hiper_repro.external import report
+
+    log = synthetic_log(tmp_path / "h5.log", "hgae", 5, {0: 0.1, 25: 0.5})
+    runs, out = tmp_path / "runs", tmp_path / "analysis"
+    assert cli_main(["import-verl", str(log), "--out", str(runs)]) == 0
+    argv = ["analyse-verl", "--merged", str(runs / "merged.nc"), "--out", str(out), "--reps", "5"]
+    assert cli_main(argv) == 0
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def broken(tables, numbers, folder, opts):
+        (folder / "numbers.json").write_text("{}")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report, "write", broken)
+    assert cli_main([*argv[:-1], "7"]) == 2
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    monkeypatch.undo()
+    (out / "notes.txt").write_text("mine")
+    assert cli_main(argv) == 2
+    assert (out / "notes.txt").read_text() == "mine"
