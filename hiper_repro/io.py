@@ -3,6 +3,7 @@ results are."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -12,12 +13,70 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+class DiskFullError(OSError):
+    """The disk filled during a write (or would): the message names the path, the free space and how much
+    the write needs. Every caller's earlier files are intact: writes here replace files only when complete."""
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """ENOSPC/EDQUOT, also when a library rewraps it (safetensors: "No space left on device (os error 28)")."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(err)
+    return "No space left on device" in text or "os error 28" in text or "Disk quota exceeded" in text
+
+
+def size_text(n: float) -> str:
+    """Bytes in words: ``1.5 GB``."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def _size_of(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size if path.exists() else 0
+
+
+def free_space(path: Path) -> int:
+    """Free bytes on the disk that holds ``path`` (or its nearest existing parent)."""
+    where = next(p for p in (path, *path.parents) if p.exists())
+    return shutil.disk_usage(where).free
+
+
+def disk_full(path: str | os.PathLike, need: int, during: bool = False) -> DiskFullError:
+    """The error for a write of about ``need`` bytes to ``path`` that the disk cannot hold (``during``:
+    it filled while writing, and ``need`` is what was written by then, a lower bound)."""
+    path = Path(path)
+    free = free_space(path)
+    if during:  # what was written and what is still free were not enough: the write needs more than both
+        text = (f"{path}: the disk filled during the write: it needs more than {size_text(need + free)}, "
+                f"{size_text(need + free)} were free; free more space than that and rerun")  # fmt: skip
+    else:
+        text = (f"{path}: not enough disk space ({size_text(free)} free, the write needs about "
+                f"{size_text(need)}): free at least {size_text(need - free)} and rerun")  # fmt: skip
+    err = DiskFullError(text + " (files written before are intact)")
+    err.errno = errno.ENOSPC
+    return err
+
+
+def ensure_space(path: str | os.PathLike, need: int) -> None:
+    """Raise `DiskFullError` before a write of about ``need`` bytes that the disk of ``path`` cannot hold
+    (some libraries crash rather than fail when the disk fills under them)."""
+    if need > free_space(Path(path)):
+        raise disk_full(path, need)
+
+
 @contextmanager
 def atomic_target(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a fresh temporary name beside ``path``; when the block succeeds it replaces ``path``.
 
     The temporary file is not created here, so a writer (HDF5, matplotlib) creates it with the usual
-    permissions; being in the same folder keeps ``os.replace`` atomic. On an error it is removed.
+    permissions; being in the same folder keeps ``os.replace`` atomic. On an error it is removed; a full
+    disk becomes a `DiskFullError` naming ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -25,6 +84,10 @@ def atomic_target(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except Exception as err:
+        if is_disk_full(err) and not isinstance(err, DiskFullError):
+            raise disk_full(path, max(_size_of(tmp), _size_of(path)), during=True) from err
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -40,7 +103,7 @@ def atomic_dir(
     that exists by then (another process finished the same work first) is kept and the new folder dropped.
     ``owns(name)`` says which entries of an existing ``path`` the caller writes: any other entry raises
     FileExistsError before the block runs, since replacing the folder would delete it. On an error the
-    temporary folder is removed.
+    temporary folder is removed; a full disk becomes a `DiskFullError` naming ``path``.
     """
     path = Path(path)
     if owns is not None and replace and path.is_dir():
@@ -65,6 +128,10 @@ def atomic_dir(
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
+    except Exception as err:
+        if is_disk_full(err) and not isinstance(err, DiskFullError):
+            raise disk_full(path, max(_size_of(tmp), _size_of(path)), during=True) from err
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

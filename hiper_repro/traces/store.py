@@ -23,12 +23,13 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from hiper_repro.io import atomic_target
+from hiper_repro.io import atomic_target, ensure_space
 from hiper_repro.traces.convert import decode_tree
 
 TRACES_FILE = "traces.nc"
 ENGINE = "h5netcdf"
 COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+SPACE_MARGIN = 1 << 20  # bytes free beyond the old file's size before a trace file is rewritten
 CHECKSUM_ATTR = "checksum_crc32"  # per variable: CRC-32 of its values (see checksum)
 CHECKSUMS = "fletcher32 filter per numeric variable; checksum_crc32 attribute per variable"
 OLD_FILE_NOTE = "written without checksums (an older file): a damaged value in it would go unnoticed"
@@ -80,6 +81,8 @@ def _with_checksums(tree: xr.DataTree) -> xr.DataTree:
 def write_tree(tree: xr.DataTree, path: str | os.PathLike) -> int:
     """Write `tree` to `path` atomically (temp file in the same folder, then os.replace), with checksums;
     returns bytes."""
+    # HDF5 may crash, not fail, when the disk fills under it: the new file is at least the old one's size
+    ensure_space(path, (Path(path).stat().st_size if Path(path).exists() else 0) + SPACE_MARGIN)
     with atomic_target(path) as tmp:
         _with_checksums(tree).to_netcdf(tmp, engine=ENGINE, encoding=_encoding(tree))
     return Path(path).stat().st_size
