@@ -25,6 +25,7 @@ import xarray as xr
 
 from hiper_repro.io import atomic_target, ensure_space
 from hiper_repro.traces.convert import decode_tree
+from hiper_repro.traces.upgrade import upgrade
 
 TRACES_FILE = "traces.nc"
 ENGINE = "h5netcdf"
@@ -93,7 +94,8 @@ class UnreadableTraceFile(ValueError):
 
 
 def read_tree(path: str | os.PathLike, notes: list[str] | None = None) -> xr.DataTree:
-    """Read a trace file fully into memory (the file is closed on return) with schema dtypes restored.
+    """Read a trace file fully into memory (the file is closed on return) with schema dtypes restored and
+    a file of an older schema version converted (`traces.upgrade`).
 
     Every variable is read and its checksum checked (module docstring). FileNotFoundError when it does
     not exist; `UnreadableTraceFile` naming it (and the damaged variable) when HDF5 or xarray cannot read
@@ -134,7 +136,7 @@ def read_tree(path: str | os.PathLike, notes: list[str] | None = None) -> xr.Dat
                 f"{p}: variable {where.rstrip('/')}/{name} fails its checksum (its values changed after they "
                 "were written): the file is damaged; restore it or rerun the job that wrote it"
             )
-    return tree
+    return upgrade(tree)  # after the checksums: they are of the values as written
 
 
 def _failing_variable(path: Path) -> str | None:

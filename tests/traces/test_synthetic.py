@@ -104,8 +104,9 @@ def test_success_grows_and_depends_on_method_and_horizon(merged):
 
 def test_evaluation_every_two_iterations_on_a_fixed_split(merged):
     ev = merged["evaluation"].to_dataset()
-    assert list(ev["eval_iteration"].values) == [-1, 0, 2, 4, 6, 7]  # -1: the starting policy
-    start = ev["success"].sel(eval_iteration=-1)
+    # labelled by the updates completed: 0 the starting policy, then after iterations 0, 2, 4, 6 and 7
+    assert list(ev["eval_iteration"].values) == [0, 1, 3, 5, 7, 8]
+    start = ev["success"].sel(eval_iteration=0)
     assert (start == start.isel(seed=0)).all()  # same warm start and noise for every seed
     ids = ev["task_id"].values.reshape(-1, ev.sizes["eval_episode"])
     by_horizon = ev["task_id"].sel(horizon=3).values.reshape(-1, ev.sizes["eval_episode"])
@@ -122,3 +123,20 @@ def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="multiple of the group size 4"):
         synthetic_writer("grpo", 1, 0, episodes=6)
     assert set(METHODS) >= {"hiper", "ppo", "grpo", "rloo", "gigpo"}
+
+
+def test_every_registered_method_has_synthetic_traces():
+    """Base methods have traits of their own; a variant behaves as its base (its own random draws)."""
+    from hiper_repro import methods_registry
+
+    for spec in methods_registry.specs():
+        assert spec.base in METHODS, spec.name
+        np.testing.assert_array_equal(
+            success_probability(spec.name, 2, np.arange(5), 10),
+            success_probability(spec.base, 2, np.arange(5), 10),
+        )
+    tree = synthetic_writer("hgigpo", 1, 0, iterations=2, episodes=8).tree()
+    assert not schema_problems(tree)
+    adv = tree["turns"]["adv_action"].values
+    within = np.nanstd(adv, axis=-1)  # step-level anchors: advantages vary within an episode
+    assert np.nanmax(within) > 0
