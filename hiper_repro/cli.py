@@ -19,6 +19,7 @@ import importlib
 import os
 import sys
 
+from hiper_repro.io import is_disk_full
 from hiper_repro.threads import apply_threads, configure_threads
 
 # Never let a hub lookup stall a run: this package works offline by design.
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:
         if debug:
             raise
-        if isinstance(err, INPUT_ERRORS):
+        if isinstance(err, INPUT_ERRORS) or is_disk_full(err):  # a full disk, however a library words it
             print(f"hiper-repro {name}: {one_line(err)}", file=sys.stderr)
             return 2
         print(

@@ -1,10 +1,13 @@
 """hiper_repro.io: atomic writes and the results lookup shared by notebooks and commands."""
 
+import errno
 import os
+import shutil
 
 import pytest
 
-from hiper_repro.io import atomic_dir, atomic_target, find_results, write_atomic
+from hiper_repro import io as io_module
+from hiper_repro.io import DiskFullError, atomic_dir, atomic_target, find_results, write_atomic
 
 
 def test_write_atomic_replaces_whole_files_and_leaves_no_temporaries(tmp_path):
@@ -78,3 +81,62 @@ def test_find_results_of_a_preset(tmp_path, monkeypatch):
     assert find_results(required=None, preset="smoke") == (repo / "results" / "smoke").resolve()
     monkeypatch.setenv("HIPER_REPRO_PRESET", "gpu")
     assert find_results(required=None) == (repo / "results" / "gpu").resolve()
+
+
+class TestDiskFull:
+    """A full disk is a one-line error naming the path and the space, never an internal error or a crash;
+    files written before are intact (the QA's case: "internal error SafetensorError ... please report it")."""
+
+    @pytest.mark.parametrize(
+        "error",
+        [OSError(errno.ENOSPC, "No space left on device"),
+         RuntimeError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space '
+                      'left on device" })')],
+        ids=["oserror", "safetensors"],
+    )  # fmt: skip
+    def test_a_write_that_fills_the_disk_names_the_path(self, tmp_path, error):
+        (tmp_path / "out").mkdir()
+        (tmp_path / "out" / "old.txt").write_text("old")
+        message = (
+            rf"{tmp_path / 'out'}: the disk filled during the write: it needs more than .*B, .*B were free"
+        )
+        with pytest.raises(DiskFullError, match=message), atomic_dir(tmp_path / "out") as tmp:
+            (tmp / "part").write_bytes(b"x" * 5000)
+            raise error
+        assert (tmp_path / "out" / "old.txt").read_text() == "old"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+        with (
+            pytest.raises(DiskFullError, match=r"f\.bin: the disk filled"),
+            atomic_target(tmp_path / "f.bin"),
+        ):
+            raise error
+
+    def test_not_enough_space_is_said_before_writing(self, tmp_path, monkeypatch, capsys):
+        from hiper_repro.cli import main
+        from hiper_repro.traces.store import read_tree, write_tree
+        from hiper_repro.traces.synthetic import synthetic_runs
+
+        run = synthetic_runs(tmp_path / "runs", methods=("hiper",), horizons=(1,), seeds=(0,), iterations=2,
+                             episodes=4)[0]  # fmt: skip
+        monkeypatch.setattr(
+            shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000)
+        )
+        with pytest.raises(
+            DiskFullError, match=r"not enough disk space \(1\.0 kB free, the write needs about"
+        ):
+            write_tree(read_tree(run / "traces.nc"), run / "traces.nc")  # refused before HDF5 could crash
+        assert main(["aggregate", "--runs", str(run), "--out", str(tmp_path / "m.nc")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{tmp_path / 'm.nc'}: not enough disk space" in err
+        assert not (tmp_path / "m.nc").exists()
+
+    def test_an_unwrapped_disk_full_error_is_still_one_line(self, monkeypatch, capsys):
+        from hiper_repro import cli
+
+        def full(argv):
+            raise RuntimeError("PytorchStreamWriter failed writing file data/0: No space left on device")
+
+        monkeypatch.setitem(cli.COMMANDS, "fill", ("hiper_repro.io", ""))
+        monkeypatch.setattr(io_module, "main", full, raising=False)
+        assert cli.main(["fill"]) == 2
+        assert "internal error" not in capsys.readouterr().err

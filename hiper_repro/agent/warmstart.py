@@ -48,6 +48,7 @@ from hiper_repro.agent.rollout import TurnTokens
 from hiper_repro.agent.scoring import score_turns
 from hiper_repro.cli_help import DefaultsFormatter
 from hiper_repro.envs.protocol import ENV_NAMES
+from hiper_repro.yamlfile import DuplicateKeyError, safe_load
 
 EVAL_FILE = "warmstart_eval.json"
 
@@ -142,7 +143,9 @@ class WarmStartConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> WarmStartConfig:
         try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+            data = safe_load(Path(path).read_text(encoding="utf-8"))
+        except DuplicateKeyError as err:
+            raise ValueError(f"{path}: {err.problem}") from None
         except (UnicodeDecodeError, yaml.YAMLError) as err:
             raise ValueError(f"{path}: not a YAML text file ({type(err).__name__})") from None
         data = {} if data is None else data  # an empty file: every default

@@ -78,7 +78,22 @@ def sample_spec(rng: random.Random, horizon: int) -> dict[str, Any]:
 
 
 def describe(spec: dict[str, Any]) -> tuple[str, str]:
+    """(task type, instruction): an official game's from its ``traj_data.json`` (as `official_tasks`
+    reads them), a generated world's from the household generator."""
+    if "game" in spec:
+        check_fields(spec, "spec", {"game": str, "data_path": str})
+        return _official_description(Path(spec["data_path"]).expanduser() / spec["game"])
     return household.describe(spec)
+
+
+def _official_description(game: Path) -> tuple[str, str]:
+    """Task type (ours where ALFRED's maps to one) and the first annotator's task description of an
+    official game; ValueError naming the file when its ``traj_data.json`` is missing or unreadable."""
+    by_alfred = {v: k for k, v in ALFRED_TASK_TYPES.items()}
+    traj = _read_json(game.parent / "traj_data.json")
+    kind = by_alfred.get(traj.get("task_type"), str(traj.get("task_type", "alfworld")))
+    anns = traj.get("turk_annotations", {}).get("anns") or [{}]
+    return kind, str(anns[0].get("task_desc", ""))
 
 
 def check_spec(spec: dict[str, Any], horizon: int) -> None:
@@ -247,17 +262,13 @@ def official_tasks(data_path: str | os.PathLike, split: str = "eval", n: int | N
     root = Path(data_path).expanduser().resolve()
     if not root.is_dir():
         raise FileNotFoundError(f"ALFWorld data_path {str(root)!r} is not a folder")
-    by_alfred = {v: k for k, v in ALFRED_TASK_TYPES.items()}
     tasks: list[Task] = []
     for game in sorted(root.rglob("game.tw-pddl")):
         if "movable" in str(game) or "Sliced" in str(game):
             continue
         if not _read_json(game).get("solvable"):
             continue
-        traj = _read_json(game.parent / "traj_data.json")
-        kind = by_alfred.get(traj.get("task_type"), str(traj.get("task_type", "alfworld")))
-        anns = traj.get("turk_annotations", {}).get("anns") or [{}]
-        instruction = str(anns[0].get("task_desc", ""))
+        kind, instruction = _official_description(game)
         tid = f"alfworld-official-{split}-{len(tasks):05d}"
         spec = {"game": str(game.relative_to(root)), "data_path": str(root)}
         tasks.append(Task(tid, "alfworld", 1, split, kind, instruction, spec))

@@ -432,8 +432,48 @@ def _plain(v: Any) -> Any:
     return [_plain(x) for x in v] if isinstance(v, list | tuple) else v
 
 
+def run_ends(ds: xr.Dataset) -> dict[str, int]:
+    """Per run, the last step at which it logged any metric."""
+    present = xr.concat([ds[v].notnull() for v in ds.data_vars], "metric").any("metric")
+    last = ds[DIM].where(present).max(DIM)
+    return {str(r): int(v) for r, v in zip(ds["run"].values, last.values)}
+
+
+def common_steps(ds: xr.Dataset) -> tuple[xr.Dataset, dict[str, int]]:
+    """``ds`` on the steps every run reached, and each run's last step.
+
+    Runs that end at different steps (a log cut short, a run stopped early) are never compared at
+    "their last step": a baseline cut at step 54 would put its final success against HiPER's at step
+    150. Every statistic is computed on the steps up to the earliest end instead.
+    """
+    ends = run_ends(ds)
+    return ds.sel({DIM: ds[DIM] <= min(ends.values())}), ends
+
+
+def steps_note(numbers: dict[str, Any]) -> str | None:
+    """What the comparison left out, in words: runs that end early, logs whose text was cut; None when
+    every run reached the same step from an intact log."""
+    prefix = "authors.meta.run_last_step."
+    ends = {k.removeprefix(prefix): v for k, v in numbers.items() if k.startswith(prefix)}
+    cut = numbers["authors.meta.truncated_runs"]
+    common = numbers["authors.meta.last_step"]
+    parts = []
+    short = {r: s for r, s in ends.items() if s < max(ends.values())}
+    if short:
+        listed = ", ".join(f"{r} at step {s}" for r, s in short.items())
+        parts.append(
+            f"runs end at different steps ({listed}; the others at step {max(ends.values())}): every "
+            f"comparison, claims included, uses steps 0-{common}, the steps all runs reached"
+        )
+    if cut:
+        parts.append(f"the logs of {', '.join(cut)} are truncated (text lost after their last step)")
+    return "; ".join(parts) or None
+
+
 def analyse(ds: xr.Dataset, opts: Options = Options()) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """Every table and number of the re-analysis; numbers are flat ``authors.*`` keys (see numbers_from)."""
+    """Every table and number of the re-analysis, on the steps every run reached (:func:`common_steps`);
+    numbers are flat ``authors.*`` keys (see numbers_from)."""
+    ds, ends = common_steps(ds)
     a = arms(ds, opts)
     groups = {"baseline": a.baseline, **a.subsets}
     runs = run_table(ds, opts)
@@ -461,6 +501,9 @@ def analyse(ds: xr.Dataset, opts: Options = Options()) -> tuple[dict[str, pd.Dat
         ),  # fmt: skip
     }
     numbers = numbers_from(ds, a, tables, switch, verdicts, opts)
+    numbers.update({f"authors.meta.run_last_step.{r}": s for r, s in ends.items()})
+    cut = ds["truncated"].values if "truncated" in ds.coords else np.zeros(ds.sizes["run"])
+    numbers["authors.meta.truncated_runs"] = [str(r) for r, t in zip(ds["run"].values, cut) if int(t)]
     return tables, numbers
 
 

@@ -1,7 +1,7 @@
 """``hiper-repro analyse-verl --merged DIR/merged.nc --out DIR``: the authors' runs re-analysed.
 
 Runs :func:`hiper_repro.external.analysis.analyse` on a merged dataset of ``hiper-repro import-verl`` and
-writes, each file atomically:
+writes, as one folder built beside OUT and renamed into place (OUT must hold nothing else):
 
     OUT/numbers.json             flat ``authors.*`` keys the paper's section reads
     OUT/data/<table>.csv         the tidy tables (runs, arms, curves, task_types, efficiency, ...)
@@ -31,9 +31,10 @@ from hiper_repro.external import figures as fig  # noqa: E402
 from hiper_repro.external.runs import load_runs  # noqa: E402
 from hiper_repro.figures.output import built_or_skipped, save_figure  # noqa: E402
 from hiper_repro.figures.tables import write_table  # noqa: E402
-from hiper_repro.io import write_atomic  # noqa: E402
+from hiper_repro.io import atomic_dir, write_atomic  # noqa: E402
 from hiper_repro.published import PUBLISHED  # noqa: E402
 
+OUTPUTS = ("numbers.json", "data", "tables", "figures")  # what analyse-verl writes into --out
 PUBLISHED_CLAIMS = {
     # fractions of episodes, as the estimates beside them ("on the logs"): one unit in the table
     "higher_final_success": "HiPER 0.953 vs PPO 0.682: +0.271 (ALFWorld, 1.5B, 3 seeds)",
@@ -160,12 +161,16 @@ def main(argv: list[str] | None = None) -> int:
     opts = an.Options(thresholds=tuple(sorted(a.thresholds)), claim_threshold=a.claim_threshold, k=a.k,
                       reps=a.reps, ci=a.ci, seed=a.seed, variant=a.variant)  # fmt: skip
     try:
-        ds = load_runs(a.merged)
+        ds = load_runs(a.merged, merged=True)
         tables, numbers = an.analyse(ds, opts)
     except (FileNotFoundError, ValueError) as err:
         print(f"hiper-repro analyse-verl: {err}", file=sys.stderr)
         return 2  # bad input, as every hiper-repro command
-    write(tables, numbers, a.out, opts)
+    note = an.steps_note(numbers)
+    if note:
+        print(f"analyse-verl: NOTE: {note}")
+    with atomic_dir(a.out, owns=OUTPUTS.__contains__) as tmp:  # the folder is replaced whole, never mixed
+        write(tables, numbers, tmp, opts)
     print(summary(tables, opts))
     for row in tables["claims"].to_dict("records"):
         print(verdict_line(row))

@@ -18,6 +18,7 @@ percent-encodes ``%`` and ``/`` and :func:`load_runs` decodes them, so a round t
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -30,7 +31,7 @@ from hiper_repro.io import atomic_target, repo_root
 
 RUN_FACTS = (
     "method", "adv_estimator", "env", "model", "seed", "val_episodes", "source", "overrides",
-    "n_lines", "n_step_lines", "n_skipped", "n_repeated_steps", "n_command_lines", "n_bad_bytes", "truncated",
+    "n_lines", "n_step_lines", "n_skipped", "dropped", "n_repeated_steps", "n_command_lines", "n_bad_bytes", "truncated",
 )  # fmt: skip
 NOT_VARIANT = re.compile(
     r"env\.seed|data\.(train|val)_files|env\.resources_per_worker\..*"
@@ -119,13 +120,48 @@ def save_runs(ds: xr.Dataset, path: str | Path) -> Path:
     return path
 
 
-def load_runs(path: str | Path) -> xr.Dataset:
-    """Read a dataset written by :func:`save_runs`, with the log's metric names."""
+MERGED_COORDS = ("method", "variant", "seed", "val_episodes", "source")
+
+
+def load_runs(path: str | os.PathLike, merged: bool = False) -> xr.Dataset:
+    """Read a dataset written by :func:`save_runs`, with the log's metric names.
+
+    ``merged=True`` requires the merged dataset (dims ``run`` and ``step`` and the per-run coordinates).
+    Any other file (not netCDF, a trace file of this package, one log's import when the merged one is
+    needed) is a ValueError naming the file and what it is.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file (write it with `hiper-repro import-verl`)")
-    ds = xr.load_dataset(path, engine="h5netcdf")
+    try:
+        ds = xr.load_dataset(path, engine="h5netcdf")
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(
+            f"{path}: not a netCDF file of `hiper-repro import-verl` ({type(err).__name__}: "
+            f"{' '.join(str(err).split())[:120]})"
+        ) from None
+    what = _kind(ds, path)
+    if what is not None or (merged and "run" not in ds.dims):
+        what = what or "one log's import (dim step only), not the merged dataset"
+        raise ValueError(
+            f"{path} is {what}: give the merged.nc that `hiper-repro import-verl LOG ... --out DIR` writes"
+        )
+    if merged:
+        missing = [c for c in MERGED_COORDS if c not in ds.coords]
+        if missing:
+            raise ValueError(
+                f"{path}: the merged veRL runs lack the coordinates {missing}; import the logs again"
+            )
     return ds.rename({n: _decode(str(n)) for n in ds.data_vars})
+
+
+def _kind(ds: xr.Dataset, path: Path) -> str | None:
+    """What a file that is not a veRL import is, in words; None for a veRL import."""
+    if "step" in ds.dims:
+        return None
+    if "schema_version" in ds.attrs or "n_runs" in ds.attrs and "sources" not in ds.attrs:
+        return "a trace file of `hiper-repro train` or `aggregate`, not imported veRL logs"
+    return f"not imported veRL logs (no 'step' dimension; dims {dict(ds.sizes)})"
 
 
 AUTHORS_LOGS = Path("data") / "authors-logs"

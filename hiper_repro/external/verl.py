@@ -11,14 +11,24 @@ What a log holds and how each part is read:
   Validation metrics (``val/...``) exist every few steps only; elsewhere they are NaN.
 - everything else (shell trace, Ray/vLLM output, warnings, tracebacks, progress bars) is counted, not read.
 
-Damage is read around, never guessed at:
+Damage is read around, never guessed at, and every value lost is named:
 
+- gzip is decompressed strictly, member by member: a member whose data or checksum is damaged is not
+  read at all (zlib notices damage only after it has already produced text from it, and deflate's
+  back-references spread one bad byte over what follows, so no part of that member can be trusted).
+  Damage in the first member is a :class:`VerlLogError`; damage in a later one keeps the members before
+  it (``truncated = 1``). A stream that merely stops (a cut file, NUL padding after a crash) keeps what
+  came out, minus the cut line (``truncated = 1``).
 - ANSI colour codes are removed; carriage returns split a line into segments (progress bars overwrite
   themselves), and a record may sit in any segment; Ray's ``[repeated Nx across cluster]`` suffix is dropped.
-- undecodable bytes become U+FFFD, so an entry they touch fails to parse and is counted in ``n_skipped``;
-  a run of NUL bytes ends the text before it (files padded after a crash), so that segment's last entry is
-  dropped as possibly cut, like the last line of a file that does not end with a newline or whose gzip
-  stream is truncated (``truncated = 1``).
+- a metric's name is what precedes the last colon of a `` - ``-separated field (spaces and parentheses
+  included, as in WebShop's ``val/webshop_task_score (not success_rate)``), its value what follows.
+  Values are parsed strictly (``[+-]digits[.digits][e[+-]digits]``: no ``_`` separators, no hex) and must
+  be finite; success rates (names ending in ``success_rate`` once a parenthesised remark is removed) must
+  lie in [0, 1]. An entry that breaks a rule is dropped and listed in ``dropped`` (step, entry, reason).
+- undecodable bytes become U+FFFD, so an entry they touch is dropped; a run of NUL bytes ends the text
+  before it (files padded after a crash), so that segment's last entry is dropped as possibly cut, like
+  the last line of a file that does not end with a newline.
 - a step logged twice (a resumed run) keeps the later value of every metric (``n_repeated_steps``).
 
 Without a command line, ``meta`` supplies ``method``, ``seed`` and ``env`` (and optionally ``model``,
@@ -29,6 +39,7 @@ cannot be read, holds no step record, or lacks the metadata raises :class:`VerlL
 from __future__ import annotations
 
 import json
+import math
 import re
 import shlex
 import zlib
@@ -47,7 +58,10 @@ REQUIRED = ("method", "seed", "env")
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 RAY_REPEATED = re.compile(r"\s*\[repeated \d+x across cluster\]")
 RECORD = re.compile(r"(?:^|[\s)])step:(\d+)(?: - |\s*$)")
-NAME = re.compile(r"[A-Za-z_][\w./@+\-]*")
+NAME = re.compile(r"[A-Za-z_][^\x00-\x1f\x7f\ufffd]*")  # printable, as veRL's keys: spaces and ( ) allowed
+NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")  # no "_" (float() accepts 1_0)
+NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
+REMARK = re.compile(r"\s*\([^)]*\)")  # "val/x_task_score (not success_rate)": the remark is not the name
 COMMAND = re.compile(r"(?:-m\s+verl\.trainer\.main_ppo|verl/trainer/main_ppo\.py)(?=\s|$)")
 OVERRIDE = re.compile(r"[+~]*([A-Za-z_][\w.\-/]*)=(.*)", re.DOTALL)
 NUL_RUN = re.compile(r"\x00+")
@@ -63,6 +77,7 @@ class _Parsed:
     """What one pass over the text found."""
 
     records: dict[int, dict[str, float]] = field(default_factory=dict)
+    dropped: list[tuple[int, str, str]] = field(default_factory=list)  # (step, entry, why) never read
     overrides: dict[str, str] | None = None
     n_lines: int = 0
     n_step_lines: int = 0
@@ -71,27 +86,69 @@ class _Parsed:
     n_command_lines: int = 0
 
 
+def is_rate(name: str) -> bool:
+    """A success rate, which must lie in [0, 1]: the name ends in ``success_rate`` once a parenthesised
+    remark is removed (``val/webshop_task_score (not success_rate)`` is a score, not a rate)."""
+    return REMARK.sub("", name).strip().endswith("success_rate")
+
+
 def read_bytes(path: Path) -> tuple[bytes, bool]:
-    """The file's bytes, gunzipped when they start with the gzip magic number, and whether the gzip
-    stream was cut (what came out before the break is kept). Concatenated gzip members are all read."""
+    """The file's bytes, gunzipped when they start with the gzip magic number, and whether text may be
+    missing at the end (the stream stops early, or a later member is damaged; see the module docstring).
+
+    Raises :class:`VerlLogError` when the first gzip member is damaged: none of its text can be trusted.
+    """
     raw = path.read_bytes()
     if raw[:2] != b"\x1f\x8b":
         return raw, False
-    out, rest = bytearray(), raw
+    out, rest, member = bytearray(), raw, 0
     while rest[:2] == b"\x1f\x8b":
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        member += 1
         try:
-            for start in range(0, len(rest), CHUNK):
-                out += inflater.decompress(rest[start : start + CHUNK])
-                if inflater.eof:
-                    break
-            out += inflater.flush()
-        except zlib.error:
-            return bytes(out), True
-        if not inflater.eof:
-            return bytes(out), True
-        rest = inflater.unused_data
-    return bytes(out), bool(rest.strip(b"\x00"))  # trailing bytes that are not gzip: a damaged file
+            text, rest, complete = _inflate(rest)
+        except zlib.error as err:
+            if member == 1:
+                raise VerlLogError(
+                    f"{path}: the gzip data is damaged ({err}; member 1 of the stream): zlib cannot tell "
+                    "where the damage starts, so none of its text can be trusted; restore the file"
+                ) from None
+            return bytes(out), True  # the members before the damaged one passed their checksums
+        out += text
+        if not complete:
+            return bytes(out), True  # cut short: what came out is a prefix of the real text
+    return bytes(out), bool(rest.strip(b"\x00"))  # trailing bytes that are not gzip: text may be lost
+
+
+def _inflate(data: bytes) -> tuple[bytes, bytes, bool]:
+    """(text, bytes after the member, whether the member ended) of the gzip member at the start of
+    ``data``; zlib.error when its data or checksum is damaged.
+
+    A stream that stops early without damage gives a prefix of the real text. NUL padding after it (a
+    crash) inflates to garbage, with or without an error: the member is then read only up to where the
+    padding starts. A failed checksum is never read around: the damage may lie anywhere before it.
+    """
+    padded = len(data) - len(data.rstrip(b"\x00")) > 8  # a gzip trailer ends in at most 8 zero bytes
+    try:
+        text, after, complete = _inflate_once(data)
+    except zlib.error as err:
+        if not padded or "incorrect" in str(err):  # "incorrect data check": damage somewhere before
+            raise
+        complete = False
+    if complete or not padded:
+        return text, after, complete
+    text, after, _ = _inflate_once(data.rstrip(b"\x00"))
+    return text, after, False
+
+
+def _inflate_once(data: bytes) -> tuple[bytes, bytes, bool]:
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    text = bytearray()
+    for start in range(0, len(data), CHUNK):
+        text += inflater.decompress(data[start : start + CHUNK])
+        if inflater.eof:
+            break
+    text += inflater.flush()
+    return bytes(text), inflater.unused_data, inflater.eof
 
 
 def _segments(text: str) -> Iterator[tuple[str, bool]]:
@@ -126,23 +183,38 @@ def _overrides(segment: str) -> dict[str, str] | None:
     return found or None
 
 
-def _read_record(body: str, cut: bool, parsed: _Parsed) -> dict[str, float]:
-    """Metrics of one record's ``name:value - name:value ...`` text; bad entries are counted, not read."""
+def _entry(item: str) -> tuple[str, float | None, str]:
+    """(name, value, why): the value is None when the entry breaks a rule, and ``why`` says which."""
+    name, sep, value = item.rpartition(":")
+    name, value = name.strip(), value.strip()
+    if not sep or not NAME.fullmatch(name):
+        return item, None, "no metric name before its last ':'"
+    if NUMBER.fullmatch(value):
+        number = float(value)
+        if not math.isfinite(number):  # 1e999
+            return name, None, f"not finite ({value})"
+        if is_rate(name) and not 0.0 <= number <= 1.0:
+            return name, None, f"a rate outside [0, 1] ({value})"
+        return name, number, ""
+    if NON_FINITE.fullmatch(value):
+        return name, None, f"not finite ({value})"
+    return name, None, f"not a number ({value[:20]!r})"
+
+
+def _read_record(step: int, body: str, cut: bool, parsed: _Parsed) -> dict[str, float]:
+    """Metrics of one record's ``name:value - name:value ...`` text; entries that break a rule are
+    dropped and listed in ``parsed.dropped``."""
     items = [s.strip() for s in RAY_REPEATED.sub("", body).split(" - ")]
     if items and not items[-1]:
         items.pop()
     if cut and items:  # the last entry may have lost digits: never read a shortened number
-        items.pop()
-        parsed.n_skipped += 1
+        name = items.pop().rpartition(":")[0].strip()
+        parsed.dropped.append((step, name or "(cut entry)", "cut short (the text stops inside it)"))
     metrics = {}
     for item in items:
-        name, sep, value = item.partition(":")
-        try:
-            number = float(value) if sep and NAME.fullmatch(name) else None
-        except ValueError:
-            number = None
+        name, number, why = _entry(item)
         if number is None:
-            parsed.n_skipped += 1
+            parsed.dropped.append((step, name[:80], why))
             continue
         metrics[name] = number
     return metrics
@@ -162,17 +234,17 @@ def parse_text(text: str) -> _Parsed:
         m = RECORD.search(segment)
         if m is None:
             continue
-        metrics = _read_record(segment[m.end() :], cut, parsed)
-        if not metrics:
-            parsed.n_skipped += 1
-            continue
         step = int(m.group(1))
+        metrics = _read_record(step, segment[m.end() :], cut, parsed)
+        if not metrics:
+            continue
         parsed.n_step_lines += 1
         if step in parsed.records:
             parsed.n_repeated_steps += 1
             parsed.records[step].update(metrics)
         else:
             parsed.records[step] = metrics
+    parsed.n_skipped = len(parsed.dropped)
     return parsed
 
 
@@ -224,7 +296,7 @@ def _units(name: str) -> str:
         return "s"
     if name.startswith("timing_per_token_ms/"):
         return "ms"
-    return "1" if name.endswith("success_rate") else ""
+    return "1" if is_rate(name) else ""
 
 
 def read_verl_log(path: str | Path, **meta: object) -> xr.Dataset:
@@ -235,8 +307,9 @@ def read_verl_log(path: str | Path, **meta: object) -> xr.Dataset:
     ``method`` (hgae -> hiper, gae and turn_gae -> ppo, other estimators as named), ``adv_estimator``,
     ``env``, ``model``, ``seed`` (``env.seed``), ``val_episodes`` (``data.val_batch_size``, when known),
     ``overrides`` (JSON of every Hydra override), ``source`` (file name) and the counts ``n_lines``,
-    ``n_step_lines``, ``n_skipped`` (entries or records that could not be read), ``n_repeated_steps``,
-    ``n_command_lines``, ``n_bad_bytes`` (undecodable or NUL bytes) and ``truncated`` (0/1).
+    ``n_step_lines``, ``n_skipped`` (entries dropped), ``dropped`` (JSON list of ``[step, entry, why]``
+    of every dropped entry), ``n_repeated_steps``, ``n_command_lines``, ``n_bad_bytes`` (undecodable or
+    NUL bytes), ``truncated`` (0/1: text may be missing after ``step``'s last value).
     """
     path = Path(path)
     unknown = sorted(set(meta) - set(META_KEYS))
@@ -273,6 +346,7 @@ def read_verl_log(path: str | Path, **meta: object) -> xr.Dataset:
         "n_lines": parsed.n_lines,
         "n_step_lines": parsed.n_step_lines,
         "n_skipped": parsed.n_skipped,
+        "dropped": json.dumps(parsed.dropped),
         "n_repeated_steps": parsed.n_repeated_steps,
         "n_command_lines": parsed.n_command_lines,
         "n_bad_bytes": bad_bytes,

@@ -3,7 +3,9 @@
 Draws every figure from the ``hiper-repro stats`` tables in ``--stats`` (and, for raw distributions,
 the merged traces) and saves each as ``--out/NAME.pdf`` and ``--out/NAME.png``; writes the tables as
 CSV, Markdown and LaTeX into ``--tables``. A figure whose data does not exist (no plan-execute method,
-a single horizon, no theory dataset) is skipped with a line saying why, never drawn empty.
+a single horizon, no theory dataset) is skipped with a line saying why, never drawn empty. Each output
+folder is built beside its place and renamed into it, so the paper never reads new figures beside old
+ones; it must hold only what figures writes (PDF, PNG, JSON, CSV, Markdown, LaTeX).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import matplotlib
@@ -26,7 +29,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from hiper_repro.cli_help import DefaultsFormatter
 from hiper_repro.figures import credit, diagnostics, results, tables  # noqa: E402
 from hiper_repro.figures.output import built_or_skipped, save_figure  # noqa: E402
-from hiper_repro.io import write_atomic  # noqa: E402
+from hiper_repro.io import atomic_dir, write_atomic  # noqa: E402
 from hiper_repro.traces.merge import open_merged  # noqa: E402
 
 STATS_TABLES = (
@@ -175,6 +178,9 @@ def write_tables(s: dict[str, pd.DataFrame], tree: xr.DataTree, out: Path) -> di
     return skipped
 
 
+OUTPUT_SUFFIXES = (".pdf", ".png", ".json", ".csv", ".md", ".tex")  # what figures writes into its folders
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         formatter_class=DefaultsFormatter, prog="hiper-repro figures", description=__doc__.splitlines()[0]
@@ -199,36 +205,43 @@ def main(argv: list[str] | None = None) -> int:
         from hiper_repro.figures.theory import plot_theory
 
         jobs["theory"] = lambda: plot_theory(theory)
-    drawn, skipped = [], {}
-    for name, draw in jobs.items():
-        try:
-            fig = draw()
-        except ValueError as err:  # the data for this figure does not exist in this study
-            print(f"figures: skipped {name}: {err}", file=sys.stderr)
-            skipped[name] = str(err)
-            continue
-        except KeyError as err:  # a hand-made or older stats folder
-            raise ValueError(
-                f"--stats {a.stats}: figure {name} needs column {err}, which a table lacks"
-            ) from err
-        save_figure(fig, a.out, name)
-        plt.close(fig)  # plot_theory draws through pyplot; closing a bare Figure is a no-op
-        drawn.append(name)
-        print(f"figures: wrote {a.out / name}.pdf|png")
-    if a.theory is None:
-        skipped["theory"] = "no theory-lab dataset was given (--theory)"
-    table_dir = a.tables or a.out
-    try:
-        skipped_tables = write_tables(stats, tree, table_dir)
-    except KeyError as err:
-        raise ValueError(f"--stats {a.stats}: the tables need column {err}, which a table lacks") from err
-    # The manifests tell the paper and the report which figures and tables exist, and why the others do not.
-    index = {"drawn": drawn, "skipped": skipped}
-    if table_dir.resolve() == a.out.resolve():
-        index["skipped_tables"] = skipped_tables
-    else:
-        write_atomic(
-            table_dir / "index.json", json.dumps({"skipped_tables": skipped_tables}, indent=1) + "\n"
+    with ExitStack() as stack:  # each folder is built beside its place and renamed into it, never mixed
+        out = stack.enter_context(atomic_dir(a.out, owns=lambda n: n.endswith(OUTPUT_SUFFIXES)))
+        same = a.tables is None or a.tables.resolve() == a.out.resolve()
+        table_dir = (
+            out
+            if same
+            else stack.enter_context(atomic_dir(a.tables, owns=lambda n: n.endswith(OUTPUT_SUFFIXES)))
         )
-    write_atomic(a.out / "index.json", json.dumps(index, indent=1) + "\n")
+        drawn, skipped = [], {}
+        for name, draw in jobs.items():
+            try:
+                fig = draw()
+            except ValueError as err:  # the data for this figure does not exist in this study
+                print(f"figures: skipped {name}: {err}", file=sys.stderr)
+                skipped[name] = str(err)
+                continue
+            except KeyError as err:  # a hand-made or older stats folder
+                raise ValueError(
+                    f"--stats {a.stats}: figure {name} needs column {err}, which a table lacks"
+                ) from err
+            save_figure(fig, out, name)
+            plt.close(fig)  # plot_theory draws through pyplot; closing a bare Figure is a no-op
+            drawn.append(name)
+            print(f"figures: wrote {a.out / name}.pdf|png")
+        if a.theory is None:
+            skipped["theory"] = "no theory-lab dataset was given (--theory)"
+        try:
+            skipped_tables = write_tables(stats, tree, table_dir)
+        except KeyError as err:
+            raise ValueError(f"--stats {a.stats}: the tables need column {err}, which a table lacks") from err
+        # The manifests tell the paper and the report which figures and tables exist, and why the others do not.
+        index = {"drawn": drawn, "skipped": skipped}
+        if table_dir.resolve() == out.resolve():
+            index["skipped_tables"] = skipped_tables
+        else:
+            write_atomic(
+                table_dir / "index.json", json.dumps({"skipped_tables": skipped_tables}, indent=1) + "\n"
+            )
+        write_atomic(out / "index.json", json.dumps(index, indent=1) + "\n")
     return 0

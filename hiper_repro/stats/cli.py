@@ -3,8 +3,9 @@
 Writes ``DIR/<table>.csv`` for every table of :func:`hiper_repro.stats.report.compute` and
 ``DIR/numbers.json`` (flat dotted keys, documented in :mod:`hiper_repro.stats.report`), with the
 exact-gradient lab's numbers too when ``--theory theory.nc`` is given. Run it where the training ran:
-the model folders the traces name (``model_id``) are read, when present, for the models' names and sizes. Every file is
-written to a temporary file in ``DIR`` and moved into place, so a crash never leaves half a file.
+the model folders the traces name (``model_id``) are read, when present, for the models' names and sizes. The folder
+is built beside ``DIR`` and renamed into place, so a crash never leaves half a file, and a reader never sees
+new CSVs beside an old ``numbers.json``; ``DIR`` must hold nothing else.
 """
 
 from __future__ import annotations
@@ -16,18 +17,25 @@ from pathlib import Path
 import xarray as xr
 
 from hiper_repro.cli_help import DefaultsFormatter
-from hiper_repro.io import write_atomic
+from hiper_repro.io import atomic_dir
 from hiper_repro.stats.report import Options, compute
 from hiper_repro.traces.merge import open_merged
 
 
+def owns(name: str) -> bool:
+    """Whether ``stats`` writes a file of this name into its folder."""
+    return name.endswith(".csv") or name == "numbers.json"
+
+
 def run(tree: xr.DataTree, out: Path, opts: Options, theory: xr.Dataset | None = None) -> dict:
     """Compute every table and number for ``tree`` (and the lab dataset ``theory``) and write them into
-    ``out``; returns the numbers."""
-    tables, numbers = compute(tree, opts, theory)
-    for name, df in tables.items():
-        write_atomic(out / f"{name}.csv", df.to_csv(index=False))
-    write_atomic(out / "numbers.json", json.dumps(numbers, indent=1, sort_keys=True, allow_nan=False) + "\n")
+    ``out`` as one folder, replaced whole (``io.atomic_dir``); returns the numbers."""
+    with atomic_dir(out, owns=owns) as tmp:  # checks what `out` holds before the long computation
+        tables, numbers = compute(tree, opts, theory)
+        for name, df in tables.items():
+            (tmp / f"{name}.csv").write_text(df.to_csv(index=False))
+        text = json.dumps(numbers, indent=1, sort_keys=True, allow_nan=False) + "\n"
+        (tmp / "numbers.json").write_text(text)
     return numbers
 
 

@@ -41,10 +41,24 @@ def run_label(method: str, env: str, horizon: int, seed: int) -> str:
     return f"{env}/h{horizon}/{method}/seed{seed}"
 
 
+def not_traces(tree: xr.DataTree, file: os.PathLike) -> None:
+    """ValueError naming `file` when it holds none of the trace groups: another netCDF file, such as the
+    authors' veRL logs imported by `hiper-repro import-verl` (dims run, step), which analyse-verl reads."""
+    if set(tree.children) & set(GROUPS):
+        return
+    if "step" in tree.dims:
+        raise ValueError(
+            f"{file} holds veRL training logs imported by `hiper-repro import-verl`, not traces: analyse them "
+            f"with `hiper-repro analyse-verl --merged {file} --out DIR`"
+        )
+    raise ValueError(f"{file} is a netCDF file without any trace group {list(GROUPS)}: not a trace file")
+
+
 def open_run(path: str | os.PathLike) -> xr.DataTree:
     """Read a run's traces (a run directory or a ``.nc`` file) or a merged file into memory; validate."""
     file = trace_path(path)
     tree = read_tree(file)
+    not_traces(tree, file)
     validate(tree, where=str(file))
     return tree
 
@@ -58,6 +72,7 @@ def open_merged(path: str | os.PathLike) -> xr.DataTree:
     if not file.is_file():
         raise FileNotFoundError(f"no merged trace file at {file}")
     tree = read_tree(file)
+    not_traces(tree, file)
     if not is_merged(tree):
         raise ValueError(
             f"{file} holds one run's traces, not a merged dataset: merge runs first "
@@ -90,6 +105,11 @@ def open_runs(paths: Iterable[str | os.PathLike], *, created: str | None = None)
             problems.append(
                 f"{file}: is a merged dataset, not a run: open it with hiper_repro.traces.open_run"
             )
+            continue
+        try:
+            not_traces(tree, file)
+        except ValueError as err:  # its message starts with the file
+            problems.append(str(err))
             continue
         problems += [f"{file}: {p}" for p in schema_problems(tree)]
         trees.append(tree)

@@ -5,7 +5,8 @@ input, when DIR holds a run trained under another config or before its inputs ch
 deletes that run and starts again, as the Snakemake rule does); keys that leave the trained iterations
 as they were (`train.resume.SAFE_KEYS`, e.g. run.iterations) may change on resume with `--force`. A
 finished run (DIR/done) is left alone unless `--force`. The model folder and the task files are checked
-against the config before any model loads. Works under `accelerate launch` / `torchrun` (one process per
+against the config before any model loads. One process per run folder: `DIR/.lock` is held for the run's
+lifetime, and a second `train` into DIR stops at once naming the holder's process id (`train.lock`). Works under `accelerate launch` / `torchrun` (one process per
 device); `hiper-repro --threads N` sets the CPU threads of all processes together.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
@@ -110,31 +112,32 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--config and --out are required to train (or --show-config to list the keys)")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from hiper_repro.train.lock import run_lock
     from hiper_repro.train.resume import prepare_run, resume_point
     from hiper_repro.train.setup import check_inputs
 
     out = Path(args.out)
-    try:
-        cfg = load_config(args.config, args.set)
-        check_inputs(cfg)
-        state = prepare_run(
-            out,
-            cfg,
-            force=args.force,
-            restart_stale=args.restart_stale,
-            rank=int(os.environ.get("RANK", "0")),
-        )
-        if state == "resume":
-            resume_point(out, cfg)  # lost traces or metrics stop the run here, before the model loads
-    except (ValueError, OSError, ImportError) as err:  # ImportError: a missing extra
-        print(f"hiper-repro train: {' '.join(str(err).split())}", file=sys.stderr)
-        return 2
-    if state == "finished":
-        print(f"hiper-repro train: {out} is finished (done marker); nothing to do", file=sys.stderr)
-        return 0
-    from hiper_repro.train.loop import train
+    rank = int(os.environ.get("RANK", "0"))
+    with ExitStack() as held:  # the run folder's lock, held until training ends (train.lock)
+        try:
+            cfg = load_config(args.config, args.set)
+            check_inputs(cfg)
+            if rank == 0:  # the other ranks of a distributed launch are the same run
+                stale = held.enter_context(run_lock(out))
+                if stale is not None:
+                    print(f"hiper-repro train: {out}: took over the lock of process {stale}, which has ended")
+            state = prepare_run(out, cfg, force=args.force, restart_stale=args.restart_stale, rank=rank)
+            if state == "resume":
+                resume_point(out, cfg)  # lost traces or metrics stop the run here, before the model loads
+        except (ValueError, OSError, ImportError) as err:  # ImportError: a missing extra
+            print(f"hiper-repro train: {' '.join(str(err).split())}", file=sys.stderr)
+            return 2
+        if state == "finished":
+            print(f"hiper-repro train: {out} is finished (done marker); nothing to do", file=sys.stderr)
+            return 0
+        from hiper_repro.train.loop import train
 
-    train(cfg, out)
+        train(cfg, out)
     return 0
 
 

@@ -30,6 +30,7 @@ import yaml
 from hiper_repro import methods_registry
 from hiper_repro.envs.protocol import ENV_NAMES
 from hiper_repro.io import write_atomic
+from hiper_repro.yamlfile import safe_load
 
 # The methods as this module loads; the registry itself is the authority (a method registered later, such as
 # a test's toy method, is valid too): `methods_registry.names()`.
@@ -489,7 +490,10 @@ def load_preset(name: str) -> dict[str, Any]:
     path = PRESET_DIR / f"{name}.yaml"
     if not path.is_file():
         raise ValueError(f"unknown preset {name!r}; known: {preset_names()}")
-    return yaml.safe_load(path.read_text()) or {}
+    try:
+        return safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"preset file {path}: not valid YAML ({_yaml_problem(err)})") from None
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -506,7 +510,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
             if not isinstance(node, dict):
                 raise ValueError(f"--set {item!r}: {part} was already given a value, not a section")
         try:
-            node[leaf] = yaml.safe_load(raw)
+            node[leaf] = safe_load(raw)
         except yaml.YAMLError as err:
             raise ValueError(f"--set {item!r}: the value is not valid YAML ({_yaml_problem(err)})") from None
     return out
@@ -588,7 +592,7 @@ def load_config(path: str | os.PathLike, overrides: list[str] = ()) -> TrainConf
     """Read a YAML config file (see module docstring) and apply `--set` overrides; relative paths in
     the file are relative to its folder (`resolve_paths`), those in overrides to the working directory."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = safe_load(Path(path).read_text(encoding="utf-8"))
     except UnicodeDecodeError as err:
         raise ValueError(f"config file {path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     except yaml.YAMLError as err:

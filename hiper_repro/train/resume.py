@@ -34,6 +34,7 @@ import yaml
 
 from hiper_repro.io import write_atomic
 from hiper_repro.train.config import TrainConfig
+from hiper_repro.yamlfile import safe_load
 
 # Keys whose change leaves every iteration already trained as it was: a run may continue under them.
 SAFE_KEYS: tuple[str, ...] = (
@@ -137,7 +138,7 @@ def remove_run(out: Path) -> None:
 def _saved_config(out: Path) -> dict[str, Any]:
     """The resolved config the run in `out` last started with (`config.yaml`); ResumeError if unreadable."""
     try:
-        data = yaml.safe_load((out / "config.yaml").read_text())
+        data = safe_load((out / "config.yaml").read_text())
     except (OSError, ValueError, yaml.YAMLError) as err:
         raise ResumeError(f"whose config.yaml cannot be read ({type(err).__name__})") from None
     return data if isinstance(data, dict) else {}

@@ -59,3 +59,15 @@ def test_an_official_game_is_found_from_its_task(data, tmp_path):
 
     task = official_tasks(data, "eval", 1)[0]
     assert AlfWorldEnv().game_file(task) == data.resolve() / task.spec["game"]
+
+
+def test_describe_reads_an_official_games_own_description(data):
+    """describe() of an official spec raised KeyError 'subtasks' (it read it as a generated world)."""
+    from hiper_repro.envs.alfworld_env import describe, official_tasks
+
+    for task in official_tasks(data, "eval", 2):
+        assert describe(task.spec) == (task.task_type, task.instruction)
+    with pytest.raises(ValueError, match=r"ALFWorld game data .*traj_data\.json: unreadable"):
+        describe({"game": "nowhere/game.tw-pddl", "data_path": str(data)})
+    with pytest.raises(ValueError, match="data_path"):
+        describe({"game": "x"})

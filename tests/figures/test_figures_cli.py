@@ -8,7 +8,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from hiper_repro.figures import cli
-from hiper_repro.stats.cli import write_atomic
+from hiper_repro.io import write_atomic
 from hiper_repro.traces.store import write_tree
 
 

@@ -86,3 +86,14 @@ def test_nested_command_line_values_are_retyped(workflow_copy):
         workflow_copy, "-n", "--config", "preset=smoke", "seeds=[3, 4]", "stats={reps: 50, ci: 0.9}"
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+
+
+def test_a_config_file_that_repeats_a_key_is_refused(workflow_copy):
+    """Snakemake's YAML loader keeps the last of two equal keys; the workflow refuses the file instead."""
+    extra = workflow_copy / "twice.yaml"
+    extra.write_text("stats:\n  reps: 50\nseeds: [1]\nstats:\n  ci: 0.9\n")
+    result = snakemake(workflow_copy, "-n", "--configfile", str(extra))
+    assert result.returncode != 0
+    assert (
+        f"config file {extra}: key 'stats' is given twice, on lines 1 and 4" in result.stdout + result.stderr
+    )

@@ -81,8 +81,9 @@ def test_method_names_come_from_the_registry():
         build_config({"model": {"path": "m"}, "method": {"name": "hipr"}})
 
 
-def test_variant_overrides_win_and_survive_a_reload(tmp_path):
+def test_variant_overrides_win_and_survive_a_reload(tmp_path, monkeypatch):
     """hiper-keep's KEEP penalties beat the file's and a --set; the saved config reloads unchanged."""
+    monkeypatch.chdir(tmp_path)  # the config file's folder: its relative model path reads back as written
     data = {"model": {"path": "m"}, "method": {"name": "hiper-keep"}, "shaping": {"keep_penalty": 0.1}}
     cfg = build_config(data, ["shaping.keep_consistency_penalty=0.05"])
     assert (cfg.shaping.keep_penalty, cfg.shaping.keep_consistency_penalty) == (0.3, 0.3)

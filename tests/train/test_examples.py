@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from hiper_repro.train.cli import main as train_main
 from hiper_repro import methods_registry
+from hiper_repro.train.cli import main as train_main
 from hiper_repro.train.config import load_config
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

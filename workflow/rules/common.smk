@@ -20,6 +20,7 @@ from snakemake.utils import validate
 from hiper_repro.agent.weights import check_weights
 from hiper_repro.train import build_config as build_train_config
 from hiper_repro.train.config import relative_paths
+from hiper_repro.yamlfile import safe_load as safe_yaml
 
 # Offline by design: a hub lookup would stall each job for ~50 s before failing.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -49,7 +50,10 @@ def load_preset(name: str) -> dict:
     if not path.is_file():
         known = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
         raise ValueError(f"config preset={name!r}: no {path}; known presets: {known}")
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = safe_yaml(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise WorkflowError(f"preset file {path}: {getattr(err, 'problem', None) or err}") from None
     if not isinstance(data, dict):
         raise ValueError(f"preset file {path}: expected a YAML mapping at the top level")
     return data
@@ -98,6 +102,17 @@ def validate_config(data: dict, set_default: bool) -> None:
         raise WorkflowError(f"invalid config at {where}: {cause.message}") from None
 
 
+def check_config_files(paths) -> None:
+    """Snakemake's YAML loader keeps the last of two equal keys: refuse a config file that repeats one."""
+    for path in map(Path, paths):
+        if path.suffix in (".yaml", ".yml") and path.is_file():
+            try:
+                safe_yaml(path.read_text())
+            except yaml.YAMLError as err:
+                raise WorkflowError(f"config file {path}: {getattr(err, 'problem', None) or err}") from None
+
+
+check_config_files(getattr(workflow, "configfiles", ()))
 _user = retype(dict(config), SCHEMA_DATA)
 config.clear()
 config.update(_user)
