@@ -162,7 +162,9 @@ def generate(
 
     # Room for the prompt and every fed response token: no cache copy while decoding.
     cache = preallocated_cache(policy.lm, ids.shape[1] + cfg.max_new_tokens)
-    h, cache = policy.hidden(ids, mask, use_cache=True, cache=cache)
+    # Prefill: only the last prompt position's final hidden state is read (the last layer runs there alone)
+    last = torch.full((n_rows, 1), ids.shape[1] - 1, dtype=torch.long, device=device)
+    h, cache = policy.hidden_at(ids, mask, last, cache=cache, use_cache=True)
     prompt_values = policy.values(h[:, -1]).cpu()
     logits = policy.logits(h[:, -1])
     next_pos = mask.sum(-1)  # position id of the first response token

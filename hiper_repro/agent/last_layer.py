@@ -74,19 +74,26 @@ def hidden_at(
     attention_mask: torch.Tensor,
     position_ids: torch.Tensor,
     keep: torch.Tensor,
-) -> torch.Tensor:
-    """Final hidden states (B, S, H) at positions `keep` (B, S) of right-padded sequences; see the module
-    docstring. Positions past a row's end may be kept (their rows are garbage, as in a padded pass)."""
+    cache: object | None = None,
+) -> tuple[torch.Tensor, object | None]:
+    """Final hidden states (B, S, H) at positions `keep` (B, S) of padded sequences (right padding, or left
+    padding as in a generation's prefill), and the KV cache; see the module docstring. Positions past a
+    row's end may be kept (their rows are garbage, as in a padded pass).
+
+    With `cache` (a prefill: an empty cache of the model's, or None for the model's own), every layer's
+    keys and values of every position are written to it, the last layer's included, as a full pass with
+    `use_cache=True` writes them; None returned when no cache was asked for.
+    """
     decoder = model.get_decoder()
+    use_cache = cache is not None
+    kwargs = {"use_cache": True, _cache_kwarg(decoder): cache} if use_cache else {}
     if not supports(model):
-        h = decoder(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids)
-        return torch.gather(
-            h.last_hidden_state, 1, keep[..., None].expand(-1, -1, h.last_hidden_state.shape[-1])
-        )
+        out = decoder(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **kwargs)
+        h = out.last_hidden_state
+        return torch.gather(h, 1, keep[..., None].expand(-1, -1, h.shape[-1])), _cache_of(out, use_cache)
     with _without_last_layer(decoder):
-        x = decoder(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
-        ).last_hidden_state
+        out = decoder(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **kwargs)
+    x = out.last_hidden_state
     layer = decoder.layers[-1]
     attn = layer.self_attn
     b, length, hidden = x.shape
@@ -97,6 +104,9 @@ def hidden_at(
     k = attn.k_proj(n).view(b, length, -1, d).transpose(1, 2)
     v = attn.v_proj(n).view(b, length, -1, d).transpose(1, 2)
     k = _rope(model, k, cos, sin)
+    if use_cache:  # what the layer's attention would have stored; later decoding steps attend to it
+        cache = _cache_of(out, True)
+        k, v = cache.update(k, v, attn.layer_idx)
     rows = keep[..., None]
     q = attn.q_proj(torch.gather(n, 1, rows.expand(-1, -1, hidden))).view(b, s, -1, d).transpose(1, 2)
     q = _rope(
@@ -109,9 +119,26 @@ def hidden_at(
     allowed = (
         torch.arange(length, device=x.device)[None, None, :] <= keep[..., None]
     ) & attention_mask.bool()[:, None, :]
-    out = torch.nn.functional.scaled_dot_product_attention(
+    out_attn = torch.nn.functional.scaled_dot_product_attention(
         q, k, v, attn_mask=allowed[:, None], scale=attn.scaling
     )
-    y = torch.gather(x, 1, rows.expand(-1, -1, hidden)) + attn.o_proj(out.transpose(1, 2).reshape(b, s, -1))
+    y = torch.gather(x, 1, rows.expand(-1, -1, hidden)) + attn.o_proj(
+        out_attn.transpose(1, 2).reshape(b, s, -1)
+    )
     y = y + layer.mlp(layer.post_attention_layernorm(y))
-    return decoder.norm(y)
+    return decoder.norm(y), cache if use_cache else None
+
+
+def _cache_kwarg(decoder: nn.Module) -> str:
+    """The decoder's KV-cache argument: `cache` in newer transformers, else `past_key_values`."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(type(decoder).forward).parameters else "past_key_values"
+
+
+def _cache_of(out: object, use_cache: bool) -> object | None:
+    """The cache a decoder pass returned (`cache` in newer transformers, else `past_key_values`)."""
+    if not use_cache:
+        return None
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else getattr(out, "past_key_values", None)

@@ -242,17 +242,31 @@ class Policy(nn.Module):
         return out.last_hidden_state, new_cache
 
     def hidden_at(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, keep: torch.Tensor
-    ) -> torch.Tensor:
-        """Final hidden states (B, S, H) of right-padded sequences at positions ``keep`` (B, S) only: the
-        last layer runs where it is read (`agent.last_layer`), the rest as in :meth:`hidden`."""
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        keep: torch.Tensor,
+        cache=None,
+        use_cache: bool = False,
+    ) -> tuple[torch.Tensor, object]:
+        """Final hidden states (B, S, H) at positions ``keep`` (B, S) only, and the KV cache (None unless
+        ``use_cache``): the last layer runs where it is read (`agent.last_layer`), the rest as in
+        :meth:`hidden`. With ``use_cache`` (a prefill) ``cache`` is an empty cache to fill, or None for the
+        model's own."""
         position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         model = self._reference[0] if self._use_reference else self._base()
         if last_layer.supports(model):
             count_forward_at(model, attention_mask, keep)
         else:
             count_forward(model, attention_mask, input_ids.shape[1])
-        return last_layer.hidden_at(model, input_ids, attention_mask, position_ids, keep)
+        if use_cache and cache is None:
+            from transformers import DynamicCache
+
+            try:  # layers made up front, so the last one can be written after the others
+                cache = DynamicCache(config=model.config)
+            except TypeError:  # older transformers: layers appear as they are written, in order
+                cache = DynamicCache()
+        return last_layer.hidden_at(model, input_ids, attention_mask, position_ids, keep, cache=cache)
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """Next-token logits (float32) from hidden states (..., H)."""

@@ -112,7 +112,7 @@ def score_values(
     also ``features`` (N, 2, H), what the heads read. Gradients follow the caller's grad mode."""
     packed = _pack(turns, pad_id)
     device = model.device
-    h = model.hidden_at(packed["ids"].to(device), packed["attn"].to(device), packed["keep"].to(device))
+    h, _ = model.hidden_at(packed["ids"].to(device), packed["attn"].to(device), packed["keep"].to(device))
     features = value_features(h, packed)
     out = values_from_features(model, features)
     return out | {"features": features} if with_features else out
@@ -144,9 +144,9 @@ def score_turns(
     with context:
         if reference:
             with policy.reference_mode():
-                h = policy.hidden_at(ids, attn, keep)
+                h, _ = policy.hidden_at(ids, attn, keep)
         else:
-            h = policy.hidden_at(ids, attn, keep)
+            h, _ = policy.hidden_at(ids, attn, keep)
         h_pred = h[:, :-1]  # window index k predicts response token k
         logits = policy.logits(h_pred) / temperature
         logp_all = torch.log_softmax(logits, dim=-1)

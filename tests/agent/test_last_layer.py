@@ -45,10 +45,11 @@ def test_equals_the_full_pass_and_its_gradients(kind, kv_heads):
     ids, attn, pos, keep = _batch([9, 14, 6], window=4)
     real = torch.gather(attn, 1, keep).bool()
     full = _full(model, ids, attn, pos, keep)
-    part = hidden_at(model, ids, attn, pos, keep)
+    part, cache = hidden_at(model, ids, attn, pos, keep)
+    assert cache is None
     torch.testing.assert_close(part[real], full[real], rtol=1e-5, atol=1e-6)
     grads = []
-    for fn in (_full, hidden_at):
+    for fn in (_full, lambda *a: hidden_at(*a)[0]):
         model.zero_grad()
         (fn(model, ids, attn, pos, keep)[real] ** 2).sum().backward()
         grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
@@ -66,7 +67,7 @@ def test_unsupported_models_compute_the_whole_sequence():
     model.config.use_sliding_window = True  # an attention pattern this module does not reproduce
     assert not supports(model)
     ids, attn, pos, keep = _batch([7, 5], window=3)
-    torch.testing.assert_close(hidden_at(model, ids, attn, pos, keep), _full(model, ids, attn, pos, keep))
+    torch.testing.assert_close(hidden_at(model, ids, attn, pos, keep)[0], _full(model, ids, attn, pos, keep))
 
 
 def test_flops_skip_the_last_layers_unread_positions():
@@ -82,3 +83,38 @@ def test_flops_skip_the_last_layers_unread_positions():
     assert part["tokens"] == full["tokens"] == 80
     # layer 2 of 2 keeps its keys and values everywhere, the rest at 6 of 40 positions
     assert 0.4 * full["gflop"] < part["gflop"] < 0.75 * full["gflop"]
+
+
+@pytest.mark.parametrize("kind", ["llama", "qwen2"])
+def test_prefill_fills_the_cache_as_a_full_pass_does(kind):
+    """A generation's prefill (left padding, only the last position read) writes every layer's keys and
+    values, the last layer's included, and the next decoding step then gives the full pass's output."""
+    from transformers import DynamicCache
+
+    model = _model(kind)
+    decoder = model.get_decoder()
+    g = torch.Generator().manual_seed(2)
+    lengths = [6, 9]
+    width = max(lengths)
+    ids = torch.randint(1, 50, (2, width), generator=g)
+    attn = (torch.arange(width)[None, :] >= width - torch.tensor(lengths)[:, None]).long()  # left padding
+    pos = (attn.cumsum(-1) - 1).clamp(min=0)
+    last = torch.full((2, 1), width - 1)
+    with torch.no_grad():
+        full = decoder(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True)
+        part, cache = hidden_at(model, ids, attn, pos, last, cache=DynamicCache(config=model.config))
+        torch.testing.assert_close(part[:, 0], full.last_hidden_state[:, -1], rtol=1e-5, atol=1e-6)
+        ref_cache = full.cache if getattr(full, "cache", None) is not None else full.past_key_values
+        for mine, theirs in zip(cache.layers, ref_cache.layers, strict=True):
+            torch.testing.assert_close(mine.keys, theirs.keys, rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(mine.values, theirs.values, rtol=1e-5, atol=1e-6)
+        token = torch.randint(1, 50, (2, 1), generator=g)
+        step_mask = torch.cat([attn, torch.ones(2, 1, dtype=torch.long)], 1)
+        step_pos = attn.sum(-1, keepdim=True)
+        a = decoder(
+            input_ids=token, attention_mask=step_mask, position_ids=step_pos, cache=cache, use_cache=True
+        )
+        b = decoder(
+            input_ids=token, attention_mask=step_mask, position_ids=step_pos, cache=ref_cache, use_cache=True
+        )
+        torch.testing.assert_close(a.last_hidden_state, b.last_hidden_state, rtol=1e-5, atol=1e-6)
