@@ -14,6 +14,10 @@ method, ``{b}`` another method, ``{est}`` an advantage estimator ``flat``/``low`
     task_type.{env}.h{h}.{task_type}.{method}.{mean,ci_low,ci_high}      final success per task type
     change.{env}.h{h}.{method}.{start,end,change,ci_low,ci_high,n_runs,n_episodes}   end - start, paired
     change_vs.{env}.h{h}.{ref}_vs_{b}.{estimate,ci_low,ci_high}          change of ref - change of b
+    change_vs.{env}.h{h}.{a}_vs_{b}.{estimate,ci_low,ci_high}            the same for Options.contrasts
+    horizon_trend.{env}.{a}_vs_{b}.{estimate,ci_low,ci_high,n_horizons,h_min,h_max}   stats.trend: slope
+                                                                          per unit of horizon, ref vs
+                                                                          every b and Options.contrasts
     invalid_change.{env}.h{h}.{method}.{start,end,change,ci_low,ci_high}  evaluation invalid-turn rate
     change_secondary.{env}.h{h}.{method}.{start,end,change,ci_low,ci_high}  at rollout.eval_temperature
     improvement.{ref}_vs_{b}.{estimate,ci_low,ci_high}                    P(ref > b) on final success
@@ -31,7 +35,7 @@ method, ``{b}`` another method, ``{est}`` an advantage estimator ``flat``/``low`
     text.{name}                                                           stats.findings: sentences
 
 Tables: ``run_scores``, ``final_success`` (per cell, both scores), ``change_from_start``,
-``change_difference``, ``training_windows``, ``aggregate``, ``aggregate_by_env``, ``task_types``,
+``change_difference`` (the reference's and the contrasts'), ``horizon_trend``, ``training_windows``, ``aggregate``, ``aggregate_by_env``, ``task_types``,
 ``improvement``, ``welch``, ``performance_profile``, ``learning_curves``, ``time_to_threshold``
 (per run, censoring visible), ``sample_efficiency``, ``switch_rate``, ``variance_by_position``,
 ``variance_by_horizon``, ``diagnostics`` (per iteration), ``diagnostics_phases``, ``invalid_change``,
@@ -140,6 +144,7 @@ def tables(est: Estimates, verdicts: dict[str, dict]) -> dict[str, pd.DataFrame]
 
 
 CLAIM_COLUMNS = ("verdict", "ci_verdict", "estimate", "ci_low", "ci_high", "n", "reason", "statement")
+TREND_VARS = ("estimate", "ci_low", "ci_high", "n_horizons", "h_min", "h_max")
 CHANGE_VARS = ("change", "ci_low", "ci_high", "start", "end", "n_runs", "n_episodes")
 
 
@@ -151,12 +156,21 @@ def _change_tables(est: Estimates) -> dict[str, pd.DataFrame]:
     if est.change is not None:
         out["change_from_start"] = tidy(est.change[list(CHANGE_VARS)])
         out["invalid_change"] = tidy(est.invalid_change[list(CHANGE_VARS)])
+        pairs = {(est.reference, b): diff for b, diff in est.change_vs.items()} | est.contrasts
         out["change_difference"] = pd.DataFrame(
             [
-                {"method_a": est.reference, "method_b": b, **row}
-                for b, diff in est.change_vs.items()
+                {"method_a": a, "method_b": b, **row}
+                for (a, b), diff in pairs.items()
                 for row in tidy(diff).to_dict("records")
             ]
+        )
+        out["horizon_trend"] = pd.DataFrame(
+            [
+                {"method_a": a, "method_b": b, **row}
+                for (a, b), trend in est.horizon_trend.items()
+                for row in tidy(trend).to_dict("records")
+            ],
+            columns=["method_a", "method_b", "env", *TREND_VARS],
         )
     if est.secondary_change is not None:
         out["change_secondary"] = tidy(est.secondary_change[list(CHANGE_VARS)])
@@ -208,6 +222,14 @@ def numbers(est: Estimates, verdicts: dict[str, dict], opts: Options) -> dict[st
         for b, diff in est.change_vs.items():
             for c, row in _cells(diff, ("env", "horizon")):
                 _put(out, f"change_vs.{c['env']}.h{c['horizon']}.{ref}_vs_{b}", _pick(row, ("estimate", *ci)))
+        for (a, b), diff in est.contrasts.items():
+            for c, row in _cells(diff, ("env", "horizon")):
+                _put(out, f"change_vs.{c['env']}.h{c['horizon']}.{a}_vs_{b}", _pick(row, ("estimate", *ci)))
+        for (a, b), trend in est.horizon_trend.items():
+            for c, row in _cells(trend, ("env",)):
+                values = _pick(row, TREND_VARS)
+                _put(out, f"horizon_trend.{c['env']}.{a}_vs_{b}",
+                     values | {k: int(values[k]) for k in ("n_horizons", "h_min", "h_max")})  # fmt: skip
         for c, row in _cells(est.invalid_change[list(CHANGE_VARS)]):
             _put(out, f"invalid_change.{c['env']}.h{c['horizon']}.{c['method']}",
                  _pick(row, ("start", "end", "change", *ci)))  # fmt: skip

@@ -57,6 +57,14 @@ def test_numbers_match_run_scores(stats_dir, merged):
     assert numbers["claims.higher_final_success.verdict"] == "supported"
     assert numbers["claims.hae_lower_variance.verdict"] == "supported"
     assert numbers["claims.switching_settles.verdict"] == "supported"
+    # Two horizons: a trend per env and baseline; the claim is the least favourable slope among them.
+    slopes = {k: v for k, v in numbers.items() if k.startswith("horizon_trend.") and k.endswith(".estimate")}
+    assert len(slopes) == 4  # (household, shop) x (hiper vs grpo, hiper vs ppo)
+    deciding = numbers["claims.larger_gains_at_longer_horizons.deciding"]
+    method, env = deciding.split(" (")
+    key = f"horizon_trend.{env.rstrip(')')}.hiper_vs_{method}"
+    assert numbers["claims.larger_gains_at_longer_horizons.estimate"] == numbers[f"{key}.estimate"]
+    assert numbers[f"{key}.n_horizons"] == 2 and numbers[f"{key}.h_max"] == 3
 
 
 def test_tables_written(stats_dir):
@@ -77,6 +85,7 @@ def test_tables_written(stats_dir):
         "claims",
         "change_from_start",
         "change_difference",
+        "horizon_trend",
         "diagnostics",
         "diagnostics_phases",
     ):
@@ -109,7 +118,8 @@ def test_a_study_without_baselines_or_second_horizon_is_undecided():
     )
     tables, numbers = compute(tree, Options(reps=20, variance_reps=10))
     assert numbers["claims.higher_final_success.verdict"] == "inconclusive"
-    assert numbers["claims.larger_gains_at_longer_horizons.reason"] == "needs two horizons and a baseline"
+    assert numbers["claims.larger_gains_at_longer_horizons.reason"].startswith("needs two horizons")
+    assert not any(k.startswith("horizon_trend.") for k in numbers)
     assert numbers["claims.higher_final_success.estimate"] is None
     json.dumps(numbers, allow_nan=False)
     assert tables["welch"].empty
@@ -136,6 +146,7 @@ def test_one_place_for_the_bootstrap_defaults():
     options = Options()
     for key in ("reference", "k", "threshold", "reps", "curve_reps", "variance_reps", "ci", "seed"):
         assert section[key]["default"] == getattr(options, key), key
+    assert tuple(section["contrasts"]["default"]) == options.contrasts
     functions = [stats.aggregate, stats.difference, stats.improvement, stats.welch_tests, stats.speedup]
     functions += [stats.performance_profile, stats.advantage_variance, stats.variance_ratio]
     for fn in functions:
@@ -194,3 +205,9 @@ def test_diagnostics_and_change_numbers(stats_dir):
     for key in ("text.warm_start", "text.change", "text.estimator", "text.diagnostics", "text.efficiency"):
         assert isinstance(numbers[key], str) and numbers[key], key
     assert len(pd.read_csv(stats_dir / "invalid_change.csv")) == 12  # 3 methods x 2 envs x 2 horizons
+
+
+def test_malformed_contrast_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--merged", str(tmp_path / "m.nc"), "--out", str(tmp_path), "--contrasts", "hiper-ppo"])
+    assert "--contrasts: contrast 'hiper-ppo'" in capsys.readouterr().err
