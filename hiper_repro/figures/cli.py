@@ -38,7 +38,7 @@ STATS_TABLES = (
 # group, the lab's ratios a theory dataset. A figure or table built from a missing one is skipped, saying so.
 OPTIONAL_TABLES = (
     "change_from_start", "change_difference", "invalid_change", "change_secondary", "diagnostics",
-    "diagnostics_phases", "theory_ratios",
+    "diagnostics_phases", "theory_ratios", "theory_crossover", "theory_crossover_points",
 )  # fmt: skip
 
 
@@ -98,6 +98,17 @@ def read_stats(stats_dir: Path) -> dict[str, pd.DataFrame]:
                 f"--stats {stats_dir / f'{n}.csv'}: not a CSV table ({type(err).__name__})"
             ) from None
     return out
+
+
+def read_numbers(stats_dir: Path) -> dict:
+    """``numbers.json`` of the stats folder ({} when absent: figures that need its numbers draw without)."""
+    path = stats_dir / "numbers.json"
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"--stats {path}: not a JSON file ({type(err).__name__})") from None
 
 
 def read_theory(path: Path) -> xr.Dataset:
@@ -228,9 +239,13 @@ def main(argv: list[str] | None = None) -> int:
     stats = read_stats(a.stats)
     jobs = figure_jobs(stats, tree, a.reference)
     if theory is not None:
-        from hiper_repro.figures.theory import plot_theory
+        from hiper_repro.figures.theory import critic_marks, plot_crossover, plot_theory
 
         jobs["theory"] = lambda: plot_theory(theory)
+        numbers = read_numbers(a.stats)
+        jobs["theory_crossover"] = lambda: plot_crossover(
+            stats["theory_crossover"], stats["theory_crossover_points"], critic_marks(numbers)
+        )
     drawn, skipped = [], {}
     for name, draw in jobs.items():
         try:
@@ -248,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         drawn.append(name)
         print(f"figures: wrote {a.out / name}.pdf|png")
     if a.theory is None:
-        skipped["theory"] = "no theory-lab dataset was given (--theory)"
+        skipped["theory"] = skipped["theory_crossover"] = "no theory-lab dataset was given (--theory)"
     table_dir = a.tables or a.out
     try:
         skipped_tables = write_tables(stats, tree, table_dir)

@@ -13,6 +13,8 @@ flat GAE" only when the intervals say so:
     text.diagnostics      invalid-turn rate, critic quality, update size, switch signal
     text.lab              the lab's HAE / GAE variance ratio from the smallest to the largest K, and what it
                           implies for the horizon claim
+    text.lab_crossover    by K, the critic explained variance below which the lab's flat GAE gradient is
+                          more accurate than HAE's, beside the explained variance the runs' critics reached
 
 A change "excludes 0" when its 95% interval lies entirely on one side of 0 (the claims' rule).
 """
@@ -336,6 +338,45 @@ def lab(nb: Numbers) -> str:
     )
 
 
+def lab_crossover(nb: Numbers) -> str:
+    """Where the lab predicts HAE should win: per lam_boundary, the explained variance at which HAE's
+    gradient error (squared bias + variance over a batch) crosses flat GAE's, by K; and the explained
+    variance of the runs' critics (``critic.*``) to hold it against."""
+    ks, lbs = nb.n.get("theory.crossover.ks"), nb.n.get("theory.crossover.lam_boundaries")
+    if not ks or not lbs:
+        return "The lab dataset has no critic-quality sweep, so it does not say where HAE should win."
+    parts = []
+    for lb in lbs:
+        where = []
+        for k in ks:
+            key = f"theory.crossover.lb{lb:g}.K{k}"
+            status, ev = nb.n.get(f"{key}.status"), nb.n.get(f"{key}.ev")
+            low, high = nb.n.get(f"{key}.ev_low"), nb.n.get(f"{key}.ev_high")
+            if status in ("crosses", "reversed") and _finite(ev):
+                where.append(f"K={k}: {'above' if status == 'crosses' else 'below'} {ev:.2f}")
+            elif status == "hae_better_throughout":
+                where.append(f"K={k}: everywhere down to {low:.2f}")
+            else:
+                where.append(f"K={k}: nowhere in {low:.2f}..{high:.2f}")
+        label = "the paper's HAE (lam_boundary 0)" if lb == 0 else f"HAE with lam_boundary {lb:g}"
+        parts.append(f"{label} beats flat GAE while the critic's explained variance is {'; '.join(where)}")
+    runs = []
+    for m in nb.methods:
+        for head in ("low", "high"):
+            iv = nb.interval(f"critic.{m}.{head}")
+            if iv:
+                runs.append(f"{m} V_{head} {iv[0]:.2f} [{iv[1]:.2f}, {iv[2]:.2f}]")
+    head = nb.n.get("theory.crossover.head")
+    text = (
+        f"In the lab (gradient error = squared bias + variance over a batch of "
+        f"{nb.n.get('theory.crossover.batch')} episodes; explained variance of V_{head} against the "
+        f"reward-to-go, as the runs measure it), {'; '.join(parts)}."
+    )
+    if runs:
+        text += f" The runs' critics explained, pooled over training: {listing(runs)}."
+    return text
+
+
 def findings(numbers: Mapping[str, Any]) -> dict[str, str]:
     """Every ``text.*`` sentence (module docstring) from the flat numbers."""
     nb = Numbers(numbers)
@@ -351,4 +392,5 @@ def findings(numbers: Mapping[str, Any]) -> dict[str, str]:
         "text.efficiency": efficiency(nb),
         "text.diagnostics": diagnostics(nb),
         "text.lab": lab(nb),
+        "text.lab_crossover": lab_crossover(nb),
     }

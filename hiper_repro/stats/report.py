@@ -32,6 +32,9 @@ method, ``{b}`` another method, ``{est}`` an advantage estimator ``flat``/``low`
     study.{format|model}.{method}, study.models, study.setting.{key}, study.shaping   stats.study
     theory.{lams,gamma,critic_noise,replicates}, theory.lam{lam}.K{k}.{median,q25,q75,n},
     theory.trend.lam{lam}.{k_first,k_last,first,last,direction}          stats.lab (with a lab dataset)
+    theory.crossover.{batch,head,lam_boundaries,ks}, theory.crossover.lb{lb}.K{k}.{ev,status,ev_low,ev_high}
+                                                                          where HAE's error crosses flat
+                                                                          GAE's (with the lab's sweep)
     text.{name}                                                           stats.findings: sentences
 
 Tables: ``run_scores``, ``final_success`` (per cell, both scores), ``change_from_start``,
@@ -40,7 +43,8 @@ Tables: ``run_scores``, ``final_success`` (per cell, both scores), ``change_from
 (per run, censoring visible), ``sample_efficiency``, ``switch_rate``, ``variance_by_position``,
 ``variance_by_horizon``, ``diagnostics`` (per iteration), ``diagnostics_phases``, ``invalid_change``,
 ``change_secondary`` (where runs played the secondary evaluation),
-``claims``, ``settings`` (what ran, from the runs' configs), and ``theory_ratios`` with a lab dataset.
+``claims``, ``settings`` (what ran, from the runs' configs), and ``theory_ratios`` with a lab dataset
+(``theory_crossover`` and ``theory_crossover_points`` when it has the critic-quality sweep).
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ import xarray as xr
 from hiper_repro.stats.claims import decide
 from hiper_repro.stats.estimates import CELL, Estimates, Options, estimate, tidy
 from hiper_repro.stats.findings import findings
-from hiper_repro.stats.lab import horizon_trend, lab_ratios
+from hiper_repro.stats.lab import crossover_points, horizon_trend, lab_crossover, lab_ratios
 from hiper_repro.stats.study import settings_table, study_facts
 
 __all__ = ["Options", "compute", "numbers", "tables"]
@@ -77,6 +81,12 @@ def compute(
         ratios = lab_ratios(theory)
         out_tables["theory_ratios"] = ratios
         out_numbers |= lab_numbers(ratios)
+        if "sweep_bias_sq" in theory:
+            sweep = lab_crossover(theory)
+            points = crossover_points(sweep)
+            out_tables["theory_crossover"] = sweep
+            out_tables["theory_crossover_points"] = points
+            out_numbers |= crossover_numbers(sweep, points)
     out_numbers |= findings(out_numbers)
     return out_tables, out_numbers
 
@@ -93,6 +103,21 @@ def lab_numbers(ratios: pd.DataFrame) -> dict[str, Any]:
         _put(out, f"theory.lam{row['lam']:g}.K{row['K']}", _pick(row, ("median", "q25", "q75", "n")))
     for lam in out["theory.lams"]:
         _put(out, f"theory.trend.lam{lam:g}", horizon_trend(ratios, lam))
+    return out
+
+
+def crossover_numbers(sweep: pd.DataFrame, points: pd.DataFrame) -> dict[str, Any]:
+    """``theory.crossover.*`` keys: the error's batch and the head whose explained variance is the axis,
+    and per lam_boundary and K where HAE's error crosses flat GAE's (stats.lab.crossover_points)."""
+    out: dict[str, Any] = {
+        "theory.crossover.batch": int(sweep["batch"].iloc[0]),
+        "theory.crossover.head": str(sweep["head"].iloc[0]),
+        "theory.crossover.lam_boundaries": sorted(float(v) for v in points["lam_boundary"].unique()),
+        "theory.crossover.ks": sorted(int(v) for v in points["K"].unique()),
+    }
+    for row in points.to_dict("records"):
+        _put(out, f"theory.crossover.lb{row['lam_boundary']:g}.K{row['K']}",
+             {"ev": row["crossover_ev"], **_pick(row, ("status", "ev_low", "ev_high"))})  # fmt: skip
     return out
 
 
