@@ -100,3 +100,27 @@ def test_lab_trend_and_what_it_implies():
     )
     assert "at lambda = 0.95 it moves from 0.40 at K=1 to 0.41 at K=4." in text
     assert findings(_numbers())["text.lab"] == "No exact-gradient lab dataset was given to the statistics."
+
+
+def test_lab_crossover_says_where_hae_wins_and_what_the_runs_reached():
+    numbers = _numbers(**{"theory.crossover.ks": [1, 2], "theory.crossover.lam_boundaries": [0.0, 1.0],
+                          "theory.crossover.batch": 24, "theory.crossover.head": "low"})  # fmt: skip
+    cells = {(0, 1): ("crosses", 0.12), (0, 2): ("hae_better_throughout", None), (1, 1): ("reversed", 0.05),
+             (1, 2): ("gae_better_throughout", None)}  # fmt: skip
+    for (lb, k), (status, ev) in cells.items():
+        key = f"theory.crossover.lb{lb}.K{k}"
+        numbers |= {f"{key}.status": status, f"{key}.ev": ev, f"{key}.ev_low": -0.2, f"{key}.ev_high": 0.3}
+    numbers |= {
+        "critic.hiper.low.estimate": 0.05,
+        "critic.hiper.low.ci_low": 0.03,
+        "critic.hiper.low.ci_high": 0.08,
+    }
+    text = findings(numbers)["text.lab_crossover"]
+    assert "the paper's HAE (lam_boundary 0) beats flat GAE while the critic's explained variance is K=1: above 0.12; " \
+        "K=2: everywhere down to -0.20" in text  # fmt: skip
+    assert "HAE with lam_boundary 1 beats flat GAE while the critic's explained variance is K=1: below 0.05; " \
+        "K=2: nowhere in -0.20..0.30" in text  # fmt: skip
+    assert text.endswith("The runs' critics explained, pooled over training: hiper V_low 0.05 [0.03, 0.08].")
+    assert findings(_numbers())["text.lab_crossover"].startswith(
+        "The lab dataset has no critic-quality sweep"
+    )

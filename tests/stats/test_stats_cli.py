@@ -165,7 +165,9 @@ def test_theory_option_adds_the_labs_numbers(merged, tmp_path):
 
     write_tree(merged, tmp_path / "merged.nc")
     write_dataset(
-        run_grid(Grid((1, 2), (1.0,), (1.0,), (0.0,), replicates=2, n_episodes=128), seed=0),
+        run_grid(
+            Grid((1, 2), (1.0,), (1.0,), (0.0,), replicates=2, n_episodes=128, critic_ev=(1.0, 0.6)), seed=0
+        ),
         tmp_path / "t.nc",
     )
     argv = ["--merged", str(tmp_path / "merged.nc"), "--theory", str(tmp_path / "t.nc"), "--out", str(tmp_path / "o"),
@@ -178,6 +180,15 @@ def test_theory_option_adds_the_labs_numbers(merged, tmp_path):
         "In the lab (gamma 1, critic noise 0; medians over 2 random MDPs per K)"
     )
     assert len(pd.read_csv(tmp_path / "o" / "theory_ratios.csv")) == 2
+    # the critic-quality sweep: where HAE's error crosses flat GAE's, per lam_boundary and K
+    assert len(pd.read_csv(tmp_path / "o" / "theory_crossover.csv")) == 2 * 2 * 2  # lam_boundary, K, level
+    points = pd.read_csv(tmp_path / "o" / "theory_crossover_points.csv")
+    assert len(points) == 4 and set(points["status"]) <= {
+        "crosses", "reversed", "hae_better_throughout", "gae_better_throughout"
+    }  # fmt: skip
+    assert numbers["theory.crossover.ks"] == [1, 2] and numbers["theory.crossover.batch"] == 24
+    assert numbers["theory.crossover.lb0.K2.status"] in set(points["status"])
+    assert numbers["text.lab_crossover"].startswith("In the lab (gradient error = squared bias + variance")
     with pytest.raises(ValueError, match="--theory: no such file"):  # `hiper-repro` turns it into exit 2
         cli.main(
             [
