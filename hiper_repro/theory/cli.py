@@ -1,4 +1,4 @@
-"""`hiper-repro theory --out DIR [--grid quick|full] [--seed 0]`: run the lab, write DIR/theory.nc.
+"""`hiper-repro theory --out DIR [--grid quick|horizons|full] [--seed 0]`: run the lab, write DIR/theory.nc.
 
 Prints, per K, the variance ratio HAE / flat GAE over the grid's other cells (lambda, gamma, critic
 noise, replicates): median, interquartile range and range; with the grid's critic-quality sweep, per
