@@ -36,6 +36,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 
+from hiper_repro.agent.flops import count_forward, count_logits
 from hiper_repro.agent.formats import KEEP, SWITCH, SWITCH_OPEN, check_format
 from hiper_repro.agent.models import load_tokenizer
 from hiper_repro.io import atomic_dir
@@ -199,6 +200,11 @@ class Policy(nn.Module):
     def device(self) -> torch.device:
         return next(self.heads.parameters()).device
 
+    @property
+    def hidden_size(self) -> int:
+        """Width H of the hidden states the value heads read."""
+        return int(self._base().config.hidden_size)
+
     def head_index(self, name: str) -> int | None:
         """Column of head ``name`` in :meth:`values` output, None if the policy has no such head."""
         return self.config.heads.index(name) if name in self.config.heads else None
@@ -218,6 +224,7 @@ class Policy(nn.Module):
         if position_ids is None:
             position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         model = self._reference[0] if self._use_reference else self._base()
+        count_forward(model, attention_mask, input_ids.shape[1])  # no-op unless a FlopCounter is active
         decoder = model.get_decoder()
         kwargs = {} if cache is None else {_cache_kwarg(decoder): cache}
         out = decoder(
@@ -236,6 +243,7 @@ class Policy(nn.Module):
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """Next-token logits (float32) from hidden states (..., H)."""
         model = self._reference[0] if self._use_reference else self._base()
+        count_logits(model, h.numel() // h.shape[-1])
         return model.get_output_embeddings()(h).float()
 
     def values(self, h: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,7 @@ change a result. Imports nothing else from hiper_repro.
 """
 
 from hiper_repro.credit.gae import discounted_returns, gae
-from hiper_repro.credit.group import gigpo, grpo, rloo
+from hiper_repro.credit.group import HGiGPOResult, gigpo, grpo, hgigpo, rloo
 from hiper_repro.credit.hae import HAEResult, hae, segment_rewards
 from hiper_repro.credit.segments import segments_from_switch
 from hiper_repro.credit.switch import SwitchAdvantage, switch_advantage
@@ -15,12 +15,14 @@ from hiper_repro.credit.tokens import broadcast_to_tokens, masked_std, whiten, w
 
 __all__ = [
     "HAEResult",
+    "HGiGPOResult",
     "SwitchAdvantage",
     "broadcast_to_tokens",
     "discounted_returns",
     "gae",
     "gigpo",
     "grpo",
+    "hgigpo",
     "hae",
     "masked_std",
     "rloo",

@@ -1,6 +1,8 @@
-"""Critic-free group baselines: GRPO, RLOO and GiGPO share one group-statistics core."""
+"""Critic-free group baselines: GRPO, RLOO, GiGPO and HGiGPO share one group-statistics core."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 
@@ -76,6 +78,67 @@ def rloo(returns: torch.Tensor, group_ids: torch.Tensor) -> torch.Tensor:
     return torch.where(n > 1, n / (n - 1).clamp(min=1) * (returns - mean), 0.0)
 
 
+def _check_keys(name: str, keys: object, shape: tuple[int, ...]) -> torch.Tensor:
+    if not isinstance(keys, torch.Tensor) or keys.dtype.is_floating_point or keys.dtype == torch.bool:
+        raise ValueError(f"{name} must be an integer tensor, got {getattr(keys, 'dtype', keys)!r}")
+    if tuple(keys.shape) != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {tuple(keys.shape)}")
+    return keys
+
+
+def _check_grouped(
+    episode_returns: object, group_ids: object, step_returns: object, mask: object
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The arguments GiGPO and HGiGPO share, checked: (N,) returns and groups, (N, T) step returns and mask."""
+    episode_returns = check_float("episode_returns", episode_returns)
+    if episode_returns.ndim != 1:
+        raise ValueError(f"episode_returns must be 1-D (N,), got shape {tuple(episode_returns.shape)}")
+    n = episode_returns.shape[0]
+    group_ids = _check_groups("group_ids", group_ids, n, episode_returns.device)
+    step_returns = check_float("step_returns", step_returns)
+    if step_returns.ndim != 2 or step_returns.shape[0] != n:
+        raise ValueError(f"step_returns must have shape ({n}, T), got {tuple(step_returns.shape)}")
+    mask = check_bool("mask", mask, tuple(step_returns.shape))
+    check_layout(mask, torch.zeros_like(mask))
+    return episode_returns, group_ids, step_returns, mask
+
+
+def anchor_advantage(
+    values: torch.Tensor,
+    where: torch.Tensor,
+    keys: tuple[torch.Tensor, ...],
+    normalize_std: bool,
+    eps: float,
+) -> torch.Tensor:
+    """norm(x_{i,t}) over anchor groups: turns (i, t) with `where` True and equal `keys` columns.
+
+        norm(x) = (x - mean x) / (std x + eps)   (unbiased std; a group of one gives 0)
+                  x - mean x                      when normalize_std is False
+
+    Args:
+        values: (N, T) float, x_{i,t}; read only where `where` is True.
+        where: (N, T) bool, the turns that take part (anchors never mix with the others).
+        keys: (N, T) int tensors; two turns share an anchor group when every key is equal.
+    Returns:
+        (N, T), 0 where `where` is False. One torch.unique over the stacked keys: no loop.
+    """
+    shape = tuple(values.shape)
+    flat = where.reshape(-1)
+    columns = torch.stack([k.reshape(-1)[flat] for k in keys], dim=1)
+    _, anchor = torch.unique(columns, dim=0, return_inverse=True)
+    x = values.reshape(-1)[flat]
+    _, mean, std = group_stats(x, anchor)
+    centred = x - mean
+    out = torch.zeros(shape[0] * shape[1], dtype=values.dtype, device=values.device)
+    out[flat] = normalise(centred, std, eps) if normalize_std else centred
+    return out.reshape(shape)
+
+
+def _rows(n: int, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """(N, T) episode index of every position."""
+    return torch.arange(n, device=device)[:, None].expand(shape)
+
+
 def gigpo(
     episode_returns: torch.Tensor,
     group_ids: torch.Tensor,
@@ -103,38 +166,85 @@ def gigpo(
     Returns:
         (N, T) advantages, 0 on padding; an anchor group of one turn gets step advantage 0.
     """
-    episode_returns = check_float("episode_returns", episode_returns)
-    if episode_returns.ndim != 1:
-        raise ValueError(f"episode_returns must be 1-D (N,), got shape {tuple(episode_returns.shape)}")
-    n = episode_returns.shape[0]
-    group_ids = _check_groups("group_ids", group_ids, n, episode_returns.device)
-    step_returns = check_float("step_returns", step_returns)
-    if step_returns.ndim != 2 or step_returns.shape[0] != n:
-        raise ValueError(f"step_returns must have shape ({n}, T), got {tuple(step_returns.shape)}")
+    episode_returns, group_ids, step_returns, mask = _check_grouped(
+        episode_returns, group_ids, step_returns, mask
+    )
     shape = tuple(step_returns.shape)
-    mask = check_bool("mask", mask, shape)
-    if (
-        not isinstance(state_keys, torch.Tensor)
-        or state_keys.dtype.is_floating_point
-        or state_keys.dtype == torch.bool
-    ):
-        raise ValueError(
-            f"state_keys must be an integer tensor, got {getattr(state_keys, 'dtype', state_keys)!r}"
-        )
-    if tuple(state_keys.shape) != shape:
-        raise ValueError(f"state_keys must have shape {shape}, got {tuple(state_keys.shape)}")
-    check_layout(mask, torch.zeros_like(mask))
-    step_weight = float(step_weight)
-
+    state_keys = _check_keys("state_keys", state_keys, shape)
     episode_adv = grpo(episode_returns, group_ids, normalize_std, eps)
-    flat = mask.reshape(-1)
-    rows = torch.arange(n, device=mask.device)[:, None].expand(shape).reshape(-1)[flat]
-    anchors = torch.stack([group_ids[rows], state_keys.reshape(-1)[flat]], dim=1)
-    _, anchor = torch.unique(anchors, dim=0, return_inverse=True)
-    step_values = step_returns.reshape(-1)[flat]
-    _, mean, std = group_stats(step_values, anchor)
-    centred = step_values - mean
-    step_adv = torch.zeros(shape[0] * shape[1], dtype=step_returns.dtype, device=step_returns.device)
-    step_adv[flat] = normalise(centred, std, eps) if normalize_std else centred
-    total = episode_adv[:, None] + step_weight * step_adv.reshape(shape)
-    return zero_padding(total, mask)
+    groups = group_ids[_rows(shape[0], shape, mask.device)]
+    step_adv = anchor_advantage(step_returns, mask, (groups, state_keys), normalize_std, eps)
+    return zero_padding(episode_adv[:, None] + float(step_weight) * step_adv, mask)
+
+
+class HGiGPOResult(NamedTuple):
+    """(N, T) advantages of the three Plan-Execute blocks, 0 where a block makes no decision."""
+
+    action: torch.Tensor
+    subgoal: torch.Tensor
+    switch: torch.Tensor
+
+
+def hgigpo(
+    *,
+    episode_returns: torch.Tensor,
+    group_ids: torch.Tensor,
+    step_returns: torch.Tensor,
+    state_keys: torch.Tensor,
+    subgoal_keys: torch.Tensor,
+    switch: torch.Tensor,
+    mask: torch.Tensor,
+    step_weight: float,
+    normalize_std: bool = True,
+    eps: float = 1e-6,
+) -> HGiGPOResult:
+    """Hierarchical GiGPO: HAE's two levels with empirical group baselines in place of its critics.
+
+    This package's construction, in the spirit of HiMAC's hierarchical relative advantage (arXiv
+    2603.00977), not HiMAC itself. Every output is A_E(i) + w norm(R_{i,t}) (`anchor_advantage`), with
+    A_E(i) = grpo(episode_returns, group_ids) and the anchor group of (i, t) drawn from the same group id:
+
+        action   every real turn t; anchors: same state_t, same subgoal_t          (replaces V_low(s, g))
+        subgoal  segment starts (t = 0 or switch); anchors: same state_t, among starts (replaces V_high(s))
+        switch   real turns t >= 1; anchors: same state_t, same subgoal_{t-1}, among turns t >= 1
+                 (SWITCH against KEEP from the same state under the same current subgoal)
+
+    With every subgoal key equal, `action` is `gigpo` with the same arguments.
+
+    Args:
+        episode_returns: (N,) float, one return per episode.
+        group_ids: (N,) int, group (task) of each episode.
+        step_returns: (N, T) float, R_{i,t}, the return from turn t, discounted by the caller.
+        state_keys: (N, T) int, an id of the observation text at turn t.
+        subgoal_keys: (N, T) int, an id of the subgoal text active at turn t, after that turn's decision.
+        switch: (N, T) bool, True where a new segment starts; turn 0 always starts one.
+        mask: (N, T) bool, real turns (a prefix of each row).
+        step_weight: weight w of the step-level term.
+        normalize_std: divide by the anchor group's unbiased std (+ eps); False: centre only.
+    Returns:
+        HGiGPOResult(action, subgoal, switch), each (N, T), 0 on padding and where the block makes no
+        decision; values on padding never change a result.
+    """
+    episode_returns, group_ids, step_returns, mask = _check_grouped(
+        episode_returns, group_ids, step_returns, mask
+    )
+    shape = tuple(step_returns.shape)
+    state_keys = _check_keys("state_keys", state_keys, shape)
+    subgoal_keys = _check_keys("subgoal_keys", subgoal_keys, shape)
+    switch = check_bool("switch", switch, shape)
+    w = float(step_weight)
+
+    episode_adv = grpo(episode_returns, group_ids, normalize_std, eps)[:, None]
+    groups = group_ids[_rows(shape[0], shape, mask.device)]
+    first = torch.zeros_like(mask)
+    first[:, :1] = True
+    starts = mask & (switch | first)
+    decisions = mask & ~first
+    # subgoal_{t-1}: the subgoal a turn t >= 1 keeps or replaces (column 0 is never read: not a decision)
+    previous = torch.cat([subgoal_keys[:, :1], subgoal_keys[:, :-1]], dim=1)
+
+    def level(where: torch.Tensor, *keys: torch.Tensor) -> torch.Tensor:
+        step = anchor_advantage(step_returns, where, (groups, state_keys, *keys), normalize_std, eps)
+        return zero_padding(episode_adv + w * step, where)
+
+    return HGiGPOResult(level(mask, subgoal_keys), level(starts), level(decisions, previous))

@@ -104,3 +104,69 @@ def switch_code_episode(
             target[t] = running
     adv = [0.0] + [target[t] - vterm[t] for t in range(1, n)]
     return adv[:n], target
+
+
+def _norm_groups(values: dict, normalize_std: bool, eps: float) -> dict:
+    """anchor -> list of ((i, t), x) ==> (i, t) -> (x - mean) / (std + eps) (or x - mean); 0 for a singleton."""
+    out = {}
+    for members in values.values():
+        xs = [x for _, x in members]
+        n = len(xs)
+        mean = sum(xs) / n
+        std = (sum((x - mean) ** 2 for x in xs) / (n - 1)) ** 0.5 if n > 1 else 0.0
+        for pos, x in members:
+            if n == 1:
+                out[pos] = 0.0
+            elif not normalize_std:
+                out[pos] = x - mean
+            else:
+                out[pos] = (x - mean) / (std + eps) if std + eps > 0 else 0.0
+    return out
+
+
+def hgigpo_episodes(
+    episode_returns: Sequence[float],
+    group_ids: Sequence[int],
+    step_returns: Sequence[Sequence[float]],
+    state_keys: Sequence[Sequence[int]],
+    subgoal_keys: Sequence[Sequence[int]],
+    switch: Sequence[Sequence[bool]],
+    lengths: Sequence[int],
+    step_weight: float,
+    normalize_std: bool = True,
+    eps: float = 1e-6,
+) -> tuple[list[list[float]], list[list[float]], list[list[float]]]:
+    """HGiGPO episode by episode, turn by turn (docs/METHOD.md section 3): (action, subgoal, switch) rows.
+
+    Anchor groups are dicts keyed by (group, state, ...) tuples; each output row has lengths[i] entries
+    and 0 where the block makes no decision (subgoal: not a segment start; switch: turn 0).
+    """
+    n = len(episode_returns)
+    groups: dict = {}
+    for i in range(n):
+        groups.setdefault(group_ids[i], []).append(((i, 0), episode_returns[i]))
+    a_e = {i: v for (i, _), v in _norm_groups(groups, normalize_std, eps).items()}
+    action, subgoal, decision = {}, {}, {}
+    for i in range(n):
+        g = group_ids[i]
+        for t in range(lengths[i]):
+            x, s = step_returns[i][t], state_keys[i][t]
+            action.setdefault((g, s, subgoal_keys[i][t]), []).append(((i, t), x))
+            if t == 0 or switch[i][t]:
+                subgoal.setdefault((g, s), []).append(((i, t), x))
+            if t >= 1:
+                decision.setdefault((g, s, subgoal_keys[i][t - 1]), []).append(((i, t), x))
+    outputs = []
+    for anchors, applies in (
+        (action, lambda i, t: True),
+        (subgoal, lambda i, t: t == 0 or switch[i][t]),
+        (decision, lambda i, t: t >= 1),
+    ):
+        norm = _norm_groups(anchors, normalize_std, eps)
+        outputs.append(
+            [
+                [a_e[i] + step_weight * norm[(i, t)] if applies(i, t) else 0.0 for t in range(lengths[i])]
+                for i in range(n)
+            ]
+        )
+    return outputs[0], outputs[1], outputs[2]

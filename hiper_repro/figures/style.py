@@ -1,4 +1,5 @@
-"""Shared look of the figures: the matplotlibrc beside this file, method order, colours and labels.
+"""Shared look of the figures: the matplotlibrc beside this file; method order, colours and labels come from
+`hiper_repro.methods_registry` (read when a figure is drawn, so a method registered later has them too).
 
 Figure functions build a bare :class:`matplotlib.figure.Figure` (no pyplot state, any backend) inside
 :func:`styled`, which applies this folder's ``matplotlibrc`` except its backend; only the CLI selects
@@ -15,16 +16,13 @@ from typing import ParamSpec, TypeVar
 import matplotlib as mpl
 import seaborn as sns
 
+from hiper_repro import methods_registry
+
 RC_FILE = Path(__file__).with_name("matplotlibrc")
-METHOD_ORDER = ("hiper", "ppo-pe", "ppo", "gigpo", "grpo", "rloo")
-LABELS = {
-    "hiper": "HiPER (HAE)",
-    "ppo-pe": "PPO, plan-execute",
-    "ppo": "PPO (flat GAE)",
-    "gigpo": "GiGPO",
-    "grpo": "GRPO",
-    "rloo": "RLOO",
-}
+# Snapshots of the registry at import, for callers that want a plain mapping; the functions below read it live.
+METHOD_ORDER = methods_registry.names()
+LABELS = {s.name: s.label for s in methods_registry.specs()}
+COLOURS = {s.name: s.colour for s in methods_registry.specs()}
 ESTIMATOR_LABELS = {"flat": "flat GAE", "low": "HAE low", "high": "HAE high"}
 
 P = ParamSpec("P")
@@ -51,30 +49,22 @@ def styled(fn: Callable[P, R]) -> Callable[P, R]:
 def order(methods: Iterable[str]) -> list[str]:
     """Methods in the canonical order (reference first), unknown ones after, alphabetically."""
     present = sorted({str(m) for m in methods})
-    known = [m for m in METHOD_ORDER if m in present]
+    known = [m for m in methods_registry.names() if m in present]
     return known + [m for m in present if m not in known]
 
 
-# Seaborn's colour-blind palette, assigned by hand so that neighbours in the legend never look alike.
-COLOURS = {
-    "hiper": "#0173b2",
-    "ppo-pe": "#029e73",
-    "ppo": "#d55e00",
-    "gigpo": "#cc78bc",
-    "grpo": "#949494",
-    "rloo": "#ca9161",
-}
-
-
 def palette(methods: Iterable[str]) -> dict[str, str]:
-    """A fixed colour per method, the same in every figure (methods without one get further colours)."""
-    extra = [m for m in order(methods) if m not in COLOURS]
+    """A fixed colour per method (the registry's), the same in every figure; unregistered names (another
+    project's runs) get further colours."""
+    colours = {s.name: s.colour for s in methods_registry.specs()}
+    extra = [m for m in order(methods) if m not in colours]
     spare = sns.color_palette("dark", len(extra)).as_hex() if extra else []
-    return {**COLOURS, **dict(zip(extra, spare))}
+    return {**colours, **dict(zip(extra, spare))}
 
 
 def label(method: str) -> str:
-    return LABELS.get(method, method)
+    """The registry's legend label of `method`; an unregistered name as it is."""
+    return methods_registry.get(method).label if method in methods_registry.names() else method
 
 
 def require(df, columns: Iterable[str], name: str) -> None:

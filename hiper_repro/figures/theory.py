@@ -21,15 +21,16 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
+from hiper_repro import methods_registry
+
+# The lab's own estimators by their lab names; a group method's estimator (named as the method) takes the
+# method's registry label.
 LABELS = {
     "reinforce": "REINFORCE",
     "gae": "flat GAE",
     "hae": "HAE (paper switch)",
     "hae_code": "HAE (code switch)",
-    "grpo": "GRPO",
-    "rloo": "RLOO",
-    "gigpo": "GiGPO",
-}
+} | {s.estimator: s.label for s in methods_registry.specs() if s.is_group and not s.is_variant}
 
 
 def _pick(ds: xr.Dataset, lam, gamma, critic_noise) -> dict[str, float]:

@@ -22,8 +22,18 @@ are 1; PPO-style code drops gamma^t, which biases turn-level estimators for gamm
 - ``rloo``: the leave-one-out centred episode return (``credit.rloo``), likewise.
 - ``gigpo``: ``credit.gigpo`` with step weight 1, anchor states = the MDP state s_t, step returns = the
   discounted return-to-go (``credit.discounted_returns``).
+- ``hgigpo``: ``credit.hgigpo`` with the same arguments plus subgoal keys = the subgoal o_t: its ``action``
+  on the action, ``subgoal`` at segment starts, ``switch`` on the switch decisions (t > 0): HAE's three
+  terms with group baselines in place of V_low and V_high.
 
 Group methods split the B episodes into consecutive groups of ``group_size`` from the same start state.
+
+Which training method each estimator stands for is `hiper_repro.methods_registry` (``MethodSpec.estimator``:
+hiper -> hae, ppo and ppo-pe -> gae, grpo, rloo, gigpo, hgigpo -> themselves); the group and critic sets
+below are read from it. One difference is deliberate: the lab's group estimators rank episodes by the
+discounted return R_0 and discount GiGPO's step returns with the lab's gamma (unbiased for the discounted
+objective, the exact gradient's), while training (`train.methods`) uses the undiscounted episode sum, as
+veRL does, and ``method.gigpo_gamma`` for step returns. At gamma = 1 they coincide.
 
 Critics are the exact values, or the exact values plus a fixed per-entry N(0, sigma^2) error (a critic that is
 consistently wrong in each state, drawn once per seed), the controlled noise of the lab.
@@ -36,15 +46,20 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hiper_repro.credit import discounted_returns, gae, gigpo, grpo, hae, rloo, switch_advantage
+from hiper_repro import methods_registry
+from hiper_repro.credit import discounted_returns, gae, gigpo, grpo, hae, hgigpo, rloo, switch_advantage
 from hiper_repro.theory.exact import ExactValues
 from hiper_repro.theory.policy import TabularPolicy
 from hiper_repro.theory.sampler import Episodes
 
-ESTIMATORS: tuple[str, ...] = ("reinforce", "gae", "hae", "hae_code", "grpo", "rloo", "gigpo")
-GROUP_ESTIMATORS: frozenset[str] = frozenset({"grpo", "rloo", "gigpo"})
-#: estimators whose advantages read a critic or lambda (the others are computed once per sample set)
-USES_CRITIC: frozenset[str] = frozenset({"gae", "hae", "hae_code"})
+ESTIMATORS: tuple[str, ...] = ("reinforce", "gae", "hae", "hae_code", "grpo", "rloo", "gigpo", "hgigpo")
+#: estimators of the registry's group methods: critic-free, computed on groups of ``group_size`` episodes
+GROUP_ESTIMATORS: frozenset[str] = frozenset(s.estimator for s in methods_registry.specs() if s.is_group)
+#: estimators whose advantages read a critic or lambda (the others are computed once per sample set):
+#: the critic methods' and the code form of HAE's switch
+USES_CRITIC: frozenset[str] = frozenset(
+    {s.estimator for s in methods_registry.specs() if s.has_critic and s.estimator} | {"hae_code"}
+)
 
 
 @dataclass(frozen=True)
@@ -168,6 +183,23 @@ def turn_advantages(
         if estimator == "gigpo":
             adv = gigpo(to_go[:, 0], group, to_go, episodes.state, m, step_weight=1.0)
             return spread(adv, discounted=False)
+        if estimator == "hgigpo":
+            h = hgigpo(
+                episode_returns=to_go[:, 0],
+                group_ids=group,
+                step_returns=to_go,
+                state_keys=episodes.state,
+                subgoal_keys=episodes.subgoal,
+                switch=episodes.switch,
+                mask=m,
+                step_weight=1.0,
+            )
+            return TurnAdvantages(
+                torch.where(can_switch, h.switch, zero),
+                torch.where(start, h.subgoal, zero),
+                torch.where(m, h.action, zero),
+                discounted=False,
+            )
         fn = grpo if estimator == "grpo" else rloo
         return spread(fn(to_go[:, 0], group)[:, None].expand_as(r), discounted=False)
 

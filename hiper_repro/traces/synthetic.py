@@ -4,7 +4,8 @@ The generative model (vectorised over episodes, loops over turns only):
 
 - success probability at iteration i rises from p0 = 0.25 / h towards a ceiling c_m(h), as
   p_i = c - (c - p0) exp(-i / tau), tau = 0.35 * iterations * sqrt(h) / rate_m, plus a small per-seed
-  offset. Rates and ceilings depend on the method (`METHODS`); longer horizons hurt flat methods more.
+  offset. Rates and ceilings depend on the method (`METHODS`, one entry per base method of
+  `hiper_repro.methods_registry`; a variant behaves as its base); longer horizons hurt flat methods more.
 - a won episode ends (terminated, reward 1.0 on its last turn) after about 3 turns per subtask, fewer as
   training goes on; a lost one is truncated at the step limit 5 + 5h with reward 0; score is the fraction
   of subtasks done; turns are valid with a probability rising over training.
@@ -33,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from hiper_repro import methods_registry
 from hiper_repro.traces.merge import merge_runs
 from hiper_repro.traces.provenance import make_provenance
 from hiper_repro.traces.writer import TraceWriter
@@ -61,13 +63,15 @@ class MethodTraits:
     rate: float  # learning speed, relative
     ceiling: float  # success ceiling at horizon 1
     horizon_decay: float  # ceiling lost per extra subtask
+    step_level: bool = False  # group advantages vary within an episode (GiGPO's anchor states)
 
 
 METHODS: dict[str, MethodTraits] = {
     "hiper": MethodTraits(True, True, True, 1, 1.0, 0.95, 0.03),
     "ppo-pe": MethodTraits(True, True, False, 1, 0.65, 0.85, 0.06),  # plan-execute prompt, flat GAE
     "ppo": MethodTraits(False, True, False, 1, 0.45, 0.80, 0.09),
-    "gigpo": MethodTraits(False, False, False, 4, 0.7, 0.88, 0.06),
+    "gigpo": MethodTraits(False, False, False, 4, 0.7, 0.88, 0.06, step_level=True),
+    "hgigpo": MethodTraits(False, False, False, 4, 0.75, 0.9, 0.05, step_level=True),
     "grpo": MethodTraits(False, False, False, 4, 0.5, 0.75, 0.09),
     "rloo": MethodTraits(False, False, False, 4, 0.5, 0.74, 0.09),
 }
@@ -80,9 +84,12 @@ def _rng(*keys: int | str) -> np.random.Generator:
 
 
 def _traits(method: str) -> MethodTraits:
-    if method not in METHODS:
-        raise ValueError(f"method: unknown synthetic method {method!r}; known: {sorted(METHODS)}")
-    return METHODS[method]
+    """The traits of a registered method: its own, or its base's for a variant."""
+    known = methods_registry.names()
+    base = methods_registry.get(method).base if method in known else None
+    if base not in METHODS:
+        raise ValueError(f"method: unknown synthetic method {method!r}; known: {sorted(known)}")
+    return METHODS[base]
 
 
 def success_probability(
@@ -213,7 +220,7 @@ def _iteration(
         ret = reward.sum(1).reshape(-1, m.group_size)
         group_adv = ((ret - ret.mean(1, keepdims=True)) / (ret.std(1, keepdims=True) + 1e-6)).ravel()[:n]
         turns["adv_action"] = np.where(
-            mask, group_adv[:, None] + rng.normal(0, 0.05, (n, T)) * (method == "gigpo"), np.nan
+            mask, group_adv[:, None] + rng.normal(0, 0.05, (n, T)) * m.step_level, np.nan
         )
 
     tokens = rng.normal(28 if m.hierarchical else 11, 4 if m.hierarchical else 2, (n, T)).clip(3).round()

@@ -20,12 +20,13 @@ from typing import Any
 
 import yaml
 
+from hiper_repro import methods_registry
 from hiper_repro.envs.protocol import ENV_NAMES
 from hiper_repro.io import write_atomic
 
-METHODS = ("hiper", "ppo", "ppo-pe", "grpo", "rloo", "gigpo")
-GROUP_METHODS = ("grpo", "rloo", "gigpo")
-CRITIC_METHODS = ("hiper", "ppo", "ppo-pe")
+# The methods as this module loads; the registry itself is the authority (a method registered later, such as
+# a test's toy method, is valid too): `methods_registry.names()`.
+METHODS = methods_registry.names()
 PRESET_DIR = Path(__file__).with_name("presets")
 
 
@@ -74,7 +75,8 @@ class MethodConfig:
     """Credit assignment: which estimator, its discounting and options."""
 
     name: str = "hiper"
-    """one of hiper, ppo, ppo-pe, grpo, rloo, gigpo"""
+    """a method of `hiper_repro.methods_registry`: hiper, ppo, ppo-pe, grpo, rloo, gigpo, hgigpo, or a variant
+    (hiper-paper, hiper-keep, ppo-pe-keep: a base method plus config overrides, applied by `build_config`)"""
     gamma: float = 1.0
     """discount per turn"""
     lam: float = 1.0
@@ -90,11 +92,13 @@ class MethodConfig:
     switch_form: str = "paper"
     """switch advantage: 'paper' ((q - beta)(V_high - V_low)) or 'code' (third head V_term)"""
     group_size: int = 4
-    """episodes per task for group methods (grpo, rloo, gigpo)"""
+    """episodes per task for group methods (grpo, rloo, gigpo, hgigpo)"""
     gigpo_step_weight: float = 1.0
-    """GiGPO weight of the step-level (anchor-state) advantage added to the episode-level one"""
+    """GiGPO and HGiGPO weight of the step-level (anchor-group) advantage added to the episode-level one"""
     gigpo_gamma: float = 0.95
-    """GiGPO discount for the step-level discounted returns"""
+    """GiGPO and HGiGPO discount for the step-level discounted returns"""
+    gigpo_std_normalise: bool = True
+    """GiGPO and HGiGPO divide episode and anchor-group advantages by the group's std (False: centre only)"""
     grpo_std_normalise: bool = True
     """GRPO divides by the group's reward std (Dr.GRPO: False)"""
 
@@ -217,6 +221,9 @@ class RunConfig:
     eval_seed: int = 0
     """noise seed of evaluation sampling: with each task id it fixes the episode's random numbers, the
     same for every method, run seed and iteration (common random numbers)"""
+    eval_batch: int = 0
+    """episodes an evaluation plays together (per process); 0: as many as a training iteration. Larger
+    batches generate faster; each task's random numbers are its own, so only float rounding can differ"""
     secondary_eval: bool = True
     """also evaluate at rollout.eval_temperature before the first update and at the end"""
     checkpoint_every: int = 5
@@ -249,22 +256,33 @@ class TrainConfig:
 
     # ---- derived, never set by users -------------------------------------------------------------
     @property
+    def spec(self) -> methods_registry.MethodSpec:
+        """The method's registry entry (`hiper_repro.methods_registry`)."""
+        return methods_registry.get(self.method.name)
+
+    @property
+    def base_method(self) -> str:
+        """The method whose credit assignment runs: the name itself, or a variant's base."""
+        return self.spec.base
+
+    @property
     def fmt(self) -> str:
-        """Prompt format: 'flat' for ppo only; every other method writes Plan-Execute blocks. (`fmt` in code,
-        as everywhere in the package; "format" only where users type it: `--format`, `{format}` in paths.)
+        """Prompt format from the registry: 'flat' for ppo only; every other method writes Plan-Execute
+        blocks. (`fmt` in code, as everywhere in the package; "format" only where users type it: `--format`,
+        `{format}` in paths.)
 
         GRPO/RLOO/GiGPO use Plan-Execute like the paper's ablation rows; every block of a turn takes the
         turn's advantage.
         """
-        return "flat" if self.method.name == "ppo" else "plan_execute"
+        return self.spec.fmt
 
     @property
     def has_critic(self) -> bool:
-        return self.method.name in CRITIC_METHODS
+        return self.spec.has_critic
 
     @property
     def is_group(self) -> bool:
-        return self.method.name in GROUP_METHODS
+        return self.spec.is_group
 
     def derived(self, world_size: int = 1) -> dict[str, int]:
         """Sizes computed once: tasks and episodes per iteration, per process."""
@@ -285,8 +303,10 @@ class TrainConfig:
         """Check values; return self. Raises ValueError naming the key and the value seen."""
         _check_finite(self, "")
         m, p, r = self.method, self.ppo, self.run
+        known = methods_registry.names()
+        if m.name not in known:
+            raise ValueError(f"config method.name={m.name!r}: expected one of {known}")
         checks = [
-            (m.name in METHODS, "method.name", m.name, f"one of {METHODS}"),
             (m.switch_form in ("paper", "code"), "method.switch_form", m.switch_form, "'paper' or 'code'"),
             (0.0 <= m.gamma <= 1.0, "method.gamma", m.gamma, "in [0, 1]"),
             (0.0 <= m.lam <= 1.0, "method.lam", m.lam, "in [0, 1]"),
@@ -376,6 +396,7 @@ class TrainConfig:
                 ">= 0 (0: off)",
             ),
             (r.eval_episodes >= 1, "run.eval_episodes", r.eval_episodes, ">= 1"),
+            (r.eval_batch >= 0, "run.eval_batch", r.eval_batch, ">= 0 (0: the training batch)"),
             (self.rollout.episodes >= 1, "rollout.episodes", self.rollout.episodes, ">= 1"),
             (r.iterations >= 1, "run.iterations", r.iterations, ">= 1"),
             (r.eval_every >= 0, "run.eval_every", r.eval_every, ">= 0"),
@@ -502,8 +523,23 @@ def _yaml_problem(err: yaml.YAMLError) -> str:
     return f"{getattr(err, 'problem', None) or type(err).__name__}{where}"
 
 
+def apply_variant(cfg: TrainConfig) -> TrainConfig:
+    """Set the config overrides of `cfg.method.name`'s registry entry (none for a base method); return cfg.
+
+    A variant's overrides define it (`hiper-paper` is hiper with lam_boundary 0), so they win over every
+    other source, as a run's cell wins over the pipeline's `train.overrides`. Applying them twice changes
+    nothing, so a resolved config reloads unchanged.
+    """
+    name = cfg.method.name
+    if name not in methods_registry.names():
+        raise ValueError(f"config method.name={name!r}: expected one of {methods_registry.names()}")
+    _merge(cfg, methods_registry.get(name).config_overrides(), "")
+    return cfg
+
+
 def build_config(data: dict[str, Any] | None = None, overrides: list[str] = ()) -> TrainConfig:
-    """Defaults <- preset (if `data['preset']`) <- data <- overrides; validated."""
+    """Defaults <- preset (if `data['preset']`) <- data <- overrides <- the method variant's overrides
+    (`apply_variant`); validated."""
     data = dict(data or {})
     cfg = TrainConfig()
     preset = data.pop("preset", None)
@@ -511,7 +547,7 @@ def build_config(data: dict[str, Any] | None = None, overrides: list[str] = ()) 
         _merge(cfg, load_preset(preset), "")
     _merge(cfg, data, "")
     _merge(cfg, parse_overrides(list(overrides)), "")
-    return cfg.validate()
+    return apply_variant(cfg).validate()
 
 
 def load_config(path: str | os.PathLike, overrides: list[str] = ()) -> TrainConfig:

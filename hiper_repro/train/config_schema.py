@@ -1,9 +1,11 @@
-"""The pipeline schema's `train.overrides` block, generated from the TrainConfig dataclass tree.
+"""The pipeline schema's `train.overrides` block, generated from the TrainConfig dataclass tree, and its
+`methods` axis, generated from `hiper_repro.methods_registry`.
 
 Every field becomes a typed key whose description is the field's docstring plus its trainer default.
 The keys carry no JSON-schema `default`: Snakemake fills schema defaults into the config, and a filled
-`train.overrides` value would override the train preset's. A test holds
-`workflow/schemas/config.schema.yaml` to this block; after changing a field of `hiper_repro/train/config.py`:
+`train.overrides` value would override the train preset's. The `methods` items are an enum of the registry's
+names (variants included). A test holds `workflow/schemas/config.schema.yaml` to both; after changing a field
+of `hiper_repro/train/config.py` or an entry of the registry:
 
     python -m hiper_repro.train.config_schema --write workflow/schemas/config.schema.yaml
 """
@@ -23,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from hiper_repro import methods_registry
 from hiper_repro.io import write_atomic
 from hiper_repro.train.config import TrainConfig
 
@@ -143,6 +146,27 @@ def replace_block(text: str, block: dict[str, Any]) -> str:
     return "".join(lines[:start] + [" " * indent + line + "\n" for line in body.splitlines()] + lines[end:])
 
 
+def methods_items() -> dict[str, Any]:
+    """The `methods` axis's `items` schema: a string naming a registered method."""
+    return {"type": "string", "enum": list(methods_registry.names())}
+
+
+def replace_methods(text: str, items: dict[str, Any]) -> str:
+    """`text` (the schema file) with the `items:` line of the top-level `methods:` key replaced (flow style)."""
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == "  methods:"), None)
+    if start is None:
+        raise ValueError("schema: no line 'methods:' at indent 2")
+    end = start + 1
+    while end < len(lines) and not lines[end].strip().startswith("items:"):
+        if len(lines[end]) - len(lines[end].lstrip()) <= 2:
+            raise ValueError("schema: the 'methods:' key has no 'items:' line")
+        end += 1
+    flow = yaml.dump(items, default_flow_style=True, width=10**6, sort_keys=False).strip()
+    lines[end] = f"    items: {flow}\n"
+    return "".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m hiper_repro.train.config_schema", description=__doc__.splitlines()[0]
@@ -158,8 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     path = Path(args.write)
     if not path.is_file():
         parser.error(f"--write: no such file {str(path)!r}")
-    write_atomic(path, replace_block(path.read_text(), block))
-    print(f"wrote the train.overrides block of {path}")
+    write_atomic(path, replace_methods(replace_block(path.read_text(), block), methods_items()))
+    print(f"wrote the train.overrides block and the methods axis of {path}")
     return 0
 
 

@@ -9,11 +9,14 @@ id), so a change from the start is a paired comparison; with `run.secondary_eval
 also played at `rollout.eval_temperature`.
 
 Run folder `out/`: config.yaml (resolved), run.json (provenance, sizes, resumes, peak RSS), train.log,
-metrics.csv, tensorboard/, traces.nc, checkpoints/iter_NNNNNN/, and `done` written last.
+metrics.csv (a row per iteration), tensorboard/, traces.nc (rewritten whole, so written at each checkpoint
+and at the end: a resume starts from a checkpoint, whose iterations it then holds),
+checkpoints/iter_NNNNNN/, and `done` written last.
 
 Fault injection for tests: the environment variable HIPER_REPRO_FAIL_AT="ITER:PHASE" raises inside
 iteration ITER at PHASE ('rollout': before sampling, 'update': after credit, before the update,
-'trace': after traces are flushed, before the checkpoint). It is not part of the config on purpose:
+'trace': after the metrics row is logged (and, in a checkpoint iteration, the traces flushed), before the
+checkpoint). It is not part of the config on purpose:
 a rerun without it must resolve to the same config as an uninterrupted run.
 """
 
@@ -30,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from hiper_repro.agent.flops import take_active
 from hiper_repro.envs.tasks import task_horizon
 from hiper_repro.io import write_atomic
 from hiper_repro.train.checkpoint import load_checkpoint, save_checkpoint
@@ -138,6 +142,14 @@ def _weighted(values: list[float], weights: np.ndarray) -> float:
     return float(np.average(v[ok], weights=weights[ok])) if ok.any() else float("nan")
 
 
+def _count_flops(row: dict[str, float], phase: str) -> None:
+    """Add `gflop_<phase>` and `gflop_executed_<phase>` to `row` when a FlopCounter is active."""
+    counted = take_active()
+    if counted is not None:
+        row[f"gflop_{phase}"] = counted["gflop"]
+        row[f"gflop_executed_{phase}"] = counted["gflop_executed"]
+
+
 def _gather(accelerator: Any, obj: Any) -> list[Any]:
     """Objects from every process, in rank order (one process: [obj])."""
     if accelerator.num_processes == 1:
@@ -228,6 +240,10 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
     scorer, optimizer = accelerator.prepare(learner, optimizer)
     base_optimizer = getattr(optimizer, "optimizer", optimizer)
     pool = EnvPool(cfg.env.name, max(sizes["episodes_per_process"], 1))
+    eval_share = -(-len(eval_tasks) // world)  # this process's share of the fixed split, rounded up
+    eval_pool = pool
+    if cfg.run.eval_batch and min(cfg.run.eval_batch, eval_share) != pool.n:
+        eval_pool = EnvPool(cfg.env.name, max(min(cfg.run.eval_batch, eval_share), 1))
     max_turns = cfg.rollout.max_turns or None
     gen_train = GenerationConfig(
         cfg.rollout.max_new_tokens, cfg.rollout.temperature, cfg.env.history_length, max_turns
@@ -289,10 +305,12 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
         """The evaluations due after iteration `it`'s update (-1: the starting policy), by trace group."""
         due: dict[str, dict] = {}
         if it < 0 or final or (cfg.run.eval_every and (it + 1) % cfg.run.eval_every == 0):
-            due["evaluation"] = evaluate(policy, pool, eval_tasks, cfg, gen_eval, eval_limits, accelerator)
+            due["evaluation"] = evaluate(
+                policy, eval_pool, eval_tasks, cfg, gen_eval, eval_limits, accelerator
+            )
         if cfg.run.secondary_eval and (it < 0 or final):
             due["evaluation_secondary"] = evaluate(
-                policy, pool, eval_tasks, cfg, gen_secondary, eval_limits, accelerator
+                policy, eval_pool, eval_tasks, cfg, gen_secondary, eval_limits, accelerator
             )
         return due
 
@@ -321,6 +339,7 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
         last = cfg.run.iterations - 1
         for it in range(start, cfg.run.iterations):
             times: dict[str, float] = {}
+            take_active()  # FLOPs are counted per phase only under `bench train` (agent/flops.py)
             # ---- rollout: tasks from (seed, iteration); sampling from (seed, iteration, rank) ----------------
             _maybe_fail(it, "rollout")
             t0 = time.perf_counter()
@@ -337,6 +356,7 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
                 turn_limits=None if train_limits is None else [train_limits[t.task_id] for t in tasks],
             )
             times["time_rollout"] = time.perf_counter() - t0
+            _count_flops(times, "rollout")
 
             # ---- credit: critic values, shaping, advantages per block, value targets; re-score old and
             #      reference log-probs at the sampling temperature ----------------------------------------
@@ -344,10 +364,12 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
             if critic is not None:
                 critic_values(ro, learner)
             credit = assign_credit(ro, cfg)
-            batch = prepare_batch(learner, ro.turns, credit, cfg.ppo.kl_coef)
+            # the reference's log-probs; the old policy's come from the update's first forward
+            batch = prepare_batch(learner, ro.turns, credit, cfg.ppo.kl_coef, rescore=False)
             skipped = all(_gather(accelerator, credit.policy_skipped))  # every process must agree
             warming = it < cfg.ppo.critic_warmup_iterations  # the critic learns, the policy waits
             times["time_credit"] = time.perf_counter() - t0
+            _count_flops(times, "credit")
 
             # ---- update: epochs x minibatches of PPO-clip + KL + entropy + clipped value losses --------------
             _maybe_fail(it, "update")
@@ -381,11 +403,13 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
                 )
                 stats = dict(zip(keys, vec.tolist()))
             times["time_update"] = time.perf_counter() - t0
+            _count_flops(times, "update")
 
             # ---- evaluation on the fixed split every K iterations and at the end ----------------------------
             t0 = time.perf_counter()
             due = evaluations(it, final=it == last)
             times["time_eval"] = time.perf_counter() - t0
+            _count_flops(times, "eval")
 
             # ---- log and trace (main process), then checkpoint ----------------------------------------------
             t0 = time.perf_counter()
@@ -402,7 +426,9 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
                 writer.add_diagnostics(it, diag)
                 for group, record in due.items():
                     writer.add_evaluation(it, record, group=group)
-                writer.flush()
+                checkpoint_due = (it + 1) % cfg.run.checkpoint_every == 0 or it == last
+                if checkpoint_due:  # the file is rewritten whole: once per checkpoint, not per iteration
+                    writer.flush()
                 row = {"iteration": it, **rollout_summary(rec, cfg.fmt), **stats, **times}
                 row |= {k: float(diag[k]) for k in (*EXPLAINED_VARIANCE, "adv_switch_abs", "adv_action_std")}
                 row["policy_skipped"] = int(skipped)
@@ -418,7 +444,7 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
                 row["time_trace"] = time.perf_counter() - t0
                 metrics.log(row)
                 _maybe_fail(it, "trace")
-                if (it + 1) % cfg.run.checkpoint_every == 0 or it == last:
+                if checkpoint_due:
                     ckpt_root = out / "checkpoints"
                     save_checkpoint(
                         ckpt_root,
@@ -442,6 +468,8 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
     finally:
         bar.close()
         pool.close()
+        if eval_pool is not pool:
+            eval_pool.close()
 
     # ---- the end: final policy, run summary, trackers closed, and the `done` marker written last ----------
     if main:

@@ -13,16 +13,26 @@ method, which estimator feeds which block:
 | grpo    | Plan-Execute  | A_episode       | A_episode                   | A_episode     | none             |
 | rloo    | Plan-Execute  | A_episode       | A_episode                   | A_episode     | none             |
 | gigpo   | Plan-Execute  | A_ep + w A_step | A_ep + w A_step             | A_ep + w A_step | none           |
+| hgigpo  | Plan-Execute  | hgigpo.switch   | hgigpo.subgoal (starts only)| hgigpo.action | none             |
 
-Subgoal tokens on KEEP turns copy the previous subgoal and carry no loss (NaN advantage) under hiper.
-Whitening (`ppo.whiten`) applies to the critic methods, per type over the real turns that carry that type,
-each turn counted once; group methods normalise inside their estimator (as in veRL/GiGPO).
+Subgoal tokens on KEEP turns copy the previous subgoal and carry no loss (NaN advantage) under hiper and
+hgigpo. Whitening (`ppo.whiten`) applies to the critic methods, per type over the real turns that carry that
+type, each turn counted once; group methods normalise inside their estimator (as in veRL/GiGPO).
+
+Which rule runs is `CREDIT_RULES[cfg.base_method]`: a registry variant (`hiper-paper`) runs its base's rule
+under its own config. A new method registers a rule with `@credit_rule(name)` (docs/EXTENDING.md).
+
+Discounting, training against the lab (`theory.estimators`): grpo and rloo here rank episodes by the
+undiscounted sum of shaped rewards, as veRL does, and gigpo/hgigpo discount their step returns with
+`method.gigpo_gamma`; the lab's group estimators use the discounted return R_0 and its gamma for both,
+which makes them unbiased for the discounted objective. At gamma = gigpo_gamma = 1 the two agree.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 from torch import Tensor
@@ -133,6 +143,17 @@ def state_ids(keys: list[list[str]], shape: tuple[int, int]) -> Tensor:
     return out
 
 
+def text_ids(texts: list[list[str]], shape: tuple[int, int]) -> Tensor:
+    """(B, T) int64 ids of per-turn texts (HGiGPO subgoal keys): equal texts, equal ids; 0 at padding.
+
+    Ids are assigned in first-seen order over the batch, so they are exact (no hash collisions)."""
+    ids: dict[str, int] = {}
+    out = torch.zeros(shape, dtype=torch.long)
+    for b, row in enumerate(texts):  # string -> int conversion only; the grouping itself is vectorised
+        out[b, : len(row)] = torch.tensor([ids.setdefault(x, len(ids)) for x in row], dtype=torch.long)
+    return out
+
+
 def _nan_outside(x: Tensor, where: Tensor) -> Tensor:
     return torch.where(where, x, torch.full_like(x, NAN))
 
@@ -180,106 +201,218 @@ def segment_table(
     return out
 
 
+class Blocks(NamedTuple):
+    """(B, T) advantages per block type a credit rule returns, NaN where a block carries no loss."""
+
+    switch: Tensor
+    subgoal: Tensor
+    action: Tensor
+
+
+@dataclass
+class CreditInputs:
+    """What every credit rule reads: the rollout, the config, the shaped rewards; rules add per-turn trace
+    variables to `trace` and value targets to `targets` (module table)."""
+
+    rollout: Rollout
+    cfg: TrainConfig
+    rewards: Tensor
+    trace: dict[str, Tensor]
+    targets: dict[str, Tensor]
+
+    @property
+    def mask(self) -> Tensor:
+        return self.rollout.mask
+
+    @property
+    def starts(self) -> Tensor:
+        """Segment starts (SWITCH turns; turn 0 always), real turns only."""
+        return credit.segments_from_switch(self.rollout.switch, self.rollout.mask)[0]
+
+    @property
+    def decisions(self) -> Tensor:
+        """Real turns t >= 1: where the switch token makes a decision (turn 0 always switches)."""
+        return self.rollout.mask & ~_first(self.rollout.mask)
+
+
+def _first(mask: Tensor) -> Tensor:
+    first = torch.zeros_like(mask)
+    first[:, :1] = mask[:, :1]
+    return first
+
+
+CreditRule = Callable[[CreditInputs], Blocks]
+CREDIT_RULES: dict[str, CreditRule] = {}
+
+
+def credit_rule(name: str) -> Callable[[CreditRule], CreditRule]:
+    """Register the decorated function as the credit rule of base method `name`."""
+
+    def add(fn: CreditRule) -> CreditRule:
+        if name in CREDIT_RULES:
+            raise ValueError(f"method {name!r} already has a credit rule")
+        CREDIT_RULES[name] = fn
+        return fn
+
+    return add
+
+
+@credit_rule("hiper")
+def _hiper(x: CreditInputs) -> Blocks:
+    """HAE: A_low on actions, A_high at segment starts, A_switch on decisions; value targets per head."""
+    rollout, m, mask, term = x.rollout, x.cfg.method, x.mask, x.rollout.terminated
+    starts, decision = x.starts, x.decisions
+    h = credit.hae(
+        x.rewards,
+        rollout.value_low,
+        rollout.value_high,
+        rollout.switch,
+        mask,
+        term,
+        gamma=m.gamma,
+        lam_low=m.lam_low,
+        lam_high=m.lam_high,
+        lam_boundary=m.lam_boundary,
+    )
+    adv_low = _nan_outside(h.adv_low, mask)
+    adv_high = _nan_outside(h.adv_high, starts)
+    sw = credit.switch_advantage(
+        rollout.switch,
+        mask,
+        rollout.value_high,
+        form=m.switch_form,
+        switch_prob=rollout.switch_prob,
+        values_low_prev=rollout.value_low_prev,
+        rewards=x.rewards,
+        values_term=rollout.value_term if m.switch_form == "code" else None,
+        terminated=term,
+        gamma=m.gamma,
+    )
+    # Turn 0 always switches: its switch tokens make no decision and carry no loss.
+    adv_switch = _nan_outside(sw.advantages, decision)
+    x.trace |= {"adv_low": adv_low, "adv_high": adv_high, "adv_switch": adv_switch}
+    x.trace["ret_low"] = _nan_outside(h.ret_low, mask)
+    x.targets["low"] = x.trace["ret_low"]
+    x.targets["high"] = _nan_outside(h.ret_high, starts)
+    if m.switch_form == "code":
+        x.targets["term"] = _nan_outside(sw.returns, mask)
+    else:
+        # V_low(s_t, o_{t-1}) (prompt-end read) equals V_low(s_t, o_t) on KEEP turns: same target there;
+        # on SWITCH turns it is a counterfactual with no observed return, so no loss.
+        keep = decision & ~rollout.switch
+        x.targets["low_prev"] = _nan_outside(h.ret_low, keep)
+    if x.cfg.ppo.whiten:
+        # 'action': one scale for every type, so A_switch keeps its size relative to A_low (whitened
+        # on its own, a switch advantage with 1/5-1/20 of A_low's spread had its noise blown up).
+        common = _action_std(adv_low, mask) if x.cfg.ppo.whiten_scale == "action" else None
+        adv_low, adv_high, adv_switch = (
+            credit.whiten_applicable(adv_low, mask),
+            credit.whiten_applicable(adv_high, starts, std=common),
+            credit.whiten_applicable(adv_switch, decision, std=common),
+        )
+    return Blocks(adv_switch, adv_high, adv_low)
+
+
+def _flat_gae(x: CreditInputs) -> Blocks:
+    """Turn-level GAE on V_low (computed for every critic method in `assign_credit`) for every block."""
+    a = x.trace["adv_flat"]
+    if x.cfg.ppo.whiten:
+        a = credit.whiten_applicable(a, x.mask)
+    nan = torch.full_like(a, NAN)
+    pe = x.cfg.fmt == "plan_execute"
+    return Blocks(a if pe else nan, a if pe else nan, a)
+
+
+credit_rule("ppo")(_flat_gae)
+credit_rule("ppo-pe")(_flat_gae)
+
+
+def _every_block(x: CreditInputs, a: Tensor) -> Blocks:
+    a = _nan_outside(a.clone(), x.mask)
+    return Blocks(a, a, a)
+
+
+@credit_rule("grpo")
+def _grpo(x: CreditInputs) -> Blocks:
+    m = x.cfg.method
+    a_ep = credit.grpo(x.rewards.sum(1), x.rollout.group_ids, normalize_std=m.grpo_std_normalise)
+    return _every_block(x, a_ep[:, None].expand_as(x.rewards))
+
+
+@credit_rule("rloo")
+def _rloo(x: CreditInputs) -> Blocks:
+    return _every_block(x, credit.rloo(x.rewards.sum(1), x.rollout.group_ids)[:, None].expand_as(x.rewards))
+
+
+@credit_rule("gigpo")
+def _gigpo(x: CreditInputs) -> Blocks:
+    m = x.cfg.method
+    a = credit.gigpo(
+        x.rewards.sum(1),
+        x.rollout.group_ids,
+        credit.discounted_returns(x.rewards, x.mask, m.gigpo_gamma),
+        state_ids(x.rollout.state_keys, x.mask.shape),
+        x.mask,
+        step_weight=m.gigpo_step_weight,
+        normalize_std=m.gigpo_std_normalise,
+    )
+    return _every_block(x, a)
+
+
+@credit_rule("hgigpo")
+def _hgigpo(x: CreditInputs) -> Blocks:
+    """credit.hgigpo: action tokens its `action`, subgoal tokens `subgoal` at segment starts (KEEP turns copy
+    the subgoal: no loss), the switch token `switch` on decisions (turn 0 always switches: no loss)."""
+    m, rollout, mask = x.cfg.method, x.rollout, x.mask
+    h = credit.hgigpo(
+        episode_returns=x.rewards.sum(1),
+        group_ids=rollout.group_ids,
+        step_returns=credit.discounted_returns(x.rewards, mask, m.gigpo_gamma),
+        state_keys=state_ids(rollout.state_keys, mask.shape),
+        subgoal_keys=text_ids(rollout.subgoals, mask.shape),
+        switch=rollout.switch & mask,
+        mask=mask,
+        step_weight=m.gigpo_step_weight,
+        normalize_std=m.gigpo_std_normalise,
+    )
+    blocks = Blocks(
+        _nan_outside(h.switch, x.decisions), _nan_outside(h.subgoal, x.starts), _nan_outside(h.action, mask)
+    )
+    x.trace |= {"adv_high": blocks.subgoal, "adv_switch": blocks.switch}  # critic-free, same meaning
+    return blocks
+
+
 def assign_credit(rollout: Rollout, cfg: TrainConfig) -> Credit:
     """Advantages per block and value targets per head for one iteration's rollout (see module table)."""
     m = cfg.method
     mask = rollout.mask
+    rule = CREDIT_RULES.get(cfg.base_method)
+    if rule is None:
+        raise ValueError(
+            f"method.name={m.name!r}: no credit rule for {cfg.base_method!r} in train.methods.CREDIT_RULES "
+            "(docs/EXTENDING.md)"
+        )
     rewards = shape_rewards(rollout, cfg)
-    term = rollout.terminated
-    nan = torch.full_like(rewards, NAN)
     trace: dict[str, Tensor] = {
         "returns": _nan_outside(credit.discounted_returns(rewards, mask, m.gamma), mask)
     }
     targets: dict[str, Tensor] = {}
     pe = cfg.fmt == "plan_execute"
     if pe:
-        starts, segment_id, _ = credit.segments_from_switch(rollout.switch, mask)
+        _, segment_id, _ = credit.segments_from_switch(rollout.switch, mask)
         trace["segment_id"] = segment_id
 
     if cfg.has_critic:
         # adv_flat: what flat turn-level GAE on V_low would give on the same turns (every critic method)
-        flat_adv, flat_ret = credit.gae(rewards, rollout.value_low, mask, term, gamma=m.gamma, lam=m.lam)
+        flat_adv, flat_ret = credit.gae(
+            rewards, rollout.value_low, mask, rollout.terminated, gamma=m.gamma, lam=m.lam
+        )
         trace["adv_flat"] = _nan_outside(flat_adv, mask)
         trace["ret_low"] = _nan_outside(flat_ret, mask)
         targets["low"] = trace["ret_low"]
 
-    if m.name == "hiper":
-        h = credit.hae(
-            rewards,
-            rollout.value_low,
-            rollout.value_high,
-            rollout.switch,
-            mask,
-            term,
-            gamma=m.gamma,
-            lam_low=m.lam_low,
-            lam_high=m.lam_high,
-            lam_boundary=m.lam_boundary,
-        )
-        adv_low = _nan_outside(h.adv_low, mask)
-        adv_high = _nan_outside(h.adv_high, starts)
-        sw = credit.switch_advantage(
-            rollout.switch,
-            mask,
-            rollout.value_high,
-            form=m.switch_form,
-            switch_prob=rollout.switch_prob,
-            values_low_prev=rollout.value_low_prev,
-            rewards=rewards,
-            values_term=rollout.value_term if m.switch_form == "code" else None,
-            terminated=term,
-            gamma=m.gamma,
-        )
-        # Turn 0 always switches: its switch tokens make no decision and carry no loss.
-        decision = mask.clone()
-        decision[:, 0] = False
-        adv_switch = _nan_outside(sw.advantages, decision)
-        trace |= {"adv_low": adv_low, "adv_high": adv_high, "adv_switch": adv_switch}
-        trace["ret_low"] = _nan_outside(h.ret_low, mask)
-        targets["low"] = trace["ret_low"]
-        targets["high"] = _nan_outside(h.ret_high, starts)
-        if m.switch_form == "code":
-            targets["term"] = _nan_outside(sw.returns, mask)
-        else:
-            # V_low(s_t, o_{t-1}) (prompt-end read) equals V_low(s_t, o_t) on KEEP turns: same target there;
-            # on SWITCH turns it is a counterfactual with no observed return, so no loss.
-            t_idx = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
-            keep = mask & ~rollout.switch & (t_idx > 0)
-            targets["low_prev"] = _nan_outside(h.ret_low, keep)
-        if cfg.ppo.whiten:
-            # 'action': one scale for every type, so A_switch keeps its size relative to A_low (whitened
-            # on its own, a switch advantage with 1/5-1/20 of A_low's spread had its noise blown up).
-            common = _action_std(adv_low, mask) if cfg.ppo.whiten_scale == "action" else None
-            adv_low, adv_high, adv_switch = (
-                credit.whiten_applicable(adv_low, mask),
-                credit.whiten_applicable(adv_high, starts, std=common),
-                credit.whiten_applicable(adv_switch, decision, std=common),
-            )
-        out = Credit(rewards, adv_switch, adv_high, adv_low, targets)
-    elif m.name in ("ppo", "ppo-pe"):
-        a = trace["adv_flat"]
-        if cfg.ppo.whiten:
-            a = credit.whiten_applicable(a, mask)
-        out = Credit(rewards, a if pe else nan, a if pe else nan, a, targets)
-    else:
-        ep_return = rewards.sum(1)
-        if m.name == "grpo":
-            a_ep = credit.grpo(ep_return, rollout.group_ids, normalize_std=m.grpo_std_normalise)
-            a = a_ep[:, None].expand_as(rewards)
-        elif m.name == "rloo":
-            a = credit.rloo(ep_return, rollout.group_ids)[:, None].expand_as(rewards)
-        else:
-            a = credit.gigpo(
-                ep_return,
-                rollout.group_ids,
-                credit.discounted_returns(rewards, mask, m.gigpo_gamma),
-                state_ids(rollout.state_keys, mask.shape),
-                mask,
-                step_weight=m.gigpo_step_weight,
-            )
-        a = _nan_outside(a.clone(), mask)
-        out = Credit(rewards, a, a, a, targets)
-
+    blocks = rule(CreditInputs(rollout, cfg, rewards, trace, targets))
+    out = Credit(rewards, blocks.switch, blocks.subgoal, blocks.action, targets)
     trace["adv_action"] = out.adv_action
     out.trace = trace
     out.invalid = ~rollout.valid & mask

@@ -100,7 +100,7 @@ def diagnostics(rollout: Rollout, credit: Credit, cfg: TrainConfig, policy_updat
     """
     mask = rollout.mask
     returns = credit.trace["returns"]
-    hiper = cfg.method.name == "hiper"
+    hiper = cfg.base_method == "hiper"  # hiper and its variants
     starts = rollout.switch & mask
     raw_action = credit.trace.get("adv_low" if hiper else "adv_flat", credit.adv_action)
     finite = torch.isfinite(raw_action) & mask

@@ -154,7 +154,7 @@ def method_heads(cfg: TrainConfig) -> tuple[str, ...]:
     ('low', 'high'); flat ppo ('low',)."""
     from hiper_repro.agent.policy import default_heads
 
-    return default_heads(cfg.fmt, term=cfg.method.name == "hiper" and cfg.method.switch_form == "code")
+    return default_heads(cfg.fmt, term=cfg.base_method == "hiper" and cfg.method.switch_form == "code")
 
 
 def build_policy(cfg: TrainConfig, device: torch.device | str) -> Any:

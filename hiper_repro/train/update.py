@@ -83,12 +83,14 @@ class TurnBatch:
     turns: list[Any]
     advantages: Tensor
     """(N, R) advantage of each response token (its block's); NaN: no policy loss on that token"""
-    old_logprobs: Tensor
-    """(N, R) log-probs under the policy that sampled, re-scored before the first epoch"""
+    old_logprobs: Tensor | None
+    """(N, R) log-probs under the policy that sampled, re-scored before the first optimizer step; None
+    until `ppo_update` fills them from its first minibatch's own forward (`prepare_batch(rescore=False)`)"""
     ref_logprobs: Tensor | None
     """(N, R) log-probs under the reference policy (None when kl_coef = 0)"""
-    old_values: Tensor
-    """(N, 4) values before the update (clip centre), NaN where the policy lacks the head"""
+    old_values: Tensor | None
+    """(N, 4) values before the update (clip centre), NaN where the policy lacks the head; None with
+    `old_logprobs`"""
     targets: Tensor
     """(N, 4) value targets; NaN where a slot has no loss on that turn"""
     features: Tensor | None = None
@@ -209,40 +211,75 @@ def n_minibatches(global_turns: int, minibatch_turns: int) -> int:
     return max(1, math.ceil(global_turns / minibatch_turns))
 
 
+def by_length(turns: list[TurnTokens], rows: list[int], chunk: int) -> list[list[int]]:
+    """`rows` sorted by sequence length (prompt + response) and cut into chunks of at most `chunk`, so each
+    padded pass is about as wide as its rows: rows are independent, so only float rounding can change."""
+    order = sorted(rows, key=lambda i: (len(turns[i].prompt_ids) + len(turns[i].response_ids), i))
+    return [order[s : s + chunk] for s in range(0, len(order), chunk)]
+
+
+@torch.no_grad()
+def score_rows(
+    scorer: TurnScorer, batch: TurnBatch, rows: list[int], chunk: int = 64, reference: bool = False
+) -> None:
+    """Fill `batch`'s old log-probs, values and features (or, with `reference`, its reference log-probs)
+    at `rows` from no-grad forwards over length-sorted chunks."""
+    for part in by_length(batch.turns, rows, chunk):
+        out = scorer([batch.turns[i] for i in part], reference=reference)
+        sel = torch.tensor(part)
+        r = out["logprobs"].shape[1]
+        if reference:
+            batch.ref_logprobs[sel, :r] = out["logprobs"].float().cpu()
+            continue
+        batch.old_logprobs[sel, :r] = out["logprobs"].float().cpu()
+        batch.old_values[sel] = out["values"].float().cpu()
+        if "features" in out:
+            batch.features[sel] = out["features"].float().cpu()
+
+
+def _allocate_old(scorer: TurnScorer, batch: TurnBatch) -> None:
+    """Zero-filled old log-probs and values (and features when the policy's heads are the critic)."""
+    n, rmax = batch.advantages.shape
+    batch.old_logprobs = torch.zeros((n, rmax))
+    batch.old_values = torch.zeros((n, len(VALUE_SLOTS)))
+    if scorer.critic is None:  # a critic on the policy's heads: keep what they read (fit_critic)
+        batch.features = torch.zeros((n, 2, scorer.policy.hidden_size))
+
+
 @torch.no_grad()
 def prepare_batch(
-    scorer: TurnScorer, turns: list[TurnTokens], credit: Credit, kl_coef: float, chunk: int = 64
+    scorer: TurnScorer,
+    turns: list[TurnTokens],
+    credit: Credit,
+    kl_coef: float,
+    chunk: int = 64,
+    rescore: bool = True,
 ) -> TurnBatch:
-    """Re-score the sampled turns under the current (= old) policy and the reference; attach credit.
+    """Attach credit to the sampled turns; score the reference (when `kl_coef` > 0) and, with `rescore`,
+    the current (= old) policy.
 
-    Re-scoring at the scorer's temperature (the sampling one) makes the first ratio exactly 1 whatever
-    the sampler computed (kernels, batch shapes).
+    Re-scoring at the scorer's temperature (the sampling one) makes the first ratio 1 whatever the sampler
+    computed (kernels, batch shapes). `rescore=False` leaves the old log-probs, values and features to
+    `ppo_update`, which takes them from its first minibatch's own forward (the policy has not moved
+    yet, so they are the same quantities) and scores only the other turns: one forward over the batch
+    less per iteration, and a first ratio that is exactly 1.
     """
     n = len(turns)
     rmax = max(max((len(tt.response_ids) for tt in turns), default=1), 1)
-    old_lp = torch.zeros((n, rmax))
-    ref_lp = torch.zeros((n, rmax)) if kl_coef > 0 else None
-    old_v = torch.zeros((n, len(VALUE_SLOTS)))
-    features = []
-    for s in range(0, n, chunk):  # chunks bound memory; rows are independent
-        part = turns[s : s + chunk]
-        out = scorer(part)
-        r = out["logprobs"].shape[1]
-        old_lp[s : s + len(part), :r] = out["logprobs"].float().cpu()
-        old_v[s : s + len(part)] = out["values"].float().cpu()
-        if "features" in out:
-            features.append(out["features"].float().cpu())
-        if ref_lp is not None:
-            ref_lp[s : s + len(part), :r] = scorer(part, reference=True)["logprobs"].float().cpu()
-    return TurnBatch(
+    batch = TurnBatch(
         turns=turns,
         advantages=token_advantages(turns, credit, rmax),
-        old_logprobs=old_lp,
-        ref_logprobs=ref_lp,
-        old_values=old_v,
+        old_logprobs=None,
+        ref_logprobs=torch.zeros((n, rmax)) if kl_coef > 0 else None,
+        old_values=None,
         targets=value_targets(turns, credit),
-        features=torch.cat(features) if features else None,  # only a critic on the policy's heads has them
     )
+    if batch.ref_logprobs is not None:
+        score_rows(scorer, batch, list(range(n)), chunk, reference=True)
+    if rescore:
+        _allocate_old(scorer, batch)
+        score_rows(scorer, batch, list(range(n)), chunk)
+    return batch
 
 
 @torch.no_grad()
@@ -258,9 +295,9 @@ def policy_drift(scorer: nn.Module, batch: TurnBatch, max_turns: int, chunk: int
         return float("nan")
     idx = torch.linspace(0, n - 1, min(n, max_turns)).round().long().unique()
     total, count = 0.0, 0
-    for s in range(0, len(idx), chunk):
-        rows = idx[s : s + chunk]
-        out = scorer([batch.turns[i] for i in rows.tolist()])
+    for part in by_length(batch.turns, idx.tolist(), chunk):
+        rows = torch.tensor(part)
+        out = scorer([batch.turns[i] for i in part])
         r = out["logprobs"].shape[1]
         old = batch.old_logprobs[rows, :r].to(out["logprobs"].device)
         carries = out["token_mask"] & torch.isfinite(batch.advantages[rows, :r]).to(old.device)
@@ -277,13 +314,15 @@ def _select(batch: TurnBatch, idx: Tensor, device: Any) -> tuple[list[Any], dict
     turns = [batch.turns[i] for i in rows]
     r = max(max(len(tt.response_ids) for tt in turns), 1)
     sel = torch.tensor(rows)
+    # Before the first step of a deferred batch the old quantities are not known yet: placeholders that
+    # `ppo_update` replaces with its own forward's (detached) outputs.
+    old_lp = batch.old_logprobs if batch.old_logprobs is not None else torch.zeros_like(batch.advantages)
+    old_v = batch.old_values if batch.old_values is not None else torch.zeros_like(batch.targets)
     mb = {
         "advantages": batch.advantages[sel, :r],
-        "old_logprobs": batch.old_logprobs[sel, :r],
-        "ref_logprobs": batch.ref_logprobs[sel, :r]
-        if batch.ref_logprobs is not None
-        else batch.old_logprobs[sel, :r],
-        "old_values": batch.old_values[sel],
+        "old_logprobs": old_lp[sel, :r],
+        "ref_logprobs": batch.ref_logprobs[sel, :r] if batch.ref_logprobs is not None else old_lp[sel, :r],
+        "old_values": old_v[sel],
         "targets": batch.targets[sel],
     }
     if dummy:
@@ -304,6 +343,22 @@ def _loss_counts(batch: TurnBatch, idx: Tensor) -> Tensor:
     adv = batch.advantages[idx]
     tokens = (torch.isfinite(adv) & (torch.arange(adv.shape[1])[None, :] < lengths[:, None])).sum()
     return torch.cat([tokens[None], torch.isfinite(batch.targets[idx]).sum(0)]).float()
+
+
+def _keep_old(batch: TurnBatch, micro: Tensor, out: dict[str, Tensor], mb: dict[str, Tensor]) -> None:
+    """Before the first step: the forward's own (detached) log-probs and values are the old ones. Store
+    them in `batch` at rows `micro` and use them as this pass's ratio denominator and value-clip centre."""
+    if len(micro) == 0:  # a zero-weight pass of a process without turns here: nothing to keep
+        return
+    old_lp, old_v = out["logprobs"].detach(), out["values"].detach()
+    r = old_lp.shape[1]
+    batch.old_logprobs[micro, :r] = old_lp.float().cpu()
+    batch.old_values[micro] = old_v.float().cpu()
+    if batch.features is not None and "features" in out:
+        batch.features[micro] = out["features"].detach().float().cpu()
+    mb["old_logprobs"], mb["old_values"] = old_lp, old_v
+    if batch.ref_logprobs is None:  # kl_coef 0: the placeholder reference is the old policy, as before
+        mb["ref_logprobs"] = old_lp
 
 
 def ppo_update(
@@ -338,6 +393,11 @@ def ppo_update(
     n_micro = max(1, math.ceil(largest / ppo.microbatch_turns)) if ppo.microbatch_turns > 0 else 1
     max_steps = ppo.max_steps_per_iteration or ppo.epochs * n_mb
     params = [p for g in optimizer.param_groups for p in g["params"]]
+    learner = accelerator.unwrap_model(scorer)  # no-grad passes need no gradient sync
+    deferred = batch.old_logprobs is None  # old quantities come from the first minibatch's forward
+    if deferred:
+        _allocate_old(learner, batch)
+    lengths = torch.tensor([len(tt.prompt_ids) + len(tt.response_ids) for tt in batch.turns])
     sums: dict[str, float] = {}
     count = 0
     scorer.train()
@@ -348,11 +408,15 @@ def ppo_update(
             local = _loss_counts(batch, idx)
             counts = accelerator.reduce(local.to(device), reduction="sum")
             stats: dict[str, float] = {}
-            for j, micro in enumerate(torch.tensor_split(idx, n_micro)):
+            # Passes of similar lengths pad little; the gradient is a sum over the minibatch either way.
+            by_len = idx[torch.argsort(lengths[idx], stable=True)] if n_micro > 1 else idx
+            for j, micro in enumerate(torch.tensor_split(by_len, n_micro)):
                 turns, mb = _select(batch, micro, device)
                 last = j == n_micro - 1
                 with contextlib.nullcontext() if last else accelerator.no_sync(scorer):
                     out = scorer(turns)
+                    if deferred and count == 0:  # the policy has not moved: its outputs are the old ones
+                        _keep_old(batch, micro, out, mb)
                     mb["token_mask"] = out["token_mask"]
                     loss, part = minibatch_loss(
                         out, mb, ppo, train_policy, counts[0] / world, counts[1:] / world
@@ -365,6 +429,9 @@ def ppo_update(
                     part = {k: v * weights.get(k, 1.0) for k, v in part.items()}
                 for k, v in part.items():
                     stats[k] = stats.get(k, 0.0) + v
+            if deferred and count == 0:  # every other turn's old quantities, before the policy moves
+                first = set(idx.tolist())
+                score_rows(learner, batch, [i for i in range(n_local) if i not in first])
             grad_norm = accelerator.clip_grad_norm_(params, ppo.max_grad_norm)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -376,7 +443,7 @@ def ppo_update(
     out = {k: v / max(count, 1) for k, v in sums.items()}
     out["optimizer_steps"] = float(count)
     # Unwrapped: a no-grad forward needs no gradient sync, and processes may score different counts.
-    drift = policy_drift(accelerator.unwrap_model(scorer), batch, ppo.kl_probe_turns) if train_policy else 0.0
+    drift = policy_drift(learner, batch, ppo.kl_probe_turns) if train_policy else 0.0
     out["approx_kl"] = drift
     return out
 
@@ -450,6 +517,6 @@ def fit_critic(
             torch.nn.utils.clip_grad_norm_(params, ppo.max_grad_norm)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            losses += float(loss)
+            losses += float(loss.detach())
             steps += 1
     return {"loss_value_fit": losses / max(steps, 1), "value_steps": float(steps)}

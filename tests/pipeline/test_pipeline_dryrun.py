@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from snakemake_runner import PRESETS, copy_workflow, job_counts, load_preset, snakemake
 
 
@@ -133,3 +134,46 @@ def test_each_preset_writes_under_its_own_results_folder(workflow_copy):
         outside = sorted(p for p in planned[preset] if not p.startswith(f"results/{preset}/"))
         assert not outside, f"{preset}: outputs outside results/{preset}/: {outside[:5]}"
     assert not planned["smoke"] & planned["quick"]
+
+
+@pytest.mark.slow
+def test_method_variants_on_the_method_axis(workflow_copy):
+    """hgigpo and the registry's variants are valid methods: a dry run plans their runs (the Plan-Execute
+    warm start for all of them), and each run's resolved config carries its variant's overrides, which win
+    over `train.overrides`."""
+    variants = ["hgigpo", "hiper-paper", "hiper-keep", "ppo-pe-keep"]
+    tiny = workflow_copy / "variants.yaml"
+    tiny.write_text(
+        yaml.safe_dump(
+            {
+                "preset": "smoke",
+                "horizons": [1],
+                "seeds": [0],
+                "methods": variants,
+                "train": {"overrides": {"shaping": {"keep_penalty": 0.05}}},
+            }
+        )
+    )
+    result = snakemake(workflow_copy, "-n", "--quiet", "rules", "--configfile", str(tiny))
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = job_counts(result.stdout + result.stderr)
+    assert counts["train"] == 4 and counts["train_config"] == 4 and counts["warmstart"] == 1
+    # the config files are local rules without inputs: write them for real and read what each run trains
+    targets = [f"results/smoke/configs/train/household/h1/{m}/seed0.yaml" for m in variants]
+    result = snakemake(workflow_copy, "--cores", "1", "--configfile", str(tiny), "--", *targets)
+    assert result.returncode == 0, result.stderr[-3000:]
+    resolved = {m: yaml.safe_load((workflow_copy / t).read_text()) for m, t in zip(variants, targets)}
+    assert {m: c["method"]["name"] for m, c in resolved.items()} == dict(zip(variants, variants))
+    assert resolved["hiper-paper"]["method"]["lam_boundary"] == 0.0  # cpu-tiny's 1.0 replaced
+    assert resolved["hgigpo"]["method"]["lam_boundary"] == 1.0
+    for m in ("hiper-keep", "ppo-pe-keep"):
+        assert (
+            resolved[m]["shaping"]["keep_penalty"],
+            resolved[m]["shaping"]["keep_consistency_penalty"],
+        ) == (
+            0.3,
+            0.3,
+        )
+    assert (
+        resolved["hiper-paper"]["shaping"]["keep_penalty"] == 0.05
+    )  # train.overrides where no variant sets it

@@ -139,6 +139,31 @@ def test_grpo_is_one_advantage_per_episode():
         turn_advantages("grpo", pol, ep, None, gamma=1.0, lam=1.0, group_size=7)
 
 
+def test_hgigpo_is_aligned_with_the_exact_gradient():
+    """Like GRPO and GiGPO, HGiGPO divides by group spreads (biased in scale); it must point along g*."""
+    _, pol, grad, _, ep = _lab()
+    stats = gradient_moments(_estimates("hgigpo", pol, ep, None), grad)
+    assert stats["cosine"] > 0.95
+
+
+def test_hgigpo_with_one_subgoal_acts_as_gigpo():
+    """One subgoal: every action anchor is GiGPO's (same state), so the action advantages are GiGPO's."""
+    _, pol, _, _, ep = _lab(n=256, n_subgoals=1)
+    h, g = (turn_advantages(n, pol, ep, None, gamma=1.0, lam=1.0) for n in ("hgigpo", "gigpo"))
+    torch.testing.assert_close(h.action, g.action)
+    assert not h.discounted and (h.subgoal[~(ep.switch & ep.mask)] == 0).all()
+
+
+def test_every_registry_method_has_its_lab_estimator():
+    from hiper_repro import methods_registry
+    from hiper_repro.theory.estimators import ESTIMATORS, GROUP_ESTIMATORS, USES_CRITIC
+
+    for spec in methods_registry.specs():
+        assert spec.estimator in ESTIMATORS, spec.name
+        assert (spec.estimator in GROUP_ESTIMATORS) == spec.is_group
+        assert (spec.estimator in USES_CRITIC) == spec.has_critic
+
+
 def test_bad_input():
     _, pol, _, critics, ep = _lab(n=16)
     with pytest.raises(ValueError, match="estimator"):

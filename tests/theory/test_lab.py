@@ -19,7 +19,7 @@ def ds():
 
 def test_layout(ds):
     assert dict(ds.sizes) == {
-        "estimator": 7,
+        "estimator": 8,
         "K": 2,
         "lam": 2,
         "gamma": 1,
@@ -35,7 +35,7 @@ def test_layout(ds):
     np.testing.assert_allclose(ds["variance"], ds["block_variance"].sum("block"), rtol=1e-12)
     assert json.loads(ds.attrs["grid"])["n_episodes"] == 512 and ds.attrs["seed"] == 0
     # critic-free estimators repeat along lambda and critic noise
-    for name in ("reinforce", "grpo", "rloo", "gigpo"):
+    for name in ("reinforce", "grpo", "rloo", "gigpo", "hgigpo"):
         r = ds["variance"].sel(estimator=name)
         assert (r == r.isel(lam=0, critic_noise=0)).all()
     # ... the critic-based ones do not

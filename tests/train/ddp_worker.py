@@ -61,9 +61,11 @@ def synthetic_batch(vocab: int):
 
 
 def run(
-    rank: int, world: int, microbatch_turns: int = 0, minibatch_turns: int = N_TURNS
+    rank: int, world: int, microbatch_turns: int = 0, minibatch_turns: int = N_TURNS, rescore: bool = False
 ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
-    """One epoch of updates; returns the trainable parameters after it and the update's diagnostics."""
+    """One epoch of updates; returns the trainable parameters after it and the update's diagnostics.
+
+    `rescore=False` (what training does) leaves the old log-probs to the update's first forward."""
     from accelerate import Accelerator
 
     from hiper_repro.train.config import build_config
@@ -82,7 +84,7 @@ def run(
     turns, credit = synthetic_batch(len(policy.tokenizer))
     share = N_TURNS // world
     mine = turns[rank * share : (rank + 1) * share]
-    batch = prepare_batch(learner, mine, credit, kl_coef=0.01)
+    batch = prepare_batch(learner, mine, credit, kl_coef=0.01, rescore=rescore)
     # One minibatch of the whole global batch: the update must not depend on how turns are split
     # (over processes, or over micro-batches within a process).
     stats = ppo_update(accelerator, scorer, optimizer, batch, cfg.ppo, torch.Generator().manual_seed(0))

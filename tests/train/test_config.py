@@ -66,3 +66,26 @@ def test_derived_sizes_and_roundtrip(tmp_path):
     again = config_from_dict(yaml.safe_load((tmp_path / "config.yaml").read_text()))
     assert again == cfg and again.hash() == cfg.hash()
     assert TrainConfig().hash() != cfg.hash()
+
+
+def test_method_names_come_from_the_registry():
+    from hiper_repro import methods_registry
+
+    for name in methods_registry.names():
+        cfg = build_config({"model": {"path": "m"}, "method": {"name": name}})
+        assert cfg.fmt == methods_registry.get(name).fmt
+        assert cfg.has_critic == (methods_registry.get(name).family != "group")
+    with pytest.raises(ValueError, match=r"method.name='hipr': expected one of \('hiper'"):
+        build_config({"model": {"path": "m"}, "method": {"name": "hipr"}})
+
+
+def test_variant_overrides_win_and_survive_a_reload(tmp_path):
+    """hiper-keep's KEEP penalties beat the file's and a --set; the saved config reloads unchanged."""
+    data = {"model": {"path": "m"}, "method": {"name": "hiper-keep"}, "shaping": {"keep_penalty": 0.1}}
+    cfg = build_config(data, ["shaping.keep_consistency_penalty=0.05"])
+    assert (cfg.shaping.keep_penalty, cfg.shaping.keep_consistency_penalty) == (0.3, 0.3)
+    save_config(cfg, tmp_path / "c.yaml")
+    again = load_config(tmp_path / "c.yaml")
+    assert again.to_dict() == cfg.to_dict() and again.method.name == "hiper-keep"
+    paper = build_config({"preset": "cpu-tiny", "model": {"path": "m"}, "method": {"name": "hiper-paper"}})
+    assert paper.method.lam_boundary == 0.0  # the preset's 1.0 is overridden

@@ -67,3 +67,18 @@ def test_presets_set_the_discounting_and_leave_the_horizon_to_the_pipeline(prese
     assert {"gamma", "lam", "lam_low", "lam_high"} <= set(data["method"]), preset
     assert "horizon" not in data.get("env", {}), f"{preset}: the pipeline sets env.horizon per run"
     assert build_config({"preset": preset, "model": {"path": "m"}}).env.horizon == TrainConfig().env.horizon
+
+
+def test_methods_axis_is_the_registry():
+    from hiper_repro import methods_registry
+
+    text = SCHEMA.read_text()
+    stored = yaml.safe_load(text)["properties"]["methods"]["items"]
+    assert stored == {"type": "string", "enum": list(methods_registry.names())}, (
+        "the schema's methods axis drifted from hiper_repro/methods_registry.py; run "
+        "`python -m hiper_repro.train.config_schema --write workflow/schemas/config.schema.yaml`"
+    )
+    assert config_schema.replace_methods(text, config_schema.methods_items()) == text
+    changed = yaml.safe_load(config_schema.replace_methods(text, {"type": "string", "enum": ["a"]}))
+    assert changed["properties"]["methods"]["items"]["enum"] == ["a"]
+    assert changed["properties"]["methods"]["default"] == ["hiper", "ppo"]

@@ -7,18 +7,20 @@ Tiny: tiny-xs policies fitted to the format for a few seconds (conftest), househ
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 import xarray as xr
+import yaml
 from safetensors.torch import load_file
 
-from hiper_repro import credit
+from hiper_repro import credit, methods_registry
 from hiper_repro.agent.policy import Policy
 from hiper_repro.traces import open_run, validate
 from hiper_repro.train.cli import main as cli_main
-from hiper_repro.train.config import save_config
+from hiper_repro.train.config import build_config, save_config
 from hiper_repro.train.loop import FAIL_ENV, InjectedFailure, train
 
 from .conftest import tiny_config
@@ -31,7 +33,9 @@ def _strip(tree: xr.DataTree) -> xr.DataTree:
     return tree
 
 
-@pytest.mark.parametrize("method", ["hiper", "ppo", "ppo-pe", "grpo", "rloo", "gigpo"])
+@pytest.mark.parametrize(
+    "method", ["hiper", "ppo", "ppo-pe", "grpo", "rloo", "gigpo", "hgigpo", "hiper-keep"]
+)
 def test_every_method_runs_and_learns_something(tiny_models, tmp_path, method):
     cfg = tiny_config(tiny_models, method, run={"eval_every": 0, "checkpoint_every": 2})
     out = train(cfg, tmp_path / method)
@@ -54,11 +58,38 @@ def test_every_method_runs_and_learns_something(tiny_models, tmp_path, method):
     assert not torch.equal(end[name], start[name.removeprefix("policy.lm.")])
     # ... and critic-free methods trace no values
     has_values = bool(tree["turns"]["value_low"].notnull().any())
-    assert has_values == (method in ("hiper", "ppo", "ppo-pe"))
+    assert has_values == methods_registry.get(method).has_critic
+    # a variant trains under its overrides, recorded in the saved config
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    for section, values in methods_registry.get(method).overrides.items():
+        assert {k: saved[section][k] for k in values} == dict(values)
     # the trained policy is saved as a folder `hiper-repro evaluate` loads, holding the final weights
     final = Policy.load(out / "policy")
     assert final.config.fmt == cfg.fmt
     assert torch.equal(final.lm.state_dict()[name.removeprefix("policy.lm.")], end[name])
+
+
+def test_hgigpo_trains_two_iterations_from_the_smoke_preset(tiny_models, tmp_path):
+    """The pipeline's smoke preset (config/presets/smoke.yaml: train preset cpu-tiny and its overrides) with
+    method hgigpo, on the tiny fixture model and 8 household tasks: two iterations, every block trained."""
+    smoke = yaml.safe_load((Path(__file__).parents[2] / "config" / "presets" / "smoke.yaml").read_text())
+    data = {"preset": smoke["train"]["preset"], **smoke["train"]["overrides"]}
+    data["model"] = {"path": str(tiny_models["plan_execute"])}
+    data["env"] = {"name": "household", "horizon": 1, "n_train_tasks": 8}
+    data["method"] = {"name": "hgigpo", "group_size": 2}
+    data["run"] = data["run"] | {"eval_episodes": 4, "eval_every": 0}
+    data["rollout"] = data["rollout"] | {"max_turns": 3}
+    cfg = build_config(data)
+    assert cfg.run.iterations == 2 and cfg.fmt == "plan_execute" and cfg.is_group
+    out = train(cfg, tmp_path / "hgigpo")
+    df = pd.read_csv(out / "metrics.csv")
+    assert df["iteration"].tolist() == [0, 1] and df["turns"].gt(0).all()
+    turns = open_run(out / "traces.nc")["turns"]
+    # the action tokens took hgigpo's action advantage on every real turn; switch advantages exist on
+    # decisions (t >= 1) only
+    real = turns["mask"].astype(bool)
+    assert bool(turns["adv_action"].where(real).notnull().sum() == real.sum())
+    assert bool(turns["adv_switch"].isel(turn=0).isnull().all())
 
 
 def test_lora_run_saves_adapters_on_the_starting_model(tiny_models, tmp_path):

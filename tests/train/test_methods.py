@@ -305,3 +305,73 @@ def test_lam_boundary_reaches_the_config():
     )
     torch.testing.assert_close(c1.adv_action[ro.mask], h.adv_low[ro.mask])
     assert not torch.allclose(c0.adv_action[ro.mask], c1.adv_action[ro.mask])
+
+
+def test_hgigpo_maps_each_block_to_its_output():
+    """hgigpo: action tokens take `action`, subgoal tokens `subgoal` at segment starts only (KEEP turns copy
+    the subgoal), the switch token `switch` on turns t >= 1; the numbers are credit.hgigpo's."""
+    from hiper_repro.train.methods import state_ids, text_ids
+
+    ro = fake_rollout()
+    cfg = cfg_for("hgigpo")
+    c = assign_credit(ro, cfg)
+    h = credit.hgigpo(
+        episode_returns=c.rewards.sum(1),
+        group_ids=ro.group_ids,
+        step_returns=credit.discounted_returns(c.rewards, ro.mask, cfg.method.gigpo_gamma),
+        state_keys=state_ids(ro.state_keys, (B, T)),
+        subgoal_keys=text_ids(ro.subgoals, (B, T)),
+        switch=ro.switch,
+        mask=ro.mask,
+        step_weight=cfg.method.gigpo_step_weight,
+    )
+    starts = ro.switch & ro.mask
+    decisions = ro.mask.clone()
+    decisions[:, 0] = False
+    torch.testing.assert_close(c.adv_action[ro.mask], h.action[ro.mask])
+    torch.testing.assert_close(c.adv_subgoal[starts], h.subgoal[starts])
+    torch.testing.assert_close(c.adv_switch[decisions], h.switch[decisions])
+    assert c.adv_subgoal[~starts].isnan().all() and c.adv_switch[~decisions].isnan().all()
+    assert c.adv_action[~ro.mask].isnan().all() and c.targets == {}
+    # episode 0 won and episode 1 did not, in the same group: 0 must be favoured
+    assert c.adv_action[0, 0] > c.adv_action[1, 0]
+    # traced like hiper's critic-free counterparts: subgoal advantages per segment, switch per turn
+    assert c.segments["adv_high"][0].tolist() == c.adv_subgoal[0, [0, 2]].tolist()
+    torch.testing.assert_close(c.trace["adv_switch"], c.adv_switch, equal_nan=True)
+
+
+def test_text_ids_are_exact():
+    from hiper_repro.train.methods import text_ids
+
+    ids = text_ids([["a", "b", "a"], ["b"]], (2, 3))
+    assert ids.tolist() == [[0, 1, 0], [1, 0, 0]]
+
+
+@pytest.mark.parametrize(
+    ("variant", "base", "differs"),
+    [
+        ("hiper-paper", "hiper", "method.lam_boundary"),
+        ("hiper-keep", "hiper", "shaping"),
+        ("ppo-pe-keep", "ppo-pe", "shaping"),
+    ],
+)
+def test_variants_run_their_base_rule_under_their_overrides(variant, base, differs):
+    ro = fake_rollout()
+    data = {"model": {"path": "m"}, "method": {"gamma": 0.9, "lam_boundary": 1.0}, "ppo": {"whiten": False}}
+    v_cfg = build_config(data | {"method": {**data["method"], "name": variant}})
+    b_cfg = build_config(data | {"method": {**data["method"], "name": base}})
+    assert v_cfg.base_method == base and v_cfg.fmt == b_cfg.fmt == "plan_execute"
+    v, b = assign_credit(ro, v_cfg), assign_credit(ro, b_cfg)
+    if differs == "shaping":  # KEEP turns pay 0.3, KEEP turns that rewrote the subgoal 0.3 more
+        assert (v_cfg.shaping.keep_penalty, v_cfg.shaping.keep_consistency_penalty) == (0.3, 0.3)
+        assert v.rewards[2, 1] == pytest.approx(b.rewards[2, 1] - 0.6)
+        assert v.rewards[0, 1] == pytest.approx(b.rewards[0, 1] - 0.3)
+        assert v.rewards[1, 1] == b.rewards[1, 1]  # a SWITCH turn
+    else:  # same rewards, the boundary bootstrap changes A_low in earlier segments only
+        assert v_cfg.method.lam_boundary == 0.0 and b_cfg.method.lam_boundary == 1.0
+        torch.testing.assert_close(v.rewards, b.rewards)
+        h = credit.hae(
+            v.rewards, ro.value_low, ro.value_high, ro.switch, ro.mask, ro.terminated, 0.9, 1.0, 0.95
+        )
+        torch.testing.assert_close(v.adv_action[ro.mask], h.adv_low[ro.mask])
+        assert not torch.allclose(v.adv_action[ro.mask], b.adv_action[ro.mask])

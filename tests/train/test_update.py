@@ -48,9 +48,11 @@ def test_token_advantages_follow_blocks():
     torch.testing.assert_close(adv, expected, equal_nan=True)
 
 
-def test_first_ratio_is_one_and_shapes(setup):
+@pytest.mark.parametrize("chunk", [64, 3])
+def test_first_ratio_is_one_and_shapes(setup, chunk):
     policy, turns, credit = setup
-    batch = prepare_batch(TurnScorer(policy), turns, credit, kl_coef=0.01)
+    # chunk 3: length-sorted passes of 3 turns, placed back in rollout order
+    batch = prepare_batch(TurnScorer(policy), turns, credit, kl_coef=0.01, chunk=chunk)
     assert batch.old_values.shape == (len(turns), len(VALUE_SLOTS))
     assert batch.old_values[:, 2].isnan().all()  # no V_term head on this policy
     out = TurnScorer(policy)(turns)
@@ -138,3 +140,47 @@ def test_micro_batch_size_is_validated():
 
     with pytest.raises(ValueError, match="ppo.microbatch_turns"):
         build_config({"model": {"path": "m"}, "ppo": {"microbatch_turns": -1}})
+
+
+@pytest.mark.parametrize("minibatch_turns", [8, 4], ids=["one-minibatch", "two-minibatches"])
+def test_old_logprobs_from_the_first_forward_equal_rescoring_first(minibatch_turns):
+    """`prepare_batch(rescore=False)`: the update takes the old log-probs from its first minibatch's own
+    forward and scores the other turns before its first step. Same maths as re-scoring everything first:
+    equal updates and diagnostics, up to the float rounding of other batch shapes."""
+    start = {n: p.detach().clone() for n, p in tiny_policy().named_parameters() if p.requires_grad}
+    eager, eager_stats = one_update(rank=0, world=1, minibatch_turns=minibatch_turns, rescore=True)
+    fused, fused_stats = one_update(rank=0, world=1, minibatch_turns=minibatch_turns, rescore=False)
+    for name in eager:
+        d_eager, d_fused = eager[name] - start[name], fused[name] - start[name]
+        assert (d_eager - d_fused).abs().max() <= 1e-3, name  # Adam: see the micro-batch test
+        assert (d_eager - d_fused).norm() <= 1e-3 * d_eager.norm(), name
+    assert eager_stats.keys() == fused_stats.keys()
+    for key, value in eager_stats.items():
+        assert fused_stats[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
+
+
+def test_deferred_batch_is_filled_by_the_update(setup):
+    """After `ppo_update` a deferred batch holds the old log-probs, values and features that re-scoring
+    first would have given (the policy before its first step)."""
+    from accelerate import Accelerator
+
+    from hiper_repro.train.config import build_config
+    from hiper_repro.train.setup import build_optimizer
+    from hiper_repro.train.update import ppo_update
+
+    policy, turns, credit = setup
+    eager = prepare_batch(TurnScorer(policy), turns, credit, kl_coef=0.01)
+    fresh = tiny_policy()
+    fresh.load_state_dict(policy.state_dict())
+    cfg = build_config({"model": {"path": "unused"}, "ppo": {"minibatch_turns": 3, "lr": 1e-2}})
+    optimizer, _ = build_optimizer(fresh, cfg)
+    accelerator = Accelerator(cpu=True)
+    learner = TurnScorer(fresh)
+    scorer, optimizer = accelerator.prepare(learner, optimizer)
+    deferred = prepare_batch(learner, turns, credit, kl_coef=0.01, rescore=False)
+    assert deferred.old_logprobs is None and deferred.old_values is None
+    ppo_update(accelerator, scorer, optimizer, deferred, cfg.ppo, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(deferred.old_logprobs, eager.old_logprobs)
+    torch.testing.assert_close(deferred.old_values, eager.old_values, equal_nan=True)
+    torch.testing.assert_close(deferred.features, eager.features)
+    torch.testing.assert_close(deferred.ref_logprobs, eager.ref_logprobs)
