@@ -362,10 +362,11 @@ def test_variants_run_their_base_rule_under_their_overrides(variant, base, diffe
     b_cfg = build_config(data | {"method": {**data["method"], "name": base}})
     assert v_cfg.base_method == base and v_cfg.fmt == b_cfg.fmt == "plan_execute"
     v, b = assign_credit(ro, v_cfg), assign_credit(ro, b_cfg)
-    if differs == "shaping":  # KEEP turns pay 0.3, KEEP turns that rewrote the subgoal 0.3 more
+    if differs == "shaping":  # the authors' normalized mode: 0.3 / n per KEEP turn, a rewrite 0.3 more
         assert (v_cfg.shaping.keep_penalty, v_cfg.shaping.keep_consistency_penalty) == (0.3, 0.3)
-        assert v.rewards[2, 1] == pytest.approx(b.rewards[2, 1] - 0.6)
-        assert v.rewards[0, 1] == pytest.approx(b.rewards[0, 1] - 0.3)
+        assert v_cfg.shaping.keep_penalty_mode == "normalized"
+        assert v.rewards[2, 1] == pytest.approx(b.rewards[2, 1] - 0.3 / 3 - 0.3)  # n = 3 decision turns
+        assert v.rewards[0, 1] == pytest.approx(b.rewards[0, 1] - 0.3 / 4)
         assert v.rewards[1, 1] == b.rewards[1, 1]  # a SWITCH turn
     else:  # same rewards, the boundary bootstrap changes A_low in earlier segments only
         assert v_cfg.method.lam_boundary == 0.0 and b_cfg.method.lam_boundary == 1.0
