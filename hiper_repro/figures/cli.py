@@ -100,6 +100,13 @@ def read_stats(stats_dir: Path) -> dict[str, pd.DataFrame]:
     return out
 
 
+def no_sweep() -> Figure:
+    raise ValueError(
+        "the lab dataset has no critic-quality sweep (theory grid without critic_ev: the horizons and full "
+        "grids have one)"
+    )
+
+
 def read_numbers(stats_dir: Path) -> dict:
     """``numbers.json`` of the stats folder ({} when absent: figures that need its numbers draw without)."""
     path = stats_dir / "numbers.json"
@@ -246,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         jobs["theory_crossover"] = lambda: plot_crossover(
             stats["theory_crossover"], stats["theory_crossover_points"], critic_marks(numbers)
         )
+        if "sweep_bias_sq" not in theory:
+            jobs["theory_crossover"] = no_sweep
     drawn, skipped = [], {}
     for name, draw in jobs.items():
         try:
