@@ -37,7 +37,7 @@ STATS_TABLES = (
 # Tables only some studies have: paired changes need starting evaluations, diagnostics the /iterations
 # group, the lab's ratios a theory dataset. A figure or table built from a missing one is skipped, saying so.
 OPTIONAL_TABLES = (
-    "change_from_start", "change_difference", "invalid_change", "change_secondary", "diagnostics",
+    "change_from_start", "change_difference", "horizon_trend", "invalid_change", "change_secondary", "diagnostics",
     "diagnostics_phases", "theory_ratios", "theory_crossover", "theory_crossover_points",
 )  # fmt: skip
 
@@ -181,7 +181,13 @@ def table_jobs(
         ),
         "change_difference": (
             lambda: tables.change_difference_table(s["change_difference"]),
-            "Change from the start of the reference minus that of each other method (points, 95% CI).",
+            "Change from the start of the reference minus that of each other method, and of each configured "
+            "contrast (points, 95% CI).",
+        ),
+        "horizon_trend": (
+            lambda: tables.horizon_trend_table(s["horizon_trend"]),
+            "Slope of each change difference per extra subtask, least squares over the horizons both methods "
+            "ran (points, 95% CI resampling seeds and tasks within each horizon).",
         ),
         "diagnostics": (
             lambda: tables.diagnostics_table(s["diagnostics_phases"], s["invalid_change"]),

@@ -6,7 +6,7 @@ maps a CSV name to a tidy DataFrame (one row per estimate). ``numbers`` maps dot
 becomes ``null`` in JSON). Keys (``{env}``, ``{method}``, ``{h}`` the horizon, ``{ref}`` the reference
 method, ``{b}`` another method, ``{est}`` an advantage estimator ``flat``/``low``/``high``)::
 
-    meta.{methods,envs,horizons,seeds,n_runs,reps,curve_reps,variance_reps,ci,k,threshold,reference}
+    meta.{methods,envs,horizons,seeds,n_runs,reps,curve_reps,variance_reps,ci,k,threshold,reference,contrasts}
     final_success.{env}.h{h}.{method}.{mean,ci_low,ci_high,n_runs}        final evaluation, per cell
     last_k_success.{env}.h{h}.{method}.{mean,ci_low,ci_high,n_runs}       mean of the last k evaluations
     aggregate.{final|last_k}.{mean|iqm}.{method}.{estimate,ci_low,ci_high,n_runs}   pooled over cells
@@ -61,6 +61,7 @@ from hiper_repro.stats.estimates import CELL, Estimates, Options, estimate, tidy
 from hiper_repro.stats.findings import findings
 from hiper_repro.stats.lab import crossover_points, horizon_trend, lab_crossover, lab_ratios
 from hiper_repro.stats.study import settings_table, study_facts
+from hiper_repro.stats.trend import parse_contrasts
 
 __all__ = ["Options", "compute", "numbers", "tables"]
 
@@ -222,6 +223,7 @@ def numbers(est: Estimates, verdicts: dict[str, dict], opts: Options) -> dict[st
             "k": opts.k,
             "threshold": opts.threshold,
             "reference": ref,
+            "contrasts": [c for c in opts.contrasts if set(parse_contrasts([c])[0]) <= set(est.methods)],
         },
     )
     ci = ("ci_low", "ci_high")

@@ -124,3 +124,29 @@ def test_lab_crossover_says_where_hae_wins_and_what_the_runs_reached():
     assert findings(_numbers())["text.lab_crossover"].startswith(
         "The lab dataset has no critic-quality sweep"
     )
+
+
+def test_horizon_contrasts_and_what_carries_a_keep_gain():
+    numbers = _numbers(
+        **{"meta.horizons": [1, 3], "meta.contrasts": ["hiper:ppo-pe", "hiper-keep:ppo-pe-keep"]}
+    )
+    for h, (e, lo, hi) in ((1, (-0.04, -0.09, 0.01)), (3, (0.06, 0.01, 0.12))):
+        numbers |= {f"change_vs.household.h{h}.hiper_vs_ppo-pe.{k}": v for k, v in zip(("estimate", "ci_low", "ci_high"), (e, lo, hi))}  # fmt: skip
+    numbers |= {"horizon_trend.household.hiper_vs_ppo-pe.estimate": 0.05, "horizon_trend.household.hiper_vs_ppo-pe.ci_low": 0.01,
+                "horizon_trend.household.hiper_vs_ppo-pe.ci_high": 0.09}  # fmt: skip
+    # at h3 only: the estimator under the shaping, and (stored the other way round) the shaping under HAE
+    numbers |= {"change_vs.household.h3.hiper-keep_vs_ppo-pe-keep.estimate": 0.08, "change_vs.household.h3.hiper-keep_vs_ppo-pe-keep.ci_low": 0.02,
+                "change_vs.household.h3.hiper-keep_vs_ppo-pe-keep.ci_high": 0.14, "change_vs.household.h3.hiper_vs_hiper-keep.estimate": 0.01,
+                "change_vs.household.h3.hiper_vs_hiper-keep.ci_low": -0.05, "change_vs.household.h3.hiper_vs_hiper-keep.ci_high": 0.06}  # fmt: skip
+    out = findings(numbers)
+    assert (
+        "hiper minus ppo-pe (household): h1 -4.0 points [-9.0, +1.0]; h3 +6.0 points [+1.0, +12.0]; slope +5.0 points "
+        "[+1.0, +9.0] per extra subtask, which lies above 0. hiper-keep minus ppo-pe-keep (household): h3 +8.0 points"
+    ) in out["text.horizons"]
+    assert out["text.keep_shaping"] == (
+        "At household h3, under the same KEEP shaping HAE minus flat GAE is +8.0 points [+2.0, +14.0] and the shaping's "
+        "effect on HAE (hiper-keep minus hiper) -1.0 points [-6.0, +5.0]: the estimator carries the gain, not the shaping."
+    )
+    assert findings(_numbers())["text.keep_shaping"].startswith(
+        "The study did not train the KEEP-shaping arms"
+    )
