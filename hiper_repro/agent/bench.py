@@ -169,7 +169,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--max-new-tokens", type=int, default=24)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--smollm2", action="store_true", help="also measure SmolLM2-135M at batch 1 and 16")
-    ap.add_argument("--cache-dir", default="results/models/cache", help="where SmolLM2 is converted")
+    ap.add_argument("--cache-dir", default="results/smollm2/models/cache", help="where SmolLM2 is converted")
     ap.add_argument("--out", default=None, help="write the numbers as JSON here")
     args = ap.parse_args(argv)
     result = {

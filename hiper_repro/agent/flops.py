@@ -51,25 +51,31 @@ class FlopCounter:
         return out
 
 
-def _dims(model: torch.nn.Module) -> tuple[int, int, int]:
-    """(dense parameters of the decoder layers, layers, hidden size) of an HF causal LM."""
+def _dims(model: torch.nn.Module) -> tuple[int, int, int, int]:
+    """(dense parameters of the decoder layers, of the last layer's key and value projections, layers,
+    hidden size) of an HF causal LM."""
     cfg = model.config
-    decoder = model.get_decoder()
-    layers = getattr(decoder, "layers", None)
+    layers = getattr(model.get_decoder(), "layers", None)
     dense = sum(p.numel() for p in layers.parameters() if p.dim() >= 2) if layers is not None else 0
-    return dense, int(cfg.num_hidden_layers), int(cfg.hidden_size)
+    attn = getattr(layers[-1], "self_attn", None) if layers is not None else None
+    kv = sum(getattr(attn, n).weight.numel() for n in ("k_proj", "v_proj") if hasattr(attn, n))
+    return dense, kv, int(cfg.num_hidden_layers), int(cfg.hidden_size)
+
+
+def _counter_and_dims(model: torch.nn.Module) -> tuple[FlopCounter, tuple[int, int, int, int], float]:
+    counter = _ACTIVE[-1]
+    key = id(model)
+    if key not in counter._per_model:
+        counter._per_model[key] = _dims(model)
+    backward = 3.0 if torch.is_grad_enabled() and any(p.requires_grad for p in model.parameters()) else 1.0
+    return counter, counter._per_model[key], backward
 
 
 def count_forward(model: torch.nn.Module, attention_mask: torch.Tensor, n_new: int) -> None:
     """Count one decoder pass of `n_new` positions per row over `attention_mask` (B, L: cache + new)."""
     if not _ACTIVE:
         return
-    counter = _ACTIVE[-1]
-    key = id(model)
-    if key not in counter._per_model:
-        counter._per_model[key] = _dims(model)
-    dense, layers, hidden = counter._per_model[key]
-    backward = 3.0 if torch.is_grad_enabled() and any(p.requires_grad for p in model.parameters()) else 1.0
+    counter, (dense, _, layers, hidden), backward = _counter_and_dims(model)
     real = attention_mask.long()
     context = real.sum(-1).double()  # c per row
     new = real[:, -n_new:].sum(-1).double()  # n per row
@@ -80,6 +86,31 @@ def count_forward(model: torch.nn.Module, attention_mask: torch.Tensor, n_new: i
     counter.useful += backward * useful
     counter.executed += backward * executed
     counter.tokens += int(new.sum())
+
+
+def count_forward_at(model: torch.nn.Module, attention_mask: torch.Tensor, keep: torch.Tensor) -> None:
+    """Count a pass whose last layer computes only the positions `keep` (B, S) beyond its keys and values
+    (`agent.last_layer.hidden_at`): the other layers and the last one's key/value projections run on
+    every position, its queries, output projection and MLP on the kept ones."""
+    if not _ACTIVE:
+        return
+    counter, (dense, kv, layers, hidden), backward = _counter_and_dims(model)
+    real = attention_mask.long()
+    tokens = float(real.sum())
+    last = dense // layers  # the layers are alike
+    kept = torch.gather(real, 1, keep).bool()
+    context = real.sum(-1).double()
+    pairs_lower = float((context * (context + 1) / 2).sum())
+    pairs_kept = float(((keep + 1).double() * kept).sum())
+    useful = 2.0 * (dense - last + kv) * tokens + 2.0 * (last - kv) * float(kept.sum())
+    useful += 4.0 * hidden * ((layers - 1) * pairs_lower + pairs_kept)
+    rows, width = attention_mask.shape
+    s = keep.shape[1]
+    executed = 2.0 * (dense - last + kv) * rows * width + 2.0 * (last - kv) * rows * s
+    executed += 4.0 * hidden * rows * width * ((layers - 1) * width + s)
+    counter.useful += backward * useful
+    counter.executed += backward * executed
+    counter.tokens += int(tokens)
 
 
 def count_logits(model: torch.nn.Module, positions: int) -> None:

@@ -36,7 +36,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 
-from hiper_repro.agent.flops import count_forward, count_logits
+from hiper_repro.agent import last_layer
+from hiper_repro.agent.flops import count_forward, count_forward_at, count_logits
 from hiper_repro.agent.formats import KEEP, SWITCH, SWITCH_OPEN, check_format
 from hiper_repro.agent.models import load_tokenizer
 from hiper_repro.io import atomic_dir
@@ -239,6 +240,19 @@ class Policy(nn.Module):
         if use_cache and new_cache is None:
             new_cache = getattr(out, "past_key_values", None)
         return out.last_hidden_state, new_cache
+
+    def hidden_at(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, keep: torch.Tensor
+    ) -> torch.Tensor:
+        """Final hidden states (B, S, H) of right-padded sequences at positions ``keep`` (B, S) only: the
+        last layer runs where it is read (`agent.last_layer`), the rest as in :meth:`hidden`."""
+        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        model = self._reference[0] if self._use_reference else self._base()
+        if last_layer.supports(model):
+            count_forward_at(model, attention_mask, keep)
+        else:
+            count_forward(model, attention_mask, input_ids.shape[1])
+        return last_layer.hidden_at(model, input_ids, attention_mask, position_ids, keep)
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """Next-token logits (float32) from hidden states (..., H)."""

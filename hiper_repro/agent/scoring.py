@@ -9,7 +9,9 @@ are read at exactly the positions the rollout used (see :mod:`hiper_repro.agent.
     value_low                                P_i + value_low_pos (P_i - 1 when value_low_pos = -1)
     switch_prob                              the distribution predicting response token switch_pos
 
-so, for the same weights, log-probs and values equal the rollout's up to float noise (tested).
+so, for the same weights, log-probs and values equal the rollout's up to float noise (tested). Every read
+lies at or after the last prompt token, so the final layer runs only there (`Policy.hidden_at`,
+:mod:`hiper_repro.agent.last_layer`): the earlier prompt positions give it their keys and values alone.
 With ``reference=True`` the reference policy is scored under no_grad (log-probs only; values NaN);
 otherwise gradients follow the caller's grad mode.
 """
@@ -43,8 +45,14 @@ class TurnScores:
 
 
 def _pack(turns: list[TurnTokens], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-padded prompt + response ids (N, L), attention mask, response ids and blocks (N, R), and the
-    positions every read uses (see the module docstring)."""
+    """Right-padded prompt + response ids (N, L), attention mask, response ids and blocks (N, R), and
+    the positions every read uses (see the module docstring).
+
+    Every read lies at or after the last prompt token P - 1, so the passes compute final hidden states
+    only at `keep` (N, R + 1): positions P - 1 .. P - 1 + R (clamped to the row's last token). Reads are
+    indices into that window: response token k's log-prob at k, the prompt-end values at 0, V_low at
+    value_low_pos + 1 (0 when -1), beta at switch_pos.
+    """
     if not turns:
         raise ValueError("turns must not be empty")
     p_len = torch.tensor([len(t.prompt_ids) for t in turns])
@@ -61,22 +69,23 @@ def _pack(turns: list[TurnTokens], pad_id: int) -> dict[str, torch.Tensor]:
         resp[i, : len(t.response_ids)] = t.response_ids
         block[i, : len(t.block)] = t.block
     low_pos = torch.tensor([t.value_low_pos for t in turns])
+    keep = p_len[:, None] - 1 + torch.arange(r_max + 1)[None, :]
     return {
         "ids": ids,
         "attn": (torch.arange(width)[None, :] < (p_len + r_len)[:, None]).long(),
         "resp": resp,
         "block": block,
         "mask": torch.arange(r_max)[None, :] < r_len[:, None],
-        # Position predicting response token k is P + k - 1; clamp keeps padding gathers in range.
-        "pred_pos": (p_len[:, None] + torch.arange(r_max)[None, :] - 1).clamp(max=width - 1),
-        "end_pos": p_len - 1,
-        "low_pos": torch.where(low_pos < 0, p_len - 1, p_len + low_pos),
-        "switch_pos": p_len + torch.tensor([t.switch_pos for t in turns]) - 1,
+        "keep": torch.minimum(keep, (p_len + r_len - 1)[:, None]),
+        "end_pos": torch.zeros(n, dtype=torch.long),
+        "low_pos": torch.where(low_pos < 0, 0, low_pos + 1),
+        "switch_pos": torch.tensor([t.switch_pos for t in turns]),
     }
 
 
 def value_features(h: torch.Tensor, packed: dict[str, torch.Tensor]) -> torch.Tensor:
-    """(N, 2, H) hidden states the value heads read: at the prompt's end and at V_low's position."""
+    """(N, 2, H) hidden states the value heads read: at the prompt's end and at V_low's position
+    (`h` holds the hidden states at `packed["keep"]`)."""
     rows = torch.arange(h.shape[0], device=h.device)
     return torch.stack([h[rows, packed["end_pos"].to(h.device)], h[rows, packed["low_pos"].to(h.device)]], 1)
 
@@ -102,7 +111,8 @@ def score_values(
     policy's trunk for cached features: no log-probs, no vocabulary projection); with ``with_features``
     also ``features`` (N, 2, H), what the heads read. Gradients follow the caller's grad mode."""
     packed = _pack(turns, pad_id)
-    h, _ = model.hidden(packed["ids"].to(model.device), packed["attn"].to(model.device))
+    device = model.device
+    h = model.hidden_at(packed["ids"].to(device), packed["attn"].to(device), packed["keep"].to(device))
     features = value_features(h, packed)
     out = values_from_features(model, features)
     return out | {"features": features} if with_features else out
@@ -127,17 +137,17 @@ def score_turns(
     device = policy.device
     n = len(turns)
     rows = torch.arange(n)
-    ids, attn = packed["ids"].to(device), packed["attn"].to(device)
+    ids, attn, keep = packed["ids"].to(device), packed["attn"].to(device), packed["keep"].to(device)
     # The reference never needs gradients; the policy follows the caller's grad mode (no_grad when
     # re-scoring old log-probs, which otherwise would keep every layer's activations alive).
     context = torch.no_grad() if reference else contextlib.nullcontext()
     with context:
         if reference:
             with policy.reference_mode():
-                h, _ = policy.hidden(ids, attn)
+                h = policy.hidden_at(ids, attn, keep)
         else:
-            h, _ = policy.hidden(ids, attn)
-        h_pred = h[rows[:, None], packed["pred_pos"]]
+            h = policy.hidden_at(ids, attn, keep)
+        h_pred = h[:, :-1]  # window index k predicts response token k
         logits = policy.logits(h_pred) / temperature
         logp_all = torch.log_softmax(logits, dim=-1)
         logprobs = logp_all.gather(-1, packed["resp"].to(device)[..., None]).squeeze(-1)

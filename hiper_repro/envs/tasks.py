@@ -9,7 +9,7 @@ A candidate belongs to the eval split when the SHA-256 of its canonical JSON spe
 - the splits are disjoint by construction (a world is in exactly one of them),
 - each split is a prefix-stable sequence: ``n=10`` gives the first 10 tasks of ``n=100``,
 - neither depends on a training seed: the pipeline writes each split once
-  (``results/tasks/{env}/h{horizon}/{split}.jsonl``) and every method and seed reads that file.
+  (``results/{preset}/tasks/{env}/h{horizon}/{split}.jsonl``) and every method and seed reads that file.
 
 Duplicate specs inside a split are dropped. Each env module provides ``sample_spec(rng, horizon,
 **options) -> dict`` (cheap), ``describe(spec, **options) -> (task_type, instruction)``,

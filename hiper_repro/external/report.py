@@ -26,11 +26,12 @@ import pandas as pd  # noqa: E402
 
 from hiper_repro.cli_help import DefaultsFormatter
 from hiper_repro.external import analysis as an  # noqa: E402
+from hiper_repro.external import figures as fig  # noqa: E402
 from hiper_repro.external.runs import load_runs  # noqa: E402
-from hiper_repro.figures import authors as fig  # noqa: E402
-from hiper_repro.figures.cli import built_or_skipped, save_figure  # noqa: E402
-from hiper_repro.figures.tables import PUBLISHED, write_table  # noqa: E402
+from hiper_repro.figures.output import built_or_skipped, save_figure  # noqa: E402
+from hiper_repro.figures.tables import write_table  # noqa: E402
 from hiper_repro.io import write_atomic  # noqa: E402
+from hiper_repro.published import PUBLISHED  # noqa: E402
 
 PUBLISHED_CLAIMS = {
     "higher_final_success": "HiPER 95.3% vs PPO 68.2% (ALFWorld, 1.5B, 3 seeds)",

@@ -11,9 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import matplotlib
 
@@ -26,7 +25,8 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from hiper_repro.cli_help import DefaultsFormatter
 from hiper_repro.figures import credit, diagnostics, results, tables  # noqa: E402
-from hiper_repro.io import atomic_target, write_atomic  # noqa: E402
+from hiper_repro.figures.output import built_or_skipped, save_figure  # noqa: E402
+from hiper_repro.io import write_atomic  # noqa: E402
 from hiper_repro.traces.merge import open_merged  # noqa: E402
 
 STATS_TABLES = (
@@ -45,36 +45,6 @@ OPTIONAL_TABLES = (
 def missing_table(name: str) -> pd.DataFrame:
     """Stand-in for an optional stats table this study lacks: figures refuse it with the reason."""
     return pd.DataFrame().assign(**{f"<{name}.csv not written by hiper-repro stats for this study>": []})
-
-
-T = TypeVar("T")
-
-
-def built_or_skipped(
-    jobs: dict[str, Callable[[], T]], skipped: dict[str, str], say: str
-) -> Iterator[tuple[str, T]]:
-    """(name, result) of every job that builds; one that raises ValueError (this study has no data for it) is
-    left out, with `say` + its name and the reason on stderr and the reason in `skipped`."""
-    for name, build in jobs.items():
-        try:
-            built = build()
-        except ValueError as err:
-            print(f"{say}{name}: {err}", file=sys.stderr)
-            skipped[name] = str(err)
-            continue
-        yield name, built
-
-
-def save_figure(fig: Figure, out_dir: Path, name: str) -> list[Path]:
-    """Save ``fig`` as ``name.pdf`` and ``name.png`` (each written atomically)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for ext in ("pdf", "png"):
-        target = out_dir / f"{name}.{ext}"
-        with atomic_target(target) as tmp:
-            fig.savefig(tmp, format=ext)
-        paths.append(target)
-    return paths
 
 
 def read_stats(stats_dir: Path) -> dict[str, pd.DataFrame]:
@@ -149,9 +119,7 @@ def figure_jobs(
         "performance_profiles": lambda: results.performance_profiles(s["performance_profile"]),
         "probability_of_improvement": lambda: results.improvement_intervals(s["improvement"]),
         "variance_by_position": lambda: credit.variance_by_position(s["variance_by_position"], reference),
-        "variance_by_horizon": lambda: credit.variance_by_horizon(
-            s["variance_by_horizon"], (reference, "ppo")
-        ),
+        "variance_by_horizon": lambda: credit.variance_by_horizon(s["variance_by_horizon"]),
         "segments": lambda: credit.segment_distributions(tree, reference),
         "switch_rate": lambda: credit.switch_rate_dynamics(s["switch_rate"]),
         "diagnostics": lambda: diagnostics.training_diagnostics(s["diagnostics"]),

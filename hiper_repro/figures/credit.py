@@ -12,18 +12,19 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
-from hiper_repro.figures.results import grid
+from hiper_repro.figures.results import grid, require_horizons
 from hiper_repro.figures.style import ESTIMATOR_LABELS, label, order, palette, require, styled
 
+# Colour means the method in every figure (style.COLOURS); an estimator is told by its marker and line.
 ESTIMATOR_STYLE = {
-    "flat": ("tab:grey", "o", "-"),
-    "low": ("tab:blue", "s", "-"),
-    "high": ("tab:orange", "^", "--"),
+    "flat": ("o", ":"),
+    "low": ("s", "-"),
+    "high": ("^", "--"),
 }
 
 
-def _estimator_style(est: str) -> tuple[str, str, str]:
-    return ESTIMATOR_STYLE.get(est, ("black", "x", ":"))
+def _estimator_style(est: str) -> tuple[str, str]:
+    return ESTIMATOR_STYLE.get(est, ("x", "-."))
 
 
 def log_band(low: np.ndarray, high: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
@@ -35,7 +36,8 @@ def log_band(low: np.ndarray, high: np.ndarray, floor: float) -> tuple[np.ndarra
 @styled
 def variance_by_position(variance: pd.DataFrame, method: str = "hiper") -> Figure:
     """Variance of the advantage at each turn position for ``method``'s estimators (flat GAE on the same
-    turns, HAE low, HAE high), with hierarchical bootstrap CIs; rows environments, columns horizons.
+    turns, HAE low, HAE high: markers and line styles, in the method's colour), with hierarchical bootstrap
+    CIs; rows environments, columns horizons.
     On the log axis a band's lower end at 0 is drawn at the axis' bottom (a fifth of the smallest positive
     value shown). ``variance`` is the ``variance_by_position`` table."""
     require(
@@ -50,13 +52,14 @@ def variance_by_position(variance: pd.DataFrame, method: str = "hiper") -> Figur
         )
     envs, horizons = sorted(v["env"].unique()), sorted(v["horizon"].unique())
     fig, axes = grid(len(envs), len(horizons))
+    colour = palette([method])[method]
     positive = v.loc[v["variance"] > 0, "variance"]
     floor = float(positive.min()) / 5 if len(positive) else 1e-6
     for (r, env), (c, h) in ((a, b) for a in enumerate(envs) for b in enumerate(horizons)):
         ax = axes[r, c]
         for est in [e for e in ESTIMATOR_STYLE if e in set(v["estimator"])]:
             d = v[(v["env"] == env) & (v["horizon"] == h) & (v["estimator"] == est)].sort_values("turn")
-            colour, marker, ls = _estimator_style(est)
+            marker, ls = _estimator_style(est)
             ax.plot(
                 d["turn"],
                 d["variance"],
@@ -65,7 +68,7 @@ def variance_by_position(variance: pd.DataFrame, method: str = "hiper") -> Figur
                 color=colour,
                 label=ESTIMATOR_LABELS.get(est, est),
             )
-            ax.fill_between(d["turn"], *log_band(d["ci_low"], d["ci_high"], floor), color=colour, alpha=0.2)
+            ax.fill_between(d["turn"], *log_band(d["ci_low"], d["ci_high"], floor), color=colour, alpha=0.12)
         ax.set(title=f"{env}, h={h}", yscale="log")
         ax.set_ylim(bottom=floor)
         if r == len(envs) - 1:
@@ -79,33 +82,37 @@ def variance_by_position(variance: pd.DataFrame, method: str = "hiper") -> Figur
 
 
 @styled
-def variance_by_horizon(variance: pd.DataFrame, methods: tuple[str, ...] = ("hiper", "ppo")) -> Figure:
+def variance_by_horizon(variance: pd.DataFrame, methods: tuple[str, ...] | None = None) -> Figure:
     """Advantage variance over all turns against horizon, with hierarchical bootstrap CIs; colour marks the
-    estimator (flat GAE, HAE low, HAE high), line style the method (``methods`` present in the table); one
-    panel per environment. ``variance`` is the ``variance_by_horizon`` table."""
+    method (``methods`` present in the table, default every one, as in the variance table), marker and line
+    style the estimator (flat GAE, HAE low, HAE high); one panel per environment. Skipped (ValueError) with a
+    single horizon. ``variance`` is the ``variance_by_horizon`` table."""
     require(
         variance,
         ["method", "estimator", "env", "horizon", "variance", "ci_low", "ci_high"],
         "variance_by_horizon",
     )
-    shown = [m for m in methods if m in set(variance["method"])]
+    require_horizons(variance, "variance_by_horizon")
+    shown = (
+        order(variance["method"]) if methods is None else [m for m in methods if m in set(variance["method"])]
+    )
     if not shown:
         raise ValueError(
             f"variance_by_horizon: none of {list(methods)} in methods {sorted(variance['method'].unique())}"
         )
     envs = sorted(variance["env"].unique())
     fig, axes = grid(1, len(envs), width=3.6)
-    styles = dict(zip(shown, ["-", "--", ":", "-."]))
+    colours = palette(shown)
     for ax, env in zip(axes[0], envs):
         v = variance[variance["env"] == env]
         for m in shown:
             for est in [e for e in ESTIMATOR_STYLE if e in set(v.loc[v["method"] == m, "estimator"])]:
                 d = v[(v["method"] == m) & (v["estimator"] == est)].sort_values("horizon")
-                colour, marker, _ = _estimator_style(est)
+                marker, ls = _estimator_style(est)
                 low, high = log_band(d["ci_low"], d["ci_high"], float(d["variance"].min()) / 5)
                 yerr = [d["variance"] - low, high - d["variance"]]
-                ax.errorbar(d["horizon"], d["variance"], yerr=yerr, marker=marker, linestyle=styles[m], capsize=2,
-                            color=colour, label=f"{label(m)}: {ESTIMATOR_LABELS.get(est, est)}")  # fmt: skip
+                ax.errorbar(d["horizon"], d["variance"], yerr=yerr, marker=marker, linestyle=ls, capsize=2,
+                            color=colours[m], label=f"{label(m)}: {ESTIMATOR_LABELS.get(est, est)}")  # fmt: skip
         ax.set(title=env, xlabel="horizon (subtasks)", yscale="log", xticks=sorted(v["horizon"].unique()))
     axes[0, 0].set_ylabel("advantage variance (all turns)")
     handles, labels = axes[0, 0].get_legend_handles_labels()

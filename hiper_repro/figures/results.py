@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from hiper_repro.figures.style import label, order, palette, require, styled
+from hiper_repro.traces.schema import START_EVAL as START  # eval_iteration of the starting policy
 
 CELL = ["method", "env", "horizon"]
 
@@ -79,14 +80,11 @@ def final_success_bars(cells: pd.DataFrame, runs: pd.DataFrame, score: str = "fi
     return fig
 
 
-START = -1  # eval_iteration of the starting policy, evaluated before the first update
-
-
 @styled
 def learning_curves(curves: pd.DataFrame) -> Figure:
-    """Evaluation success over training, mean over seeds with its CI band, per environment (rows) and
-    horizon (columns), from the starting policy (``eval_iteration`` -1, a square at "start") on.
-    ``curves`` is the ``learning_curves`` table."""
+    """Evaluation success over training against the updates completed (``eval_iteration``), mean over seeds
+    with its CI band, per environment (rows) and horizon (columns), from the starting policy (0 updates, a
+    square, its tick labelled "start") on. ``curves`` is the ``learning_curves`` table."""
     require(curves, [*CELL, "eval_iteration", "estimate", "ci_low", "ci_high"], "learning_curves")
     envs, horizons = sorted(curves["env"].unique()), sorted(curves["horizon"].unique())
     fig, axes = grid(len(envs), len(horizons), sharey=True)
@@ -106,16 +104,27 @@ def learning_curves(curves: pd.DataFrame) -> Figure:
                 start["eval_iteration"], 100 * start["estimate"], "s", ms=7, mfc="white", color=colours[m]
             )
         if has_start:
+            # the starting policy sits at 0 updates: its tick reads "start" instead of "0"
             last = sub["eval_iteration"].max()
             ticks = [t for t in ax.get_xticks() if START < t <= last and float(t).is_integer()]
             ax.set_xticks([START, *ticks], ["start", *(f"{t:g}" for t in ticks)])
         ax.set(title=f"{env}, h={h}", ylim=(0, 105))
         if r == len(envs) - 1:
-            ax.set_xlabel("training iteration")
+            ax.set_xlabel("updates completed (training iterations)")
         if c == 0:
             ax.set_ylabel("success (%)")
     _legend(fig, axes[0, 0])
     return fig
+
+
+def require_horizons(df: pd.DataFrame, name: str) -> None:
+    """ValueError (the figure is skipped, saying why) when ``df`` holds a single horizon: a figure against
+    the horizon would show one cell, which the per-cell figures and tables already show."""
+    horizons = sorted(df["horizon"].unique())
+    if len(horizons) < 2:
+        raise ValueError(
+            f"{name}: this study has a single horizon ({horizons[0]}); the per-cell figures show it"
+        )
 
 
 @styled
@@ -125,6 +134,7 @@ def success_vs_horizon(cells: pd.DataFrame, runs: pd.DataFrame, score: str = "fi
     require(runs, [*CELL, score], "run_scores")
     if "score" in cells:
         cells = cells[cells["score"] == score]
+    require_horizons(cells, "success_vs_horizon")
     envs = sorted(cells["env"].unique())
     fig, axes = grid(1, len(envs), sharey=True)
     methods = order(cells["method"])

@@ -3,8 +3,8 @@ lab's ratios, settings, results per task type, and our numbers beside the publis
 
 Each table function takes ``hiper-repro stats`` tables and returns a DataFrame of display strings
 (success in percent, ``mean [ci_low, ci_high]``); :func:`write_table` writes it as CSV, Markdown and LaTeX.
-Published numbers are HiPER's table of results (arXiv 2602.16165, mean of 3 seeds) as summarised in
-docs/METHOD.md section 6; :func:`study_facts` reads what our study actually ran from the merged traces.
+Published numbers are HiPER's table of results (:mod:`hiper_repro.published`); :func:`study_facts` reads
+what our study actually ran from the merged traces.
 """
 
 from __future__ import annotations
@@ -17,26 +17,8 @@ import xarray as xr
 
 from hiper_repro.figures.style import ESTIMATOR_LABELS, label, order, require
 from hiper_repro.io import write_atomic
+from hiper_repro.published import PUBLISHED
 from hiper_repro.stats.study import describe_model
-
-# (setting, model, metric, method) -> published success or score in percent.
-PUBLISHED = pd.DataFrame(
-    [
-        (setting, model, metric, method, value)
-        for setting, model, metric, values in [
-            ("ALFWorld", "Qwen2.5-1.5B-Instruct", "success", (95.3, 86.7, 71.1, 68.2)),
-            ("WebShop", "Qwen2.5-1.5B-Instruct", "score", (85.7, 83.5, 75.8, 73.8)),
-            ("WebShop", "Qwen2.5-1.5B-Instruct", "success", (71.4, 67.4, 56.8, 51.5)),
-            ("ALFWorld", "Qwen2.5-7B-Instruct", "success", (97.4, 90.8, 85.4, 82.8)),
-            ("WebShop", "Qwen2.5-7B-Instruct", "score", (92.2, 86.2, 79.3, 81.4)),
-            ("WebShop", "Qwen2.5-7B-Instruct", "success", (83.3, 75.2, 66.1, 68.7)),
-        ]
-        for method, value in zip(("hiper", "gigpo", "grpo", "ppo"), values)
-    ]
-    + [("ALFWorld", "Qwen2.5-1.5B-Instruct", "success", "ppo-pe", 81.3)],  # ablation: plan-execute + flat GAE
-    columns=["setting", "model", "metric", "method", "value"],
-)
-PUBLISHED_BUDGET = {"iterations": 150, "episodes_per_iteration": 128, "seeds": 3, "max_turns": 50}
 
 
 def fmt(est: float, lo: float, hi: float, scale: float = 100.0, digits: int = 1) -> str:
@@ -56,7 +38,8 @@ def _wide(df: pd.DataFrame, index: list[str]) -> pd.DataFrame:
 
 
 def main_results(cells: pd.DataFrame, aggregate: pd.DataFrame, score: str = "final") -> pd.DataFrame:
-    """Success (%) per environment and horizon and pooled over cells (mean and IQM), per method."""
+    """Success (%) per environment and horizon and pooled over cells (mean and IQM), per method; with a
+    single cell the pooled rows would repeat it and are left out."""
     require(cells, ["method", "env", "horizon", "estimate", "ci_low", "ci_high"], "final_success")
     require(aggregate, ["method", "statistic", "estimate", "ci_low", "ci_high"], "aggregate")
     if "score" in cells:
@@ -64,6 +47,8 @@ def main_results(cells: pd.DataFrame, aggregate: pd.DataFrame, score: str = "fin
     if "score" in aggregate:
         aggregate = aggregate[aggregate["score"] == score]
     per_cell = _wide(cells, ["env", "horizon"]).astype({"horizon": str})
+    if len(per_cell) < 2:
+        return per_cell
     pooled = _wide(
         aggregate.assign(env="all cells", horizon=aggregate["statistic"].map({"mean": "mean", "iqm": "IQM"})),
         ["env", "horizon"],

@@ -1,6 +1,6 @@
 """What RL changed: each run's evaluation at the end against its own starting policy, paired per task.
 
-Every run evaluates its starting policy before the first update (``eval_iteration`` -1) and again later on
+Every run evaluates its starting policy before the first update (``eval_iteration`` 0) and again later on
 the same fixed tasks with common random numbers (each task's sampling noise is fixed by the evaluation
 seed and its id). So the change of run r on task e is a paired difference::
 
@@ -24,17 +24,16 @@ import xarray as xr
 
 from hiper_repro.stats.bootstrap import CI, REPS, SEED, percentile_ci
 from hiper_repro.stats.scores import EVAL_DIM, group
-
-START = -1  # eval_iteration of the starting policy
+from hiper_repro.traces.schema import START_EVAL as START  # eval_iteration of the starting policy
 
 
 def paired_success(tree: xr.DataTree | xr.Dataset, var: str = "success") -> tuple[xr.DataArray, xr.DataArray]:
-    """Per run and evaluation episode: ``var`` at the start (eval_iteration -1) and at the run's last
+    """Per run and evaluation episode: ``var`` at the start (eval_iteration 0) and at the run's last
     evaluation after it. Dims (method, env, horizon, seed, eval_episode); NaN where a run lacks either."""
     ev = group(tree, "evaluation")
     if START not in ev[EVAL_DIM].values:
         raise ValueError(
-            "no evaluation of the starting policy (eval_iteration -1) in these traces: they were written "
+            "no evaluation of the starting policy (eval_iteration 0) in these traces: they were written "
             "before runs evaluated their start; rerun training to get paired changes"
         )
     values = ev[var].astype(float)

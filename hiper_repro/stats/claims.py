@@ -123,8 +123,13 @@ def least_favourable(
     """Claim decided by the least favourable of several comparisons (one per baseline); `deciding` names it,
     ``n_for(baseline)`` says what its CI rests on."""
     ok = {b: r for b, r in results.items() if np.isfinite(r["ci_low"])}
-    if not ok:
+    if not results:
         return undecided(name, "no comparison could be computed")
+    # computed but undefined (e.g. 0 / 0 iterations: every run there at its start): the details say why
+    if not ok:
+        first, nan = next(iter(results)), float("nan")
+        return claim(name, nan, nan, nan, null=null, better=better, deciding=first, n=n_for(first),
+                     reason="no comparison could be computed", **details)  # fmt: skip
     if better == "above":
         against = [b for b, r in ok.items() if r["ci_high"] < null]
         pick = (

@@ -3,13 +3,14 @@
 For one run with evaluation curve c(i) at evaluation iterations i_0 < i_1 < ...::
 
     T_iter    = min { i : c(i) >= threshold }                (NaN when never reached: censored)
-    T_steps   = environment steps of the training iterations up to T_iter
-              = sum over training iterations j <= T_iter of sum over episodes of /episodes length[j]
-    budget    = last evaluation iteration of the run
-    at_first  = reached at the run's first evaluation (with a starting evaluation, eval_iteration -1:
+    T_steps   = environment steps of the training iterations before T_iter
+              = sum over training iterations j < T_iter of sum over episodes of /episodes length[j]
+    budget    = last evaluation point of the run (a run of 30 iterations evaluated at the end: 30)
+    at_first  = reached at the run's first evaluation (with a starting evaluation, eval_iteration 0:
                 the starting policy was already there, so the run says nothing about learning speed)
 
-An evaluation at iteration i scores the policy after iteration i's update (traces schema), hence ``j <= i``.
+An evaluation point i is the number of updates completed (traces schema): it scores the policy trained on
+iterations 0..i-1, hence ``j < i``.
 Censored runs are never dropped silently: ``reached`` flags them, and the restricted time
 ``min(T, budget)`` (``iterations_restricted``, ``env_steps_restricted``) counts them at their budget, a
 lower bound on their true time. Means of the restricted time are therefore conservative for a method
@@ -26,7 +27,8 @@ from hiper_repro.stats.scores import EVAL_DIM, group, last_index
 
 
 def env_steps_until(tree: xr.DataTree | xr.Dataset, eval_iterations: xr.DataArray) -> xr.DataArray:
-    """Environment steps collected by training iterations ``j <= i`` for each evaluation iteration ``i``.
+    """Environment steps collected by training iterations ``j < i`` for each evaluation point ``i`` (updates
+    completed; 0 steps at the starting policy's evaluation, i = 0).
 
     ``tree`` is the merged tree (or its ``/episodes`` Dataset); episode lengths sum over ``episode``.
     Traces may store only every ``keep_every``-th iteration: an iteration that is not stored counts with
@@ -37,9 +39,10 @@ def env_steps_until(tree: xr.DataTree | xr.Dataset, eval_iterations: xr.DataArra
         raise ValueError(f"episodes group needs 'length', variables seen: {sorted(episodes.data_vars)}")
     per_iter = episodes["length"].astype(float).sum("episode", skipna=True, min_count=1)
     stored, evals = per_iter["iteration"].values, np.asarray(eval_iterations.values)
-    full = np.arange(int(min(stored.min(), evals.min())), int(max(stored.max(), evals.max())) + 1)
+    # cum[j] = steps of iterations <= j, from j = evals.min() - 1 (before any stored iteration: 0)
+    full = np.arange(int(min(stored.min(), evals.min() - 1)), int(max(stored.max(), evals.max())) + 1)
     cum = per_iter.reindex(iteration=full, method="ffill").fillna(0.0).cumsum("iteration")
-    steps = cum.sel(iteration=evals.astype(int)).rename(iteration=eval_iterations.name)
+    steps = cum.sel(iteration=evals.astype(int) - 1).rename(iteration=eval_iterations.name)
     steps = steps.assign_coords({eval_iterations.name: evals})
     steps.attrs = {"long_name": "environment steps", "units": "steps"}
     return steps

@@ -29,6 +29,7 @@ from hiper_repro.stats.profiles import performance_profile
 from hiper_repro.stats.scores import EVAL_DIM, eval_curve, group, last_index, run_scores
 from hiper_repro.stats.trend import horizon_trend, parse_contrasts
 from hiper_repro.stats.variance import VARIANCE_REPS, advantage_variance, variance_ratio
+from hiper_repro.traces.schema import START_EVAL
 
 # The horizon study's contrasts: HAE vs flat GAE (same format), critic-free hierarchical vs flat, and the
 # ablations of the authors' KEEP shaping and of the paper's HAE (lam_boundary 0).
@@ -167,7 +168,7 @@ def estimate(tree: xr.DataTree, opts: Options = Options()) -> Estimates:
     )
     baselines = [b for b in opts.efficiency_baselines if b in others] or others
     rate = switch_rate(tree)
-    has_start = bool((group(tree, "evaluation")[EVAL_DIM] < 0).any())
+    has_start = bool((group(tree, "evaluation")[EVAL_DIM] == START_EVAL).any())
     return Estimates(
         reference=ref,
         methods=methods,
@@ -233,7 +234,7 @@ def _secondary_change(tree: xr.DataTree, boot: dict) -> xr.Dataset | None:
     if "evaluation_secondary" not in tree.children:
         return None
     secondary = tree["evaluation_secondary"].to_dataset()
-    if EVAL_DIM not in secondary.dims or not bool((secondary[EVAL_DIM] < 0).any()):
+    if EVAL_DIM not in secondary.dims or not bool((secondary[EVAL_DIM] == START_EVAL).any()):
         return None
     if not bool(secondary["success"].notnull().any()):
         return None

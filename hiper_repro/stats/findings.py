@@ -4,6 +4,11 @@
 one sentence or short paragraph each, so the manuscript can say "RL moved nothing" or "HAE does not beat
 flat GAE" only when the intervals say so:
 
+    text.horizons         "horizon 1" or "horizons 1, 2 and 3", for sentences about the study
+    text.headline         the strongest decided comparison of the reference with another method, in either
+                          direction (final success pooled over cells, or the change from the start per cell)
+    text.pooled           the reference's final success pooled over cells (interquartile mean), or, with one
+                          cell, that cell's mean (pooling would repeat it)
     text.warm_start       evaluation success of each prompt format's starting policy, per cell
     text.change           which methods' changes from their start exclude 0 (``_detail``: every change)
     text.estimator        the reference (HAE) against ppo-pe (flat GAE, same format and warm start): the
@@ -15,7 +20,8 @@ flat GAE" only when the intervals say so:
                           implies for the horizon claim
     text.lab_crossover    by K, the critic explained variance below which the lab's flat GAE gradient is
                           more accurate than HAE's, beside the explained variance the runs' critics reached
-    text.horizons         each contrast of ``meta.contrasts`` (hiper vs ppo-pe, hgigpo vs gigpo, the KEEP and
+    text.horizon_contrasts
+                          each contrast of ``meta.contrasts`` (hiper vs ppo-pe, hgigpo vs gigpo, the KEEP and
                           paper-HAE ablations): its change difference by horizon and its slope over horizons
     text.keep_shaping     whether the KEEP shaping or the estimator carries a gain, from hiper-keep vs
                           ppo-pe-keep (estimator under the shaping) and hiper-keep vs hiper (the shaping)
@@ -58,6 +64,19 @@ def sentence(text: str) -> str:
 
 def listing(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def grouped(pairs: list[tuple[str, str]]) -> str:
+    """(method, cell) pairs in as few phrases as they allow: cells with the same methods share one,
+    "hiper, ppo and ppo-pe at household h1" rather than "hiper at household h1, ppo at household h1 and
+    ppo-pe at household h1"."""
+    by_cell: dict[str, list[str]] = {}
+    for method, where in pairs:
+        by_cell.setdefault(where, []).append(method)
+    by_methods: dict[tuple[str, ...], list[str]] = {}
+    for where, methods in by_cell.items():
+        by_methods.setdefault(tuple(methods), []).append(where)
+    return "; ".join(f"{listing(list(ms))} at {listing(cells)}" for ms, cells in by_methods.items())
 
 
 class Numbers:
@@ -130,7 +149,7 @@ def change(nb: Numbers) -> tuple[str, str]:
                 continue
             start, end = nb.get("change", env, f"h{h}", m, "start"), nb.get("change", env, f"h{h}", m, "end")
             cells.append(f"{where} {pct(start)} to {pct(end)} ({points(*iv)})")
-            {1: up, -1: down}.get(side(iv[1], iv[2]), []).append(f"{m} at {where}")
+            {1: up, -1: down}.get(side(iv[1], iv[2]), []).append((m, where))
             flat += iv[2] - iv[1] <= 1e-12 and iv[0] == 0
         if cells:
             lines.append((m, cells))
@@ -145,9 +164,9 @@ def change(nb: Numbers) -> tuple[str, str]:
     else:
         said = []
         if up:
-            said.append(f"success rose reliably for {listing(up)}")
+            said.append(f"success rose reliably for {grouped(up)}")
         if down:
-            said.append(f"fell reliably for {listing(down)}")
+            said.append(f"fell reliably for {grouped(down)}")
         rest = "; every other interval contains 0" if len(up) + len(down) < n_cells else ""
         verdict = sentence("; ".join(said) + rest + ".")
     if flat:
@@ -199,7 +218,18 @@ def estimator(nb: Numbers) -> tuple[str, str]:
         + "; ".join(cells)
         + "."
     )
+    final = nb.interval(f"final_vs.{ref}_vs_{base}")
+    if final is not None:
+        detail += f" Final success of {ref} minus {base}, pooled over cells: {points(*final)}."
     if not better and not worse:
+        if final is not None and side(final[1], final[2]):
+            ahead = hae if side(final[1], final[2]) > 0 else "flat GAE"
+            return (
+                f"The change from the start does not separate {hae} from flat GAE (in every cell its interval "
+                f"contains 0), but final success does: {ref} minus {base}, pooled over cells, is "
+                f"{points(*final)}, in {ahead}'s favour.",
+                detail,
+            )
         return f"{hae} does not beat flat GAE at this scale: in every cell the interval contains 0.", detail
     said = []
     if better:
@@ -209,6 +239,71 @@ def estimator(nb: Numbers) -> tuple[str, str]:
     rest = len(cells) - len(better) - len(worse)
     tail = f"; in the other {rest} cell{'s' if rest != 1 else ''} the interval contains 0" if rest else ""
     return sentence("; ".join(said) + tail + "."), detail
+
+
+def headline(nb: Numbers) -> str:
+    """The strongest decided comparison of the reference with each other method, in either direction: of the
+    differences in final success (pooled over cells) and in the change from the start (per cell), the one
+    whose interval lies farthest from 0 (its nearer end); or that none is decided."""
+    ref = nb.ref
+    found: list[tuple[float, str, str]] = []  # (distance from 0, the winner, what was compared)
+    n = 0
+    final = "final success, pooled over cells" if len(list(nb.cells())) > 1 else "final success"
+    for b in [m for m in nb.methods if m != ref]:
+        compared = [(nb.interval(f"final_vs.{ref}_vs_{b}"), final)]
+        compared += [
+            (nb.interval(f"change_vs.{env}.h{h}.{ref}_vs_{b}"), f"change from the start at {where}")
+            for env, h, where in nb.cells()
+        ]
+        for iv, what in compared:
+            if iv is None:
+                continue
+            n += 1
+            if s := side(iv[1], iv[2]):
+                found.append(
+                    (
+                        min(abs(iv[1]), abs(iv[2])),
+                        ref if s > 0 else b,
+                        f"{ref} minus {b} in {what}, {points(*iv)}",
+                    )
+                )
+    if not n:
+        return f"No difference between {ref} and another method could be computed."
+    if not found:
+        return (
+            f"No difference between {ref} and another method is decided: all {n} intervals (final success "
+            "pooled over cells, change from the start per cell) contain 0."
+        )
+    _, winner, what = max(found)
+    return (
+        f"The strongest decided result favours {winner}: {what} ({len(found)} of {n} differences between {ref} "
+        "and another method are decided)."
+    )
+
+
+def pct_ci(iv: tuple[float, float, float]) -> str:
+    return f"{pct(iv[0])} [{pct(iv[1])}, {pct(iv[2])}]"
+
+
+def pooled(nb: Numbers) -> str:
+    """The reference's final success over the study: the interquartile mean pooled over cells, or, where the
+    study has one cell, that cell's mean (pooling one cell would only repeat it)."""
+    ref, reps = nb.ref, nb.n.get("meta.reps")
+    cells = list(nb.cells())
+    if len(cells) == 1:
+        env, h, where = cells[0]
+        iv = nb.interval(f"final_success.{env}.h{h}.{ref}", "mean")
+        what, ci = f"In this study's one cell, {where}, the mean final success", "95% bootstrap CI"
+    else:
+        iv = nb.interval(f"aggregate.final.iqm.{ref}")
+        what = "Pooled over every environment and horizon, the interquartile mean of final success"
+        ci = "95% stratified bootstrap CI"
+    if iv is None:
+        return f"No final success of the reference method ({ref}) could be computed."
+    return (
+        f"{what} of the reference method ({ref}) is {pct_ci(iv)} ({ci}, {reps} replicates); the main results "
+        "table gives every method."
+    )
 
 
 def improvement(nb: Numbers) -> str:
@@ -393,7 +488,7 @@ def _says(iv: tuple[float, float, float]) -> str:
     return {1: "lies above 0", -1: "lies below 0", 0: "contains 0"}[side(iv[1], iv[2])]
 
 
-def horizons(nb: Numbers) -> str:
+def horizon_contrasts(nb: Numbers) -> str:
     """Every configured contrast: change of a minus change of b by horizon, and its slope per unit of
     horizon where it ran at two or more (stats.trend)."""
     contrasts = [str(c).split(":") for c in nb.n.get("meta.contrasts") or []]
@@ -445,7 +540,11 @@ def findings(numbers: Mapping[str, Any]) -> dict[str, str]:
     nb = Numbers(numbers)
     change_verdict, change_detail = change(nb)
     estimator_verdict, estimator_detail = estimator(nb)
+    horizons = [str(h) for h in nb.horizons]
     return {
+        "text.horizons": f"horizon{'s' if len(horizons) > 1 else ''} {listing(horizons)}" if horizons else "",
+        "text.headline": headline(nb),
+        "text.pooled": pooled(nb),
         "text.warm_start": warm_start(nb),
         "text.change": change_verdict,
         "text.change_detail": change_detail,
@@ -456,6 +555,6 @@ def findings(numbers: Mapping[str, Any]) -> dict[str, str]:
         "text.diagnostics": diagnostics(nb),
         "text.lab": lab(nb),
         "text.lab_crossover": lab_crossover(nb),
-        "text.horizons": horizons(nb),
+        "text.horizon_contrasts": horizon_contrasts(nb),
         "text.keep_shaping": keep_shaping(nb),
     }

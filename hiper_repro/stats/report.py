@@ -20,6 +20,7 @@ method, ``{b}`` another method, ``{est}`` an advantage estimator ``flat``/``low`
                                                                           every b and Options.contrasts
     invalid_change.{env}.h{h}.{method}.{start,end,change,ci_low,ci_high}  evaluation invalid-turn rate
     change_secondary.{env}.h{h}.{method}.{start,end,change,ci_low,ci_high}  at rollout.eval_temperature
+    final_vs.{ref}_vs_{b}.{estimate,ci_low,ci_high,n_cells}              mean final success ref - b, pooled
     improvement.{ref}_vs_{b}.{estimate,ci_low,ci_high}                    P(ref > b) on final success
     welch.{env}.h{h}.{ref}_vs_{b}.{diff,ci_low,ci_high,t,df,p,p_holm,reject}
     sample_efficiency.{env}.h{h}.{method}.{iterations|env_steps}.{mean,ci_low,ci_high}
@@ -264,6 +265,8 @@ def numbers(est: Estimates, verdicts: dict[str, dict], opts: Options) -> dict[st
         for c, row in _cells(est.secondary_change[list(CHANGE_VARS)]):
             _put(out, f"change_secondary.{c['env']}.h{c['horizon']}.{c['method']}",
                  _pick(row, ("start", "end", "change", *ci)))  # fmt: skip
+    for b, r in est.final_difference.items():
+        _put(out, f"final_vs.{ref}_vs_{b}", _pick(r, ("estimate", *ci, "n_cells")))
     for b, r in est.improvement.items():
         _put(out, f"improvement.{ref}_vs_{b}", _pick(r, ("estimate", *ci)))
     for row in est.welch.to_dict("records"):

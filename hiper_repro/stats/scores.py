@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import xarray as xr
 
+from hiper_repro.traces.schema import START_EVAL
+
 RUN_DIMS = ("method", "env", "horizon", "seed")
-EVAL_DIM = "eval_iteration"
+EVAL_DIM = "eval_iteration"  # labelled by the updates completed; START_EVAL (0) is the starting policy
 
 
 def group(tree: xr.DataTree | xr.Dataset, name: str) -> xr.Dataset:
@@ -70,14 +72,14 @@ def last_k_score(curve: xr.DataArray, k: int, dim: str = EVAL_DIM) -> xr.DataArr
 def run_scores(tree: xr.DataTree | xr.Dataset, k: int = 3, var: str = "success") -> xr.Dataset:
     """Per-run scores ``final`` and ``last_k`` (dims method, env, horizon, seed) from ``/evaluation``.
 
-    Both read the evaluations after training began (eval_iteration >= 0): the starting policy's
-    evaluation (-1) is ``start``, never part of ``last_k``.
+    Both read the evaluations after training began (eval_iteration > 0, the updates completed): the
+    starting policy's evaluation (0) is ``start``, never part of ``last_k``.
     """
     curve = eval_curve(tree, var)
-    trained = curve.where(curve[EVAL_DIM] >= 0)
+    trained = curve.where(curve[EVAL_DIM] > START_EVAL)
     out = xr.Dataset({"final": final_score(trained), "last_k": last_k_score(trained, k)})
-    if (curve[EVAL_DIM] < 0).any():
-        out["start"] = curve.sel({EVAL_DIM: -1}, drop=True).rename("start")
+    if (curve[EVAL_DIM] == START_EVAL).any():
+        out["start"] = curve.sel({EVAL_DIM: START_EVAL}, drop=True).rename("start")
         out["start"].attrs = {
             "long_name": f"{var} of the starting policy (before the first update)",
             "units": "1",

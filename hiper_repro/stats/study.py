@@ -275,7 +275,8 @@ def evaluation_text(configs: dict[str, list[dict]]) -> str:
         else f", and every {every} iterations"
     )
     text = (
-        f"Every run evaluated its policy {when}, on the first {value('run.eval_episodes')} tasks of a fixed "
+        f"Every run evaluated its policy {when} (an evaluation is labelled by the updates completed: 0 at the "
+        f"start, the number of iterations at the end), on the first {value('run.eval_episodes')} tasks of a fixed "
         f"evaluation split that no training seed changes, sampling at the training temperature "
         f"{value('rollout.temperature')} with common random numbers: evaluation seed "
         f"{value('run.eval_seed')} and the task fix each episode's sampling noise, the same for every method, "

@@ -1,7 +1,7 @@
 """`hiper-repro aggregate --runs DIR [DIR ...] --out merged.nc`: merge per-run traces into one file.
 
 Each DIR is a run directory holding ``traces.nc``, a ``.nc`` file, or a folder searched recursively for
-``traces.nc`` (e.g. ``results/runs``). Every run is validated first; all problems are reported together.
+``traces.nc`` (e.g. ``results/quick/runs``). Every run is validated first; all problems are reported together.
 Prints one line per run with its storage size per iteration, then the merged file's size.
 """
 
@@ -20,7 +20,7 @@ from hiper_repro.traces.writer import storage_size
 
 def find_runs(paths: list[str], exclude: Path | None = None) -> list[Path]:
     """Trace files named by `paths` (run dirs, ``.nc`` files, or folders searched for ``traces.nc``),
-    without `exclude` (the output: ``results/merged/traces.nc`` lies below ``results/``)."""
+    without `exclude` (the output: ``results/quick/merged/traces.nc`` lies below ``results/quick/``)."""
     files: list[Path] = []
     for raw in paths:
         p = Path(raw)

@@ -10,7 +10,7 @@ group      dims                               one entry per
 /segments  (iteration, episode, segment)      subgoal segment of a training episode (plan-execute only)
 /episodes  (iteration, episode)               training episode
 /evaluation (eval_iteration, eval_episode)    episode on the fixed evaluation split, at the training
-                                              temperature (eval_iteration -1: before the first update)
+                                              temperature (eval_iteration: updates completed, 0 the start)
 /evaluation_secondary (eval_iteration,        the same split at the secondary temperature (greedy or
             eval_episode)                     0.4), before the first update and at the end
 /iterations (iteration)                       training iteration: diagnostics of the update and critic
@@ -31,7 +31,10 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA_VERSION = "2"  # 2: evaluation before the first update, /evaluation_secondary, /iterations
+# 2: evaluation before the first update, /evaluation_secondary, /iterations. 3: an evaluation is labelled by
+# the number of updates completed (0: the starting policy); 2 labelled it by the last update's iteration, -1
+# the start, one less. `traces.upgrade` reads version 2 files.
+SCHEMA_VERSION = "3"
 
 # Dimension names with a fixed meaning (ArviZ calls them reserved). Every one has an integer coordinate.
 DIMS: dict[str, str] = {
@@ -39,8 +42,8 @@ DIMS: dict[str, str] = {
     "episode": "episode",  # index within an iteration's rollout batch
     "turn": "turn",  # environment step within an episode
     "segment": "segment",  # subgoal segment within an episode; segment k starts at a SWITCH turn
-    # evaluated after this iteration's update; -1: the starting policy, before the first update
-    "eval_iteration": "training iteration of the evaluation (-1: before the first update)",
+    # updates completed when the evaluation was played: 0 the starting policy, k after iteration k-1's update
+    "eval_iteration": "updates completed before the evaluation (0: the starting policy)",
     "eval_episode": "evaluation episode",  # index within the fixed evaluation split
 }
 
@@ -207,6 +210,7 @@ GROUPS: dict[str, Group] = {
 }
 # Groups written per evaluation: the primary one at the training temperature, and the secondary one.
 EVALUATION_GROUPS: tuple[str, ...] = ("evaluation", "evaluation_secondary")
+START_EVAL = 0  # eval_iteration of the starting policy: no update completed
 
 # Root attributes of a run (the provenance), with their Python type.
 ROOT_ATTRS: dict[str, type] = {

@@ -15,6 +15,7 @@ import xarray as xr
 
 from hiper_repro.io import atomic_target
 from hiper_repro.traces.convert import decode_tree
+from hiper_repro.traces.upgrade import upgrade
 
 TRACES_FILE = "traces.nc"
 ENGINE = "h5netcdf"
@@ -52,7 +53,8 @@ class UnreadableTraceFile(ValueError):
 
 
 def read_tree(path: str | os.PathLike) -> xr.DataTree:
-    """Read a trace file fully into memory (the file is closed on return) with schema dtypes restored.
+    """Read a trace file fully into memory (the file is closed on return) with schema dtypes restored and
+    a file of an older schema version converted (`traces.upgrade`).
 
     FileNotFoundError when it does not exist; `UnreadableTraceFile` naming it when HDF5 or xarray cannot
     read it (their own errors name neither the file nor the cause a user can act on).
@@ -62,7 +64,7 @@ def read_tree(path: str | os.PathLike) -> xr.DataTree:
         raise FileNotFoundError(f"no trace file at {p}")
     try:
         with xr.open_datatree(p, engine=ENGINE) as tree:
-            return decode_tree(tree.load())
+            return upgrade(decode_tree(tree.load()))
     except (OSError, ValueError, KeyError, TypeError) as err:
         size = p.stat().st_size
         raise UnreadableTraceFile(

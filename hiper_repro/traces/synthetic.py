@@ -17,8 +17,8 @@ The generative model (vectorised over episodes, loops over turns only):
   (`CREDIT`: gamma = 1, lam = lam_low = 1, lam_high = 0.95), bootstrapping truncated episodes with 0;
   group methods get group-normalised episode returns.
 - evaluation on a fixed split (same task ids for every method and seed) of the starting policy
-  (`eval_iteration` -1, identical for every seed of a format) and every `eval_every` iterations
-  and after the last one;
+  (`eval_iteration` 0, identical for every seed of a format) and every `eval_every` iterations
+  and after the last one, each labelled by the updates completed (after iteration i: i + 1);
 - per-iteration diagnostics (`/iterations`): critics' explained variance rising, small drift.
 
 Same arguments, same data: every random draw comes from a generator seeded by (seed, method, env, horizon).
@@ -339,14 +339,14 @@ def synthetic_writer(
     p_start = float(success_probability(method, horizon, 0, iterations))
     start_rng = _rng("start", fmt, env, horizon)
     diag_rng = _rng("diagnostics", seed, method, env, horizon)  # apart: the other draws stay as they were
-    writer.add_evaluation(-1, _evaluation(start_rng, method, horizon, env, p_start, 0.0, eval_episodes))
+    writer.add_evaluation(0, _evaluation(start_rng, method, horizon, env, p_start, 0.0, eval_episodes))
     for i in range(iterations):
         p = float(np.clip(success_probability(method, horizon, i, iterations) + seed_offset, 0.01, 0.99))
         progress = i / max(iterations - 1, 1)
         writer.add_iteration(i, *_iteration(rng, method, horizon, env, p, progress, episodes))
         writer.add_diagnostics(i, _diagnostics(diag_rng, method, p, progress, episodes, horizon))
         if i % eval_every == 0 or i == iterations - 1:
-            writer.add_evaluation(i, _evaluation(rng, method, horizon, env, p, progress, eval_episodes))
+            writer.add_evaluation(i + 1, _evaluation(rng, method, horizon, env, p, progress, eval_episodes))
     return writer
 
 

@@ -6,12 +6,12 @@ Usage in a training loop::
     for it in range(start, iterations):
         ...
         writer.add_iteration(it, turns={...}, segments={...}, episodes={...})
-        if it % eval_every == 0:
-            writer.add_evaluation(it, {...})
+        if (it + 1) % eval_every == 0:
+            writer.add_evaluation(it + 1, {...})                           # labelled by updates completed
         writer.flush()                                                     # DIR/traces.nc, atomic
 
 Resuming after a crash: `TraceWriter.resume(run_dir, upto_iteration=checkpoint_iteration)` drops every
-iteration (and evaluation) after the checkpoint, so that replaying from the checkpoint gives the same
+iteration after the checkpoint (and every evaluation played after a later update), so that replaying from the checkpoint gives the same
 final file as an uninterrupted run. Records are canonicalised on entry (`convert.check_record`), which
 makes the file independent of the caller's padding and of where the run was interrupted.
 
@@ -65,7 +65,7 @@ class TraceWriter:
         self.keep_every = keep_every
         self._iterations: list[int] = []
         self._records: dict[str, list[Record]] = {g: [] for g in ("turns", "segments", "episodes")}
-        # per evaluation group: the iterations evaluated (-1: before the first update) and their records
+        # per evaluation group: the updates completed at each evaluation (0: the start) and their records
         self._evals: dict[str, tuple[list[int], list[Record]]] = {g: ([], []) for g in EVALUATION_GROUPS}
         self._diag_iterations: list[int] = []
         self._diag_records: list[Record] = []
@@ -74,7 +74,8 @@ class TraceWriter:
 
     @classmethod
     def resume(cls, path: str | os.PathLike, upto_iteration: int, keep_every: int = 1) -> TraceWriter:
-        """Reopen a run's traces, keeping iterations and evaluations <= `upto_iteration` (the checkpoint's).
+        """Reopen a run's traces, keeping iterations <= `upto_iteration` (the checkpoint's) and the evaluations
+        played by then (eval_iteration, the updates completed, <= `upto_iteration` + 1).
 
         The file's attrs (provenance of the original start) are kept; `keep_every` must match them.
         """
@@ -97,7 +98,7 @@ class TraceWriter:
             ds = tree[group].to_dataset().sel(iteration=slice(None, upto_iteration))
             writer._records[group] = unstack_group(group, ds, n_rows)[1]
         for group in EVALUATION_GROUPS:
-            ds = tree[group].to_dataset().sel(eval_iteration=slice(None, upto_iteration))
+            ds = tree[group].to_dataset().sel(eval_iteration=slice(None, upto_iteration + 1))
             writer._evals[group] = unstack_group(group, ds)
         diagnostics = tree["iterations"].to_dataset().sel(iteration=slice(None, upto_iteration))
         writer._diag_iterations, writer._diag_records = unstack_group("iterations", diagnostics)
@@ -143,12 +144,12 @@ class TraceWriter:
     def add_evaluation(
         self, iteration: int, evaluation: Mapping[str, Any], group: str = "evaluation"
     ) -> None:
-        """Add the evaluation played after `iteration`'s update (-1: before the first update): arrays (N,)
-        of `schema.GROUPS[group]`, `group` one of `schema.EVALUATION_GROUPS`."""
+        """Add the evaluation played once `iteration` updates were completed (0: the starting policy; k: after
+        iteration k-1's update): arrays (N,) of `schema.GROUPS[group]`, `group` one of `schema.EVALUATION_GROUPS`."""
         if group not in self._evals:
             raise ValueError(f"evaluation group {group!r} is not one of {list(self._evals)}")
         iterations, records = self._evals[group]
-        last = iterations[-1] if iterations else -2
+        last = iterations[-1] if iterations else -1
         if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration <= last:
             raise ValueError(
                 f"{group} iteration must be an int > {last} (the last evaluated), got {iteration!r}"

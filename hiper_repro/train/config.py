@@ -179,6 +179,10 @@ class PPOConfig:
     whiten_scale: str = "action"
     """'per_type': each type divided by its own std; 'action': each type centred on its own mean and
     divided by the action advantages' std, so a small, noisy A_switch is not blown up to unit scale"""
+    target_kl: float = 0.0
+    """stop the update early (the rest of its epochs and minibatches) once a minibatch measures
+    KL(old || current) above this before its step (k3 estimate over its loss-carrying tokens, averaged
+    over processes); that minibatch takes no step. 0: off"""
     kl_probe_turns: int = 128
     """turns (per process) on which KL(old || new) is measured after the update; 0: not measured"""
     skip_zero_reward_batches: bool = True
@@ -339,6 +343,7 @@ class TrainConfig:
                 "'per_type' or 'action'",
             ),
             (p.kl_probe_turns >= 0, "ppo.kl_probe_turns", p.kl_probe_turns, ">= 0"),
+            (p.target_kl >= 0, "ppo.target_kl", p.target_kl, ">= 0 (0: off)"),
             (p.value_epochs >= 0, "ppo.value_epochs", p.value_epochs, ">= 0"),
             (
                 p.value_epochs == 0 or self.model.critic != "shared" or not self.has_critic,

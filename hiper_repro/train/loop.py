@@ -3,10 +3,10 @@ evaluation, then per iteration sample tasks -> rollout -> critic values -> credi
 minibatches -> log -> evaluate -> trace -> checkpoint.
 
 Evaluation (`agent.evaluate.play_tasks`, the package's one evaluation path) plays the fixed split before the
-first update (`eval_iteration` -1), every `run.eval_every` iterations and at the end, at the training
-temperature and with common random numbers (each task's sampling noise is fixed by `run.eval_seed` and its
-id), so a change from the start is a paired comparison; with `run.secondary_eval` the start and the end are
-also played at `rollout.eval_temperature`.
+first update, every `run.eval_every` iterations and at the end, labelled by the updates completed
+(`eval_iteration` 0: the start, 15: after 15 updates), at the training temperature and with common random
+numbers (each task's sampling noise is fixed by `run.eval_seed` and its id), so a change from the start is a
+paired comparison; with `run.secondary_eval` the start and the end are also played at `rollout.eval_temperature`.
 
 Run folder `out/`: config.yaml (resolved), run.json (provenance, sizes, resumes, peak RSS), train.log,
 metrics.csv (a row per iteration), tensorboard/, traces.nc (rewritten whole, so written at each checkpoint
@@ -314,13 +314,13 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
             )
         return due
 
-    # ---- the starting policy, evaluated once before any update (stored as eval_iteration -1) ---------
+    # ---- the starting policy, evaluated once before any update (stored as eval_iteration 0) ----------
     if start == 0:
         t0 = time.perf_counter()
         before = evaluations(-1, final=False)
         if main:
             for group, record in before.items():
-                writer.add_evaluation(-1, record, group=group)
+                writer.add_evaluation(0, record, group=group)
             writer.flush()
             log.info(
                 "starting policy: eval success %s (%.1f s)",
@@ -425,7 +425,7 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
                 writer.add_iteration(it, **rec)
                 writer.add_diagnostics(it, diag)
                 for group, record in due.items():
-                    writer.add_evaluation(it, record, group=group)
+                    writer.add_evaluation(it + 1, record, group=group)  # updates completed
                 checkpoint_due = (it + 1) % cfg.run.checkpoint_every == 0 or it == last
                 if checkpoint_due:  # the file is rewritten whole: once per checkpoint, not per iteration
                     writer.flush()

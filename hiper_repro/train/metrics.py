@@ -36,8 +36,11 @@ METRICS: dict[str, str] = {
     "clip_fraction": "share of tokens where the clipped PPO term was active",
     "approx_kl_old": "mean log pi_old - log pi_theta over tokens at each minibatch, before its step (0 on"
     " the first: with one minibatch it stays 0; see approx_kl)",
+    "drift_k3": "k3 estimate of KL(old || current) over each minibatch's tokens before its step, mean over"
+    " minibatches (0 on the first; ppo.target_kl compares it)",
     "approx_kl": "KL(old || new) over response tokens measured after the update (k3 estimate)",
     "optimizer_steps": "optimizer steps in the iteration's update (epochs x minibatches, capped)",
+    "kl_stopped": "1 when ppo.target_kl stopped the update before its last planned step, else 0",
     "loss_value_fit": "mean value loss of the extra value-only passes (ppo.value_epochs)",
     "value_steps": "optimizer steps of the extra value-only passes",
     "policy_updated": "1 when the policy was updated, 0 when skipped or in the critic warm-up",

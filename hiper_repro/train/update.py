@@ -190,6 +190,9 @@ def minibatch_loss(
         "clip_fraction": clip_frac.item(),
     }
     stats["approx_kl_old"] = approx_kl.item()
+    with torch.no_grad():  # the same drift as a k3 estimate, never negative: what ppo.target_kl compares
+        log_ratio = torch.where(tok, out["logprobs"] - mb["old_logprobs"], torch.zeros_like(adv))
+        stats["drift_k3"] = float(k3_terms(log_ratio)[tok].sum() / tok.sum().clamp_min(1))
     value_total, per_slot = value_loss(out["values"], mb["old_values"], mb["targets"], value_denoms, ppo)
     total = total + value_total
     for name, (vl, vfrac) in per_slot.items():
@@ -333,7 +336,7 @@ def _select(batch: TurnBatch, idx: Tensor, device: Any) -> tuple[list[Any], dict
 
 # Diagnostics that are means over the micro-batch's own tokens (or turns), not sums over a shared
 # denominator: across micro-batches they combine weighted by those counts.
-_TOKEN_MEANS = ("clip_fraction", "approx_kl_old")
+_TOKEN_MEANS = ("clip_fraction", "approx_kl_old", "drift_k3")
 _TURN_MEANS = ("value_clip_fraction",)
 
 
@@ -400,8 +403,11 @@ def ppo_update(
     lengths = torch.tensor([len(tt.prompt_ids) + len(tt.response_ids) for tt in batch.turns])
     sums: dict[str, float] = {}
     count = 0
+    stopped = False  # by ppo.target_kl
     scorer.train()
     for _ in range(ppo.epochs):
+        if stopped:
+            break
         for idx in minibatch_slices(n_local, n_mb, generator):
             if count == max_steps:
                 break
@@ -429,6 +435,12 @@ def ppo_update(
                     part = {k: v * weights.get(k, 1.0) for k, v in part.items()}
                 for k, v in part.items():
                     stats[k] = stats.get(k, 0.0) + v
+            if ppo.target_kl > 0 and count > 0:  # the policy has moved: stop once it moved too far
+                kl_now = accelerator.reduce(torch.tensor(stats["drift_k3"], device=device), "mean")
+                if float(kl_now) > ppo.target_kl:
+                    optimizer.zero_grad(set_to_none=True)
+                    stopped = True
+                    break
             if deferred and count == 0:  # every other turn's old quantities, before the policy moves
                 first = set(idx.tolist())
                 score_rows(learner, batch, [i for i in range(n_local) if i not in first])
@@ -442,6 +454,7 @@ def ppo_update(
     scorer.eval()
     out = {k: v / max(count, 1) for k, v in sums.items()}
     out["optimizer_steps"] = float(count)
+    out["kl_stopped"] = float(stopped)
     # Unwrapped: a no-grad forward needs no gradient sync, and processes may score different counts.
     drift = policy_drift(learner, batch, ppo.kl_probe_turns) if train_policy else 0.0
     out["approx_kl"] = drift

@@ -12,9 +12,9 @@ import xarray as xr
 
 from hiper_repro.cli import main as cli_main
 from hiper_repro.external.analysis import Options, analyse, arms, switch_settling, timing
+from hiper_repro.external.figures import REASONS
 from hiper_repro.external.runs import merge_verl_runs
 from hiper_repro.external.verl import read_verl_log
-from hiper_repro.figures.authors import REASONS
 from hiper_repro.paper import Filler
 
 from .conftest import REPO, VENDORED, synthetic_log, text_of

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from hiper_repro.external import figures as fig
 from hiper_repro.external.analysis import Options, analyse
-from hiper_repro.figures import authors as fig
 
 from .test_authors_analysis import FAST_RATES, FLAT_RATES, SLOW_RATES, build
 

@@ -34,8 +34,10 @@ def test_learning_curves_grid_and_bands(stats):
     # one line and one CI band per method, and each method's start (before the first update) marked
     assert len(ax.lines) == 6 and len(ax.collections) == 3
     starts = [line for line in ax.lines if line.get_marker() == "s"]
-    assert len(starts) == 3 and all(list(line.get_xdata()) == [-1] for line in starts)
-    assert ax.get_xticklabels()[0].get_text() == "start"
+    assert len(starts) == 3 and all(list(line.get_xdata()) == [0] for line in starts)
+    # the start is 0 updates: one tick there, reading "start" (no "0" beside it), then integers
+    labels = {t.get_position()[0]: t.get_text() for t in ax.get_xticklabels()}
+    assert labels[0] == "start" and "0" not in labels.values() and len(labels) > 2
     _png(fig)
 
 
@@ -105,9 +107,37 @@ def test_variance_figures(stats):
     bottom = fig.axes[0].get_ylim()[0]
     for band in fig.axes[0].collections:  # every band stays on the log axis
         assert np.nanmin(band.get_paths()[0].vertices[:, 1]) >= bottom * (1 - 1e-9)
-    fig = credit.variance_by_horizon(stats["variance_by_horizon"], ("hiper", "ppo"))
+    fig = credit.variance_by_horizon(stats["variance_by_horizon"])
     assert len(fig.axes) == 2
     _png(fig)
+
+
+def test_variance_colours_mean_methods_and_every_method_is_shown(stats):
+    from matplotlib.colors import to_hex
+
+    from hiper_repro.figures.style import COLOURS
+
+    fig = credit.variance_by_position(stats["variance_by_position"], "hiper")
+    assert {to_hex(line.get_color()) for line in fig.axes[0].lines} == {COLOURS["hiper"]}
+    styles = {(line.get_marker(), line.get_linestyle()) for line in fig.axes[0].lines}
+    assert len(styles) == 3  # estimators told apart by marker and line
+    fig = credit.variance_by_horizon(stats["variance_by_horizon"])
+    table = stats["variance_by_horizon"].query("env == 'household'")
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    assert len(labels) == len(set(labels)) == len(table[["method", "estimator"]].drop_duplicates())
+    for handle, text in zip(handles, labels):
+        method = next(m for m in ("hiper", "ppo", "grpo") if text.startswith(credit.label(m)))
+        assert to_hex(handle[0].get_color()) == COLOURS[method]
+    keys = {(to_hex(h[0].get_color()), h[0].get_marker(), h[0].get_linestyle()) for h in handles}
+    assert len(keys) == len(handles)  # no two legend entries look alike
+
+
+def test_single_horizon_figures_are_skipped_saying_why(stats):
+    one = {k: stats[k].query("horizon == 1") for k in ("final_success", "run_scores", "variance_by_horizon")}
+    with pytest.raises(ValueError, match="single horizon"):
+        results.success_vs_horizon(one["final_success"], one["run_scores"])
+    with pytest.raises(ValueError, match="single horizon"):
+        credit.variance_by_horizon(one["variance_by_horizon"])
 
 
 def test_segments_and_switch_rate(merged, stats):

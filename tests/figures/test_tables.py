@@ -17,6 +17,9 @@ def test_main_results_cells_and_pooled_rows(stats):
     assert cell == tables.fmt(row["estimate"], row["ci_low"], row["ci_high"])
     assert set(t.loc[t["env"] == "all cells", "horizon"]) == {"mean", "IQM"}
     assert list(t.columns[2:]) == ["HiPER (HAE)", "PPO (flat GAE)", "GRPO"]
+    one = stats["final_success"].query("env == 'shop' and horizon == 3")
+    single = tables.main_results(one, stats["aggregate"])  # pooled rows would repeat the one cell
+    assert list(single["env"]) == ["shop"] and single.iloc[0]["HiPER (HAE)"] == cell
 
 
 def test_task_types(stats):

@@ -9,7 +9,7 @@ import xarray as xr
 from hiper_repro.stats.change import change_difference, change_from_start, paired_success, training_windows
 
 
-def evaluations(success: np.ndarray, iterations=(-1, 4, 9), methods=("hiper", "ppo-pe")) -> xr.Dataset:
+def evaluations(success: np.ndarray, iterations=(0, 5, 10), methods=("hiper", "ppo-pe")) -> xr.Dataset:
     """success: (method, seed, eval_iteration, eval_episode) -> a merged-like /evaluation dataset."""
     data = success[:, None, None]  # env, horizon
     dims = ("method", "env", "horizon", "seed", "eval_iteration", "eval_episode")
@@ -72,8 +72,8 @@ def test_no_change_has_a_zero_width_interval_and_the_end_is_the_last_evaluation(
 
 
 def test_traces_without_a_start_are_refused():
-    ds = evaluations(np.zeros((1, 2, 2, 4)), iterations=(0, 4), methods=("ppo",))
-    with pytest.raises(ValueError, match="eval_iteration -1"):
+    ds = evaluations(np.zeros((1, 2, 2, 4)), iterations=(5, 10), methods=("ppo",))
+    with pytest.raises(ValueError, match="eval_iteration 0"):
         change_from_start(ds)
     with pytest.raises(ValueError, match="method 'hiper' not in"):
         change_difference(evaluations(np.zeros((1, 2, 3, 4)), methods=("ppo",)), "hiper", "ppo")

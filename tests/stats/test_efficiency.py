@@ -26,17 +26,18 @@ def test_first_crossing_censoring_and_budget():
     assert "eval_iteration" not in out.coords
 
 
-def test_env_steps_count_iterations_up_to_the_evaluation():
-    # Iterations 0, 1, 2, 3 stored; 2 episodes each with lengths summing to 3, 5, 7, 9.
+def test_env_steps_count_iterations_before_the_evaluation():
+    # Iterations 0, 1, 2, 3 stored; 2 episodes each with lengths summing to 3, 5, 7, 9. An evaluation is
+    # labelled by the updates completed: 0 (the start) has no steps, 3 those of iterations 0, 1 and 2.
     lengths = np.array([[1, 2], [2, 3], [3, 4], [4, 5]], float)
     episodes = xr.Dataset(
         {"length": (("iteration", "episode"), lengths)}, coords={"iteration": [0, 1, 2, 3], "episode": [0, 1]}
     )
-    evals = xr.DataArray([0, 2, 3], dims="eval_iteration", name="eval_iteration")
-    np.testing.assert_allclose(env_steps_until(episodes, evals).values, [3, 15, 24])
+    evals = xr.DataArray([0, 1, 3, 4], dims="eval_iteration", name="eval_iteration")
+    np.testing.assert_allclose(env_steps_until(episodes, evals).values, [0, 3, 15, 24])
     # keep_every = 2: iterations 1 and 3 missing count as the last stored one (3 and 7).
     kept = episodes.sel(iteration=[0, 2])
-    np.testing.assert_allclose(env_steps_until(kept, evals).values, [3, 13, 20])
+    np.testing.assert_allclose(env_steps_until(kept, evals).values, [0, 3, 13, 20])
 
 
 def test_time_to_threshold_reports_env_steps():

@@ -64,8 +64,53 @@ def test_change_from_start_verdicts():
     rose = {f"change.household.h{h}.{m}.{end}": v for h in (1, 2) for m in ("hiper", "ppo", "ppo-pe")
             for end, v in (("ci_low", 0.01), ("ci_high", 0.1))}  # fmt: skip
     every = findings(_numbers(**rose))["text.change"]
-    assert every.startswith("Success rose reliably for") and every.endswith("ppo-pe at household h2.")
-    assert "every other interval" not in every  # there is no other interval
+    # one phrase for the cells that share their methods, not "hiper at household h1, ppo at household h1, ..."
+    assert every == "Success rose reliably for hiper, ppo and ppo-pe at household h1 and household h2."
+    some = dict(rose, **{"change.household.h2.ppo.ci_low": -0.1})
+    assert findings(_numbers(**some))["text.change"] == (
+        "Success rose reliably for hiper, ppo and ppo-pe at household h1; hiper and ppo-pe at household h2; "
+        "every other interval contains 0."
+    )
+
+
+def _final(lo: float, hi: float, b: str = "ppo-pe") -> dict:
+    key = f"final_vs.hiper_vs_{b}"
+    return {f"{key}.estimate": (lo + hi) / 2, f"{key}.ci_low": lo, f"{key}.ci_high": hi}
+
+
+def test_a_decided_final_difference_is_said_where_the_change_is_not():
+    numbers = _numbers(**_vs(1, -0.1, 0.1), **_vs(2, -0.05, 0.2), **_final(-0.072, -0.014))
+    text = findings(numbers)
+    assert text["text.estimator"] == (
+        "The change from the start does not separate HAE from flat GAE (in every cell its interval contains 0), "
+        "but final success does: hiper minus ppo-pe, pooled over cells, is -4.3 points [-7.2, -1.4], in flat "
+        "GAE's favour."
+    )
+    assert (
+        "Final success of hiper minus ppo-pe, pooled over cells: -4.3 points" in text["text.estimator_detail"]
+    )
+    assert text["text.headline"] == (
+        "The strongest decided result favours ppo-pe: hiper minus ppo-pe in final success, pooled over cells, "
+        "-4.3 points [-7.2, -1.4] (1 of 3 differences between hiper and another method are decided)."
+    )
+
+
+def test_the_headline_is_the_interval_farthest_from_0_in_either_direction():
+    numbers = _numbers(**_vs(1, 0.02, 0.3), **_vs(2, -0.4, -0.1, "ppo"), **_final(-0.072, -0.014))
+    assert findings(numbers)["text.headline"].startswith(
+        "The strongest decided result favours ppo: hiper minus ppo in change from the start at household h2, "
+        "-25.0 points [-40.0, -10.0] (3 of 3"
+    )
+    undecided = findings(_numbers(**_vs(1, -0.1, 0.1), **_final(-0.1, 0.05)))["text.headline"]
+    assert undecided == (
+        "No difference between hiper and another method is decided: all 2 intervals (final success pooled over "
+        "cells, change from the start per cell) contain 0."
+    )
+
+
+def test_horizons_read_as_words():
+    assert findings(_numbers())["text.horizons"] == "horizons 1 and 2"
+    assert findings(_numbers(**{"meta.horizons": [1]}))["text.horizons"] == "horizon 1"
 
 
 def test_warm_start_per_format():
@@ -142,7 +187,7 @@ def test_horizon_contrasts_and_what_carries_a_keep_gain():
     assert (
         "hiper minus ppo-pe (household): h1 -4.0 points [-9.0, +1.0]; h3 +6.0 points [+1.0, +12.0]; slope +5.0 points "
         "[+1.0, +9.0] per extra subtask, which lies above 0. hiper-keep minus ppo-pe-keep (household): h3 +8.0 points"
-    ) in out["text.horizons"]
+    ) in out["text.horizon_contrasts"]
     assert out["text.keep_shaping"] == (
         "At household h3, under the same KEEP shaping HAE minus flat GAE is +8.0 points [+2.0, +14.0] and the shaping's "
         "effect on HAE (hiper-keep minus hiper) -1.0 points [-6.0, +5.0]: the estimator carries the gain, not the shaping."
@@ -150,3 +195,21 @@ def test_horizon_contrasts_and_what_carries_a_keep_gain():
     assert findings(_numbers())["text.keep_shaping"].startswith(
         "The study did not train the KEEP-shaping arms"
     )
+
+
+def test_one_cell_is_not_pooled():
+    cell = {"final_success.household.h1.hiper.mean": 0.9, "final_success.household.h1.hiper.ci_low": 0.8,
+            "final_success.household.h1.hiper.ci_high": 0.95, "meta.reps": 1000}  # fmt: skip
+    pooled = {
+        f"aggregate.final.iqm.hiper.{k}": v for k, v in (("estimate", 0.7), ("ci_low", 0.6), ("ci_high", 0.8))
+    }
+    one = findings(_numbers(**cell, **pooled, **{"meta.horizons": [1]}))["text.pooled"]
+    assert one == (
+        "In this study's one cell, household h1, the mean final success of the reference method (hiper) is 90.0% "
+        "[80.0%, 95.0%] (95% bootstrap CI, 1000 replicates); the main results table gives every method."
+    )
+    two = findings(_numbers(**cell, **pooled))["text.pooled"]
+    assert two.startswith(
+        "Pooled over every environment and horizon, the interquartile mean of final success of"
+    )
+    assert "70.0% [60.0%, 80.0%] (95% stratified bootstrap CI, 1000 replicates)" in two

@@ -8,8 +8,8 @@ from hiper_repro.stats.scores import eval_curve, final_score, last_k_score, run_
 
 
 def _evaluation(success: np.ndarray) -> xr.Dataset:
-    """success: (run, eval_iteration, eval_episode) with NaN padding."""
-    coords = {"seed": np.arange(success.shape[0]), "eval_iteration": [0, 2, 4, 6], "eval_episode": [0, 1]}
+    """success: (run, eval_iteration, eval_episode) with NaN padding; no evaluation of the start (0 updates)."""
+    coords = {"seed": np.arange(success.shape[0]), "eval_iteration": [1, 3, 5, 7], "eval_episode": [0, 1]}
     return xr.Dataset({"success": (tuple(coords), success)}, coords=coords)
 
 

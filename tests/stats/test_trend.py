@@ -9,6 +9,7 @@ import xarray as xr
 
 from hiper_repro.stats.change import change_difference
 from hiper_repro.stats.trend import horizon_trend, parse_contrasts, slope
+from hiper_repro.traces.schema import START_EVAL as START
 
 HORIZONS = (1, 2, 3)
 SEEDS, TASKS = 3, 100
@@ -16,14 +17,14 @@ SEEDS, TASKS = 3, 100
 
 def evaluations(end: np.ndarray, methods=("a", "b")) -> xr.Dataset:
     """end: (method, horizon, seed, eval_episode) successes after training; every start is 0."""
-    success = np.stack([np.zeros_like(end), end], axis=3)[:, None]  # env; eval_iteration -1, 9
+    success = np.stack([np.zeros_like(end), end], axis=3)[:, None]  # env; eval_iteration start, 30
     dims = ("method", "env", "horizon", "seed", "eval_iteration", "eval_episode")
     coords = {
         "method": list(methods),
         "env": ["household"],
         "horizon": list(HORIZONS),
         "seed": np.arange(SEEDS),
-        "eval_iteration": [-1, 9],
+        "eval_iteration": [START, START + 30],
         "eval_episode": np.arange(TASKS),
     }
     return xr.Dataset({"success": (dims, success.astype(float))}, coords=coords)

@@ -60,7 +60,7 @@ def test_runs_of_different_lengths_are_aligned_on_iteration():
     assert episodes["success"].sel(seed=0, iteration=[2, 4]).isnull().all()
     assert episodes["success"].sel(seed=1, iteration=1).isnull().all()
     assert episodes["success"].sel(seed=1, iteration=4).notnull().all()
-    assert list(merged["evaluation"]["eval_iteration"].values) == [-1, 0, 1, 2, 4]  # -1: the start
+    assert list(merged["evaluation"]["eval_iteration"].values) == [0, 1, 2, 3, 5]  # 0: the start
     assert list(merged["iterations"]["iteration"].values) == [0, 1, 2, 3, 4]  # every iteration
 
 

@@ -104,8 +104,9 @@ def test_success_grows_and_depends_on_method_and_horizon(merged):
 
 def test_evaluation_every_two_iterations_on_a_fixed_split(merged):
     ev = merged["evaluation"].to_dataset()
-    assert list(ev["eval_iteration"].values) == [-1, 0, 2, 4, 6, 7]  # -1: the starting policy
-    start = ev["success"].sel(eval_iteration=-1)
+    # labelled by the updates completed: 0 the starting policy, then after iterations 0, 2, 4, 6 and 7
+    assert list(ev["eval_iteration"].values) == [0, 1, 3, 5, 7, 8]
+    start = ev["success"].sel(eval_iteration=0)
     assert (start == start.isel(seed=0)).all()  # same warm start and noise for every seed
     ids = ev["task_id"].values.reshape(-1, ev.sizes["eval_episode"])
     by_horizon = ev["task_id"].sel(horizon=3).values.reshape(-1, ev.sizes["eval_episode"])

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from hiper_repro.traces.schema import TraceSchemaError
+from hiper_repro.traces.schema import SCHEMA_VERSION, TraceSchemaError
 from hiper_repro.traces.synthetic import synthetic_merged, synthetic_writer
 from hiper_repro.traces.validate import schema_problems, validate
 
@@ -108,7 +108,7 @@ def test_groups_are_checked_and_every_problem_reported(tree):
     with pytest.raises(TraceSchemaError) as info:
         validate(tree, where="run A")
     assert info.value.problems == [
-        "schema_version is '0', this code reads '2'",
+        f"schema_version is '0', this code reads '{SCHEMA_VERSION}'",
         "group /evaluation missing",
         "unexpected group /notes (schema groups: ['turns', 'segments', 'episodes', 'evaluation',"
         " 'evaluation_secondary', 'iterations'])",

@@ -99,8 +99,8 @@ def test_killed_and_resumed_run_gives_the_same_file(tmp_path, keep_every):
     def play(writer, iterations, flush_at):
         for it in iterations:
             writer.add_iteration(it, *data[it])
-            if it % 2 == 0:
-                writer.add_evaluation(it, {"task_id": ["e0", "e1"], "success": [it > 2, True]})
+            if it % 2 == 0:  # labelled by the updates completed: the one after iteration 2 is kept
+                writer.add_evaluation(it + 1, {"task_id": ["e0", "e1"], "success": [it > 2, True]})
             if it in flush_at:  # a trainer flushes every iteration; these suffice to test resuming
                 writer.flush()
 

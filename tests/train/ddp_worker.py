@@ -61,7 +61,12 @@ def synthetic_batch(vocab: int):
 
 
 def run(
-    rank: int, world: int, microbatch_turns: int = 0, minibatch_turns: int = N_TURNS, rescore: bool = False
+    rank: int,
+    world: int,
+    microbatch_turns: int = 0,
+    minibatch_turns: int = N_TURNS,
+    rescore: bool = False,
+    ppo: dict | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
     """One epoch of updates; returns the trainable parameters after it and the update's diagnostics.
 
@@ -75,9 +80,13 @@ def run(
     torch.manual_seed(0)
     accelerator = Accelerator(cpu=True)
     policy = tiny_policy()
-    ppo = {"lr": 1e-2, "critic_lr": 1e-2, "kl_coef": 0.01, "entropy_coef": 0.01, "epochs": 1}
-    ppo |= {"minibatch_turns": minibatch_turns, "microbatch_turns": microbatch_turns, "max_grad_norm": 1.0}
-    cfg = build_config({"model": {"path": "unused"}, "ppo": ppo})
+    settings = {"lr": 1e-2, "critic_lr": 1e-2, "kl_coef": 0.01, "entropy_coef": 0.01, "epochs": 1}
+    settings |= {
+        "minibatch_turns": minibatch_turns,
+        "microbatch_turns": microbatch_turns,
+        "max_grad_norm": 1.0,
+    }
+    cfg = build_config({"model": {"path": "unused"}, "ppo": settings | (ppo or {})})
     optimizer, _ = build_optimizer(policy, cfg)
     learner = TurnScorer(policy)
     scorer, optimizer = accelerator.prepare(learner, optimizer)

@@ -1,5 +1,7 @@
 """Config tree: presets, YAML, overrides, rejection of unknown keys and bad values."""
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -89,3 +91,23 @@ def test_variant_overrides_win_and_survive_a_reload(tmp_path):
     assert again.to_dict() == cfg.to_dict() and again.method.name == "hiper-keep"
     paper = build_config({"preset": "cpu-tiny", "model": {"path": "m"}, "method": {"name": "hiper-paper"}})
     assert paper.method.lam_boundary == 0.0  # the preset's 1.0 is overridden
+
+
+def test_preset_model_paths_follow_the_results_layout():
+    """A training preset's default model under results/ is the warm start a pipeline preset that trains with
+    it writes: results/<pipeline preset>/models/{env}/{format}/warmstart (docs/ARCHITECTURE.md)."""
+    pipeline = Path(__file__).parents[2] / "config" / "presets"
+    users = {}  # training preset -> the pipeline presets that train with it
+    for path in pipeline.glob("*.yaml"):
+        users.setdefault(yaml.safe_load(path.read_text())["train"]["preset"], set()).add(path.stem)
+    checked = 0
+    for name in preset_names():
+        model_path = build_config({"preset": name}).model.path
+        if not model_path.startswith("results/"):
+            continue  # a local folder of downloaded weights (the GPU presets)
+        expected = {f"results/{p}/models/{{env}}/{{format}}/warmstart" for p in users.get(name, ())}
+        assert model_path in expected, (
+            f"train preset {name}: model.path {model_path}, expected one of {expected}"
+        )
+        checked += 1
+    assert checked >= 2, "no preset's model.path lies under results/"

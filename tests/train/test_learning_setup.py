@@ -18,6 +18,7 @@ from hiper_repro.train.setup import lr_factors
 from .conftest import tiny_config
 
 
+@pytest.mark.slow
 def test_starting_policy_is_evaluated_before_the_first_update(tiny_models, tmp_path):
     cfg = tiny_config(
         tiny_models,
@@ -29,9 +30,9 @@ def test_starting_policy_is_evaluated_before_the_first_update(tiny_models, tmp_p
     tree = open_run(train(cfg, tmp_path / "run") / "traces.nc")
     validate(tree)
     ev = tree["evaluation"].to_dataset()
-    assert ev["eval_iteration"].values.tolist() == [-1, 1]  # the start and the end
+    assert ev["eval_iteration"].values.tolist() == [0, 2]  # the start and the end: updates completed
     second = tree["evaluation_secondary"].to_dataset()
-    assert second["eval_iteration"].values.tolist() == [-1, 1]
+    assert second["eval_iteration"].values.tolist() == [0, 2]
     assert (ev["task_id"].values[0] == ev["task_id"].values[1]).all()  # paired: same tasks in order
     diag = tree["iterations"].to_dataset()
     assert diag["iteration"].values.tolist() == [0, 1]
@@ -39,17 +40,19 @@ def test_starting_policy_is_evaluated_before_the_first_update(tiny_models, tmp_p
     assert np.isfinite(diag["approx_kl"].values).all() and (diag["optimizer_steps"].values >= 1).all()
 
 
+@pytest.mark.slow
 def test_common_random_numbers_make_the_start_identical_across_run_seeds(tiny_models, tmp_path):
     """Run seeds change training, not the evaluation noise: both seeds see the same starting episodes."""
     starts = []
     for seed in (0, 1):
         cfg = tiny_config(tiny_models, "ppo", run={"iterations": 1, "eval_every": 0, "seed": seed})
         ev = open_run(train(cfg, tmp_path / f"s{seed}") / "traces.nc")["evaluation"].to_dataset()
-        starts.append(ev.sel(eval_iteration=-1))
+        starts.append(ev.sel(eval_iteration=0))
     for name in ("success", "length", "invalid_rate"):
         np.testing.assert_array_equal(starts[0][name].values, starts[1][name].values)
 
 
+@pytest.mark.slow
 def test_critic_warmup_holds_the_policy(tiny_models, tmp_path):
     cfg = tiny_config(
         tiny_models, "ppo", ppo={"critic_warmup_iterations": 1, "warmup_iterations": 2}, run={"eval_every": 0}
@@ -69,6 +72,7 @@ def test_lr_factors():
     assert critic(0) == 1.0
 
 
+@pytest.mark.slow
 def test_separate_critic_trains_and_is_checkpointed(tiny_models, tmp_path):
     cfg = tiny_config(tiny_models, "hiper", model={"critic": "separate"}, run={"eval_every": 0})
     out = train(cfg, tmp_path / "run")
@@ -121,6 +125,7 @@ def test_rescoring_uses_the_sampling_temperature(tiny_models):
         build_config({"model": {"path": "m"}, "rollout": {"temperature": 0.0}})
 
 
+@pytest.mark.slow
 def test_optimizer_steps_are_bounded(tiny_models, tmp_path):
     cfg = tiny_config(
         tiny_models,

@@ -33,6 +33,7 @@ def _strip(tree: xr.DataTree) -> xr.DataTree:
     return tree
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "method", ["hiper", "ppo", "ppo-pe", "grpo", "rloo", "gigpo", "hgigpo", "hiper-keep"]
 )
@@ -69,6 +70,7 @@ def test_every_method_runs_and_learns_something(tiny_models, tmp_path, method):
     assert torch.equal(final.lm.state_dict()[name.removeprefix("policy.lm.")], end[name])
 
 
+@pytest.mark.slow
 def test_hgigpo_trains_two_iterations_from_the_smoke_preset(tiny_models, tmp_path):
     """The pipeline's smoke preset (config/presets/smoke.yaml: train preset cpu-tiny and its overrides) with
     method hgigpo, on the tiny fixture model and 8 household tasks: two iterations, every block trained."""
@@ -92,6 +94,7 @@ def test_hgigpo_trains_two_iterations_from_the_smoke_preset(tiny_models, tmp_pat
     assert bool(turns["adv_switch"].isel(turn=0).isnull().all())
 
 
+@pytest.mark.slow
 def test_lora_run_saves_adapters_on_the_starting_model(tiny_models, tmp_path):
     cfg = tiny_config(tiny_models, "ppo", model={"lora_rank": 4}, run={"iterations": 1, "eval_every": 0})
     out = train(cfg, tmp_path / "lora")
@@ -100,6 +103,7 @@ def test_lora_run_saves_adapters_on_the_starting_model(tiny_models, tmp_path):
     assert not (out / "policy" / "model.safetensors").exists()  # adapters only, not a copy of the model
 
 
+@pytest.mark.slow
 def test_hae_in_traces_matches_recomputation(tiny_models, tmp_path):
     cfg = tiny_config(tiny_models, "hiper", run={"eval_every": 0, "checkpoint_every": 2})
     turns = open_run(train(cfg, tmp_path / "run") / "traces.nc")["turns"].to_dataset()
@@ -123,6 +127,7 @@ def test_hae_in_traces_matches_recomputation(tiny_models, tmp_path):
         torch.testing.assert_close(fl["adv_flat"][mask], flat[mask], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_determinism_and_resume_after_a_crash(tiny_models, tmp_path, monkeypatch):
     cfg = tiny_config(tiny_models, "hiper")
     a = open_run(train(cfg, tmp_path / "a") / "traces.nc")
@@ -143,6 +148,7 @@ def test_determinism_and_resume_after_a_crash(tiny_models, tmp_path, monkeypatch
     assert len(json.loads((tmp_path / "c" / "run.json").read_text())["starts"]) == 2
 
 
+@pytest.mark.slow
 def test_cli_runs_resumes_and_rejects_unknown_keys(tiny_models, tmp_path, capsys):
     cfg = tiny_config(tiny_models, "ppo", run={"iterations": 1, "eval_every": 0})
     save_config(cfg, tmp_path / "c.yaml")
@@ -155,6 +161,7 @@ def test_cli_runs_resumes_and_rejects_unknown_keys(tiny_models, tmp_path, capsys
     assert "ppo.nope" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bench_train_reports_every_phase(tiny_models, tmp_path):
     from hiper_repro.train.bench import main as bench_main
 
@@ -166,6 +173,12 @@ def test_bench_train_reports_every_phase(tiny_models, tmp_path):
     assert bench_main(args) == 0
     summary = json.loads(out.read_text())
     per = summary["seconds_per_iteration"]
-    assert set(per) == {"rollout", "credit", "update", "eval", "trace", "total"}
+    assert set(per) == {"rollout", "credit", "update", "eval", "trace", "total", "iteration"}
     assert per["rollout"] > 0 and per["update"] > 0 and per["eval"] > 0
+    assert per["iteration"] == pytest.approx(per["total"] - per["eval"], abs=2e-3)
     assert summary["peak_rss_mb"] > 100 and summary["turns_per_iteration"] > 0
+    # the roofline: every phase that runs the policy did work, at a rate below the measured peak
+    assert summary["matmul_peak_gflop_per_s"] > 0
+    for phase in ("rollout", "credit", "update", "eval"):
+        r = summary["roofline"][phase]
+        assert 0 < r["gflop"] <= r["gflop_executed"] and 0 < r["share_of_peak"] < 1, phase

@@ -1,19 +1,22 @@
 """Credit assembly per method: which block gets which advantage, shaping, whitening, skipping."""
 
-from types import SimpleNamespace
-
 import pytest
 import torch
 
 from hiper_repro import credit
+from hiper_repro.agent.rollout import Rollout
 from hiper_repro.train.config import build_config
 from hiper_repro.train.methods import assign_credit, keep_penalties, segment_table, shape_rewards
 
 B, T = 4, 5
 
 
-def fake_rollout(seed: int = 0, rewards=None):
-    """Four episodes of lengths 5, 3, 4, 2; episode 0 and 2 succeed on their last turn."""
+def fake_rollout(seed: int = 0, rewards=None) -> Rollout:
+    """Four episodes of lengths 5, 3, 4, 2; episode 0 and 2 succeed on their last turn.
+
+    A real `Rollout`: the dataclass names the fields, so a field added to it or renamed fails here, at
+    construction, instead of in the middle of a test. Value estimates and switch probabilities are random;
+    the fields no credit rule reads keep the dataclass's defaults."""
     g = torch.Generator().manual_seed(seed)
     lengths = torch.tensor([5, 3, 4, 2])
     mask = torch.arange(T)[None] < lengths[:, None]
@@ -26,7 +29,10 @@ def fake_rollout(seed: int = 0, rewards=None):
     )
     valid = torch.ones(B, T, dtype=torch.bool)
     valid[1, 1] = False
-    return SimpleNamespace(
+    changed = torch.zeros(B, T, dtype=torch.bool)
+    changed[2, 1] = True  # a KEEP turn that rewrote its subgoal
+    random = ("value_low", "value_high", "value_term", "value_low_prev", "switch_prob")
+    return Rollout(
         mask=mask,
         rewards=r * mask,
         terminated=terminated,
@@ -34,14 +40,8 @@ def fake_rollout(seed: int = 0, rewards=None):
         valid=valid & mask,
         well_formed=valid & mask,  # the invalid turn broke the format
         switch=switch & mask,
-        subgoal_changed_on_keep=torch.zeros(B, T, dtype=torch.bool).index_put_(
-            (torch.tensor([2]), torch.tensor([1])), torch.tensor(True)
-        ),
-        value_low=torch.rand(B, T, generator=g),
-        value_high=torch.rand(B, T, generator=g),
-        value_term=torch.rand(B, T, generator=g),
-        value_low_prev=torch.rand(B, T, generator=g),
-        switch_prob=torch.rand(B, T, generator=g),
+        subgoal_changed_on_keep=changed,
+        **{name: torch.rand(B, T, generator=g) for name in random},
         won=won,
         score=won.float(),
         turn_scores=(terminated & mask).float(),

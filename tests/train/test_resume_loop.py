@@ -14,6 +14,7 @@ from hiper_repro.train.loop import FAIL_ENV, InjectedFailure
 from .conftest import tiny_config
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_only_as_itself(tiny_models, tmp_path, monkeypatch, capsys):
     save_config(tiny_config(tiny_models, "hiper"), tmp_path / "c.yaml")
     out = tmp_path / "run"

@@ -184,3 +184,13 @@ def test_deferred_batch_is_filled_by_the_update(setup):
     torch.testing.assert_close(deferred.old_values, eager.old_values, equal_nan=True)
     torch.testing.assert_close(deferred.features, eager.features)
     torch.testing.assert_close(deferred.ref_logprobs, eager.ref_logprobs)
+
+
+def test_target_kl_stops_the_update_once_the_policy_moved_too_far():
+    """Four minibatches at lr 1e-2 move the policy far: a tiny target stops after the first step (the
+    minibatch that measured too much takes no step), no target takes all four."""
+    _, free = one_update(rank=0, world=1, minibatch_turns=2)
+    assert free["optimizer_steps"] == 4 and free["kl_stopped"] == 0
+    _, stopped = one_update(rank=0, world=1, minibatch_turns=2, ppo={"target_kl": 1e-9})
+    assert stopped["optimizer_steps"] == 1 and stopped["kl_stopped"] == 1
+    assert stopped["approx_kl"] > 0  # the one step moved the policy
