@@ -139,7 +139,7 @@ def plot_crossover(
         ax.legend(fontsize=7)
     fig.suptitle(
         f"exact-gradient lab: gradient error (bias^2 + variance / {int(sweep['batch'].iloc[0])} episodes) of HAE "
-        "over flat GAE as the critic worsens; below 1 HAE is the more accurate, x marks the crossing",
+        "over flat GAE as the critic worsens\nbelow 1 HAE is the more accurate; x marks the crossing",
         fontsize=10,
     )
     return fig
