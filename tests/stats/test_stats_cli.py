@@ -222,3 +222,32 @@ def test_malformed_contrast_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["--merged", str(tmp_path / "m.nc"), "--out", str(tmp_path), "--contrasts", "hiper-ppo"])
     assert "--contrasts: contrast 'hiper-ppo'" in capsys.readouterr().err
+
+
+def test_a_method_at_some_horizons_only():
+    """The horizons preset trains its variants at the longest horizon only (method_horizons): the statistics
+    compare them where they ran, fit no trend for them, and the claim rests on the pairs with two horizons."""
+    from hiper_repro.traces.merge import merge_runs
+    from hiper_repro.traces.synthetic import synthetic_writer
+
+    cells = [("hiper", 1), ("ppo-pe", 1), ("hiper", 2), ("ppo-pe", 2), ("hiper-keep", 2), ("ppo-pe-keep", 2)]
+    tree = merge_runs(
+        [
+            synthetic_writer(m, h, s, iterations=3, episodes=4, eval_episodes=16).tree()
+            for m, h in cells
+            for s in (0, 1)
+        ]
+    )
+    tables, numbers = compute(tree, Options(reps=50, variance_reps=10, curve_reps=10))
+    assert numbers["horizon_trend.household.hiper_vs_ppo-pe.n_horizons"] == 2
+    assert not any(k.startswith("horizon_trend.household.hiper-keep") for k in numbers)
+    assert "horizon_trend.household.hiper_vs_hiper-keep.estimate" not in numbers
+    assert numbers["change_vs.household.h2.hiper-keep_vs_ppo-pe-keep.estimate"] is not None
+    assert "change_vs.household.h1.hiper-keep_vs_ppo-pe-keep.estimate" not in numbers
+    assert numbers["claims.larger_gains_at_longer_horizons.deciding"] == "ppo-pe"
+    assert (
+        "h2" in numbers["text.keep_shaping"]
+        and "hiper-keep minus ppo-pe-keep (household): h2" in numbers["text.horizon_contrasts"]
+    )
+    assert tables["horizon_trend"][["method_a", "method_b"]].values.tolist() == [["hiper", "ppo-pe"]]
+    json.dumps(numbers, allow_nan=False)
