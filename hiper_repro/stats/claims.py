@@ -25,7 +25,9 @@ Claims (keys of :data:`CLAIMS`): ``higher_final_success``, ``larger_gains_at_lon
 :func:`claim` the degeneracy rules; :func:`decide` applies both to the effects of
 :func:`hiper_repro.stats.estimates.estimate`. A claim made against several baselines is decided by the
 least favourable comparison: the one whose CI lies on the wrong side of null by the most, else the one
-whose CI comes closest to null.
+whose CI comes closest to null. ``larger_gains_at_longer_horizons`` is such a claim: one comparison per
+baseline and environment, each the least-squares slope over the horizons of the reference's change from the
+start minus the baseline's (:mod:`hiper_repro.stats.trend`), null 0.
 """
 
 from __future__ import annotations
