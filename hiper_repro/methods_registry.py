@@ -150,9 +150,14 @@ def specs() -> tuple[MethodSpec, ...]:
 # ---- the package's methods (docs/METHOD.md section 4) -----------------------------------------------
 # Colours: seaborn's colour-blind palette, assigned by hand so that neighbours in a legend never look alike;
 # a variant takes a lighter or darker shade of its base's colour.
-KEEP_SHAPING = {"shaping": {"keep_penalty": 0.3, "keep_consistency_penalty": 0.3}}
-"""The authors' KEEP penalties (their code adds -0.3 per KEEP turn and -0.3 more when a KEEP turn rewrites the
-subgoal text); `train.methods.shape_rewards` subtracts these keys, so they are positive here."""
+KEEP_SHAPING = {
+    "shaping": {"keep_penalty": 0.3, "keep_penalty_mode": "normalized", "keep_consistency_penalty": 0.3}
+}
+"""The authors' KEEP penalties as their runs apply them: 'normalized' mode (an episode with k KEEP turns among
+its n decision turns pays 0.3 k / n, spread over its KEEP turns) and -0.3 more when a KEEP turn rewrites the
+subgoal text; `train.methods.shape_rewards` subtracts these keys, so they are positive here. Their headline
+runs also set a switch-rate floor whose code is not public; `shaping.switch_rate_floor` is this package's
+version of it, left off here so that the arms test only what their code shows."""
 
 # fmt: off
 for _name, _fmt, _family, _label, _colour, _estimator, _description in (

@@ -11,7 +11,7 @@ import hiper_repro
 ROOT = Path(hiper_repro.__file__).parent
 # docs/ARCHITECTURE.md's table, in order; the helpers below it import no part and any part may import them.
 ORDER = ["credit", "envs", "theory", "agent", "traces", "train", "stats", "figures", "external", "paper"]
-HELPERS = {"io", "cli_help", "threads", "published", "methods_registry"}
+HELPERS = {"io", "cli_help", "threads", "published", "methods_registry", "yamlfile"}
 
 
 def _parts_imported(part: str) -> set[str]:

@@ -49,8 +49,13 @@ def hae_episode(
     lam_high: float,
     boot_low: float | None = None,
     boot_high: float | None = None,
+    lam_boundary: float = 0.0,
 ) -> tuple[list[float], list[float], list[float], list[float]]:
-    """HAE for one episode: (adv_low, ret_low, adv_high, ret_high), the high level at starts, else 0."""
+    """HAE for one episode: (adv_low, ret_low, adv_high, ret_high), the high level at starts, else 0.
+
+    At the end e_k of a segment followed by another, the low level bootstraps from
+    V_high(s_{b_{k+1}}) + lam_boundary * A_high_{k+1} = (1 - l) V_high + l R_high_{k+1} (0: the paper's
+    HAE); after the last segment from 0 (terminated) or boot_low (truncated), whatever lam_boundary."""
     n = len(r)
     starts, ends = segments(switch, n)
     end_low = 0.0 if terminated or boot_low is None else boot_low
@@ -61,8 +66,9 @@ def hae_episode(
         b, e = starts[k], ends[k]
         following = k + 1 < len(starts)
         v_next = vh[starts[k + 1]] if following else end_high  # V'_{k+1}
-        # Low level: GAE inside the segment, bootstrapping from V_high(s_{b_{k+1}}) at its end.
-        nxt = vh[starts[k + 1]] if following else end_low
+        # Low level: GAE inside the segment, bootstrapping at its end from V_high(s_{b_{k+1}}) plus
+        # lam_boundary times A_high_{k+1} (a_high still holds segment k+1's advantage here).
+        nxt = vh[starts[k + 1]] + lam_boundary * a_high if following else end_low
         a_low = 0.0
         rtilde = 0.0  # sum_{t=b}^{e} gamma^(t - b) r_t, accumulated backwards
         for t in range(e, b - 1, -1):

@@ -40,8 +40,8 @@ STATS_TABLES = (
 # Tables only some studies have: paired changes need starting evaluations, diagnostics the /iterations
 # group, the lab's ratios a theory dataset. A figure or table built from a missing one is skipped, saying so.
 OPTIONAL_TABLES = (
-    "change_from_start", "change_difference", "invalid_change", "change_secondary", "diagnostics",
-    "diagnostics_phases", "theory_ratios",
+    "change_from_start", "change_difference", "horizon_trend", "invalid_change", "change_secondary", "diagnostics",
+    "diagnostics_phases", "theory_ratios", "theory_crossover", "theory_crossover_points",
 )  # fmt: skip
 
 
@@ -71,6 +71,24 @@ def read_stats(stats_dir: Path) -> dict[str, pd.DataFrame]:
                 f"--stats {stats_dir / f'{n}.csv'}: not a CSV table ({type(err).__name__})"
             ) from None
     return out
+
+
+def no_sweep() -> Figure:
+    raise ValueError(
+        "the lab dataset has no critic-quality sweep (theory grid without critic_ev: the horizons and full "
+        "grids have one)"
+    )
+
+
+def read_numbers(stats_dir: Path) -> dict:
+    """``numbers.json`` of the stats folder ({} when absent: figures that need its numbers draw without)."""
+    path = stats_dir / "numbers.json"
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"--stats {path}: not a JSON file ({type(err).__name__})") from None
 
 
 def read_theory(path: Path) -> xr.Dataset:
@@ -134,7 +152,13 @@ def table_jobs(
         ),
         "change_difference": (
             lambda: tables.change_difference_table(s["change_difference"]),
-            "Change from the start of the reference minus that of each other method (points, 95% CI).",
+            "Change from the start of the reference minus that of each other method, and of each configured "
+            "contrast (points, 95% CI).",
+        ),
+        "horizon_trend": (
+            lambda: tables.horizon_trend_table(s["horizon_trend"]),
+            "Slope of each change difference per extra subtask, least squares over the horizons both methods "
+            "ran (points, 95% CI resampling seeds and tasks within each horizon).",
         ),
         "diagnostics": (
             lambda: tables.diagnostics_table(s["diagnostics_phases"], s["invalid_change"]),
@@ -202,9 +226,15 @@ def main(argv: list[str] | None = None) -> int:
     stats = read_stats(a.stats)
     jobs = figure_jobs(stats, tree, a.reference)
     if theory is not None:
-        from hiper_repro.figures.theory import plot_theory
+        from hiper_repro.figures.theory import critic_marks, plot_crossover, plot_theory
 
         jobs["theory"] = lambda: plot_theory(theory)
+        numbers = read_numbers(a.stats)
+        jobs["theory_crossover"] = lambda: plot_crossover(
+            stats["theory_crossover"], stats["theory_crossover_points"], critic_marks(numbers)
+        )
+        if "sweep_bias_sq" not in theory:
+            jobs["theory_crossover"] = no_sweep
     with ExitStack() as stack:  # each folder is built beside its place and renamed into it, never mixed
         out = stack.enter_context(atomic_dir(a.out, owns=lambda n: n.endswith(OUTPUT_SUFFIXES)))
         same = a.tables is None or a.tables.resolve() == a.out.resolve()
@@ -230,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             drawn.append(name)
             print(f"figures: wrote {a.out / name}.pdf|png")
         if a.theory is None:
-            skipped["theory"] = "no theory-lab dataset was given (--theory)"
+            skipped["theory"] = skipped["theory_crossover"] = "no theory-lab dataset was given (--theory)"
         try:
             skipped_tables = write_tables(stats, tree, table_dir)
         except KeyError as err:

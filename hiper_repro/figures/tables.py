@@ -229,6 +229,28 @@ def change_difference_table(diff: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index()
 
 
+def horizon_trend_table(trend: pd.DataFrame) -> pd.DataFrame:
+    """Per contrast and environment: the slope of its change difference per extra subtask (points, 95% CI)
+    over the horizons both methods ran; ValueError when no contrast ran at two or more horizons."""
+    if trend.empty and "estimate" in trend.columns:  # stats wrote it: no pair ran at two or more horizons
+        raise ValueError("no two methods were compared at two or more horizons")
+    require(
+        trend,
+        ["method_a", "method_b", "env", "estimate", "ci_low", "ci_high", "h_min", "h_max"],
+        "horizon_trend",
+    )
+    return pd.DataFrame(
+        {
+            "comparison": [
+                f"{label(a)} minus {label(b)}" for a, b in zip(trend["method_a"], trend["method_b"])
+            ],
+            "env": trend["env"],
+            "horizons": [f"{int(lo)}-{int(hi)}" for lo, hi in zip(trend["h_min"], trend["h_max"])],
+            "slope per subtask (points)": [_ci(r, sign=True) for _, r in trend.iterrows()],
+        }
+    )
+
+
 DIAGNOSTIC_COLUMNS = {  # diagnostic -> (column, format of one value)
     "invalid_rate": ("invalid turns, training (%)", lambda v: f"{100 * v:.1f}"),
     "explained_variance_low": ("expl. var. V_low", lambda v: f"{v:.2f}"),

@@ -118,17 +118,18 @@ def change_from_start(
     return ds
 
 
-def change_difference(
-    tree: xr.DataTree | xr.Dataset, a: str, b: str, *, reps: int = REPS, ci: float = CI, seed: int = SEED
-) -> xr.Dataset:
-    """Per (env, horizon): change_a - change_b with a bootstrap CI (each method's seeds resampled on their
-    own, the shared tasks jointly); NaN where either method has no paired run."""
+def change_difference_replicates(
+    tree: xr.DataTree | xr.Dataset, a: str, b: str, *, reps: int = REPS, seed: int = SEED
+) -> dict[tuple[str, int], tuple[float, np.ndarray]]:
+    """Per cell (env, horizon) where both methods have paired runs on the same tasks: change_a - change_b
+    and its (reps,) bootstrap replicates (each method's seeds resampled on their own, the shared tasks
+    jointly; cell i of the (env, horizon) grid draws from ``default_rng([seed, i])``)."""
     start, end = paired_success(tree)
     for name in (a, b):
         if name not in start["method"].values:
             raise ValueError(f"method {name!r} not in the traces; methods: {start['method'].values.tolist()}")
-    cells = start.isel(method=0, seed=0, eval_episode=0, drop=True)
-    out = {k: xr.full_like(cells, np.nan, dtype=float) for k in ("estimate", "ci_low", "ci_high")}
+    cells = start.isel(method=0, seed=0, eval_episode=0, drop=True).transpose("env", "horizon")
+    out = {}
     for i, index in enumerate(np.ndindex(cells.shape)):
         where = dict(zip(cells.dims, index))
         pair = [_table(start.sel({"method": m})[where], end.sel({"method": m})[where]) for m in (a, b)]
@@ -142,9 +143,24 @@ def change_difference(
         rep_a, rep_b = (
             _resampled_means(t, tasks, rng.integers(0, len(t), size=(reps, len(t)))) for t in (ta, tb)
         )
-        lo, hi = percentile_ci(rep_a - rep_b, ci)
-        out["estimate"][where] = float(ta.mean() - tb.mean())
-        out["ci_low"][where], out["ci_high"][where] = float(lo), float(hi)
+        key = (str(cells["env"].values[index[0]]), int(cells["horizon"].values[index[1]]))
+        out[key] = (float(ta.mean() - tb.mean()), rep_a - rep_b)
+    return out
+
+
+def change_difference(
+    tree: xr.DataTree | xr.Dataset, a: str, b: str, *, reps: int = REPS, ci: float = CI, seed: int = SEED
+) -> xr.Dataset:
+    """Per (env, horizon): change_a - change_b with a bootstrap CI (each method's seeds resampled on their
+    own, the shared tasks jointly); NaN where either method has no paired run."""
+    start, _ = paired_success(tree)
+    cells = start.isel(method=0, seed=0, eval_episode=0, drop=True).transpose("env", "horizon")
+    out = {k: xr.full_like(cells, np.nan, dtype=float) for k in ("estimate", "ci_low", "ci_high")}
+    for (env, h), (est, rep) in change_difference_replicates(tree, a, b, reps=reps, seed=seed).items():
+        where = {"env": env, "horizon": h}
+        lo, hi = percentile_ci(rep, ci)
+        out["estimate"].loc[where] = est
+        out["ci_low"].loc[where], out["ci_high"].loc[where] = float(lo), float(hi)
     ds = xr.Dataset(out)
     ds.attrs = {"a": a, "b": b, "ci": ci, "reps": reps, "seed": seed}
     return ds

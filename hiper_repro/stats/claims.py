@@ -25,7 +25,9 @@ Claims (keys of :data:`CLAIMS`): ``higher_final_success``, ``larger_gains_at_lon
 :func:`claim` the degeneracy rules; :func:`decide` applies both to the effects of
 :func:`hiper_repro.stats.estimates.estimate`. A claim made against several baselines is decided by the
 least favourable comparison: the one whose CI lies on the wrong side of null by the most, else the one
-whose CI comes closest to null.
+whose CI comes closest to null. ``larger_gains_at_longer_horizons`` is such a claim: one comparison per
+baseline and environment, each the least-squares slope over the horizons of the reference's change from the
+start minus the baseline's (:mod:`hiper_repro.stats.trend`), null 0.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ ZERO_WIDTH_REASON = (
 
 CLAIMS: dict[str, str] = {
     "higher_final_success": "HiPER reaches a higher final success rate than every baseline.",
-    "larger_gains_at_longer_horizons": "HiPER's gain over the strongest baseline grows with the task horizon.",
+    "larger_gains_at_longer_horizons": "HiPER's gain over the baselines grows with the task horizon.",
     "sample_efficiency": "HiPER reaches the success threshold in fewer iterations (paper: about 2.5x).",
     "switching_settles": "Switching is frequent early in training and settles later.",
     "hae_lower_variance": "HAE's low-level advantages have lower variance than flat GAE on the same turns.",
@@ -277,25 +279,7 @@ def decide(est: Estimates, threshold: float) -> dict[str, dict[str, object]]:
         final_claim["note"] = start_gap_note(est, str(final_claim["deciding"]))
     if not sp:  # least_favourable passed blockers through only when it decided
         out["sample_efficiency"]["censored"] = censored
-    gain = est.horizon_gain or {}  # its details count only where there is a gain (see `_decided`)
-    horizon_runs = {}
-    if gain:
-        for m in (ref, gain["strongest"]):
-            at = final.sel({"method": m}).sel(horizon=gain["horizons"])
-            horizon_runs[m] = int(at.notnull().sum())
-    out["larger_gains_at_longer_horizons"] = _decided(
-        "larger_gains_at_longer_horizons",
-        est.horizon_gain,
-        "needs two horizons and a baseline",
-        null=0.0,
-        better="above",
-        n=runs_text(horizon_runs, "at the shortest and longest horizon") if gain else "",
-        deciding=gain.get("strongest"),
-        horizons=gain.get("horizons"),
-        gain_short=gain.get("gain_short"),
-        gain_long=gain.get("gain_long"),
-        measure="(ref - strongest baseline) at the longest minus at the shortest horizon",
-    )
+    out["larger_gains_at_longer_horizons"] = _horizon_claim(est)
     settle_n = runs_text({ref: int(est.settling["n_runs"])}, "with switch decisions") if est.settling else ""
     out["switching_settles"] = _decided(
         "switching_settles",
@@ -319,3 +303,40 @@ def decide(est: Estimates, threshold: float) -> dict[str, dict[str, object]]:
         note=critic_note(ref, critic),
     )
     return {name: out[name] for name in CLAIMS}
+
+
+def _horizon_claim(est: Estimates) -> dict[str, object]:
+    """Larger gains at longer horizons, decided by the least favourable horizon trend
+    (:mod:`hiper_repro.stats.trend`: slope of the paired change difference per unit of horizon) of the
+    reference against each baseline in each env. Variants of the reference (``{ref}-...``) are not
+    baselines."""
+    ref, final = est.reference, est.scores["final"]
+    results: dict[str, dict[str, float]] = {}
+    counts: dict[str, str] = {}
+    for (a, b), trend in est.horizon_trend.items():
+        if a != ref or b.startswith(f"{ref}-"):
+            continue
+        for env in trend["env"].values:
+            t = trend.sel(env=env)
+            if not np.isfinite(float(t["estimate"])):
+                continue
+            label = b if trend.sizes["env"] == 1 else f"{b} ({env})"
+            results[label] = {k: float(t[k]) for k in ("estimate", "ci_low", "ci_high")}
+            lo, hi = int(t["h_min"]), int(t["h_max"])
+            cells = final.sel(env=env, horizon=slice(lo, hi))
+            runs = {m: int(cells.sel({"method": m}).notnull().sum()) for m in (a, b)}
+            counts[label] = runs_text(runs, f"over {int(t['n_horizons'])} horizons {lo}-{hi}")
+    if not results:
+        return undecided(
+            "larger_gains_at_longer_horizons",
+            "needs two horizons at which the reference and a baseline both evaluated their start and end",
+        )
+    return least_favourable(
+        "larger_gains_at_longer_horizons",
+        results,
+        0.0,
+        "above",
+        n_for=lambda label: counts[label],
+        measure="least-squares slope over horizons of (change of ref - change of baseline), per unit of horizon",
+        trends=results,
+    )

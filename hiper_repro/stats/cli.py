@@ -19,6 +19,7 @@ import xarray as xr
 from hiper_repro.cli_help import DefaultsFormatter
 from hiper_repro.io import atomic_dir
 from hiper_repro.stats.report import Options, compute
+from hiper_repro.stats.trend import parse_contrasts
 from hiper_repro.traces.merge import open_merged
 
 
@@ -69,6 +70,14 @@ def main(argv: list[str] | None = None) -> int:
         default=Options.variance_reps,
         help="hierarchical bootstrap replicates for advantage variance",
     )
+    p.add_argument(
+        "--contrasts",
+        nargs="*",
+        default=list(Options.contrasts),
+        metavar="A:B",
+        help="method pairs whose change difference is reported per cell and fitted over the horizons "
+        "(where both ran), besides the reference against every other method",
+    )
     p.add_argument("--ci", type=float, default=Options.ci, help="confidence level")
     p.add_argument("--seed", type=int, default=Options.seed, help="seed of every bootstrap")
     a = p.parse_args(argv)
@@ -79,8 +88,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     if not 0 < a.ci < 1:
         p.error(f"--ci must be in (0, 1), saw {a.ci}")
+    try:
+        parse_contrasts(a.contrasts)
+    except ValueError as err:
+        p.error(f"--contrasts: {err}")
     opts = Options(
         reference=a.reference,
+        contrasts=tuple(a.contrasts),
         k=a.k,
         threshold=a.threshold,
         reps=a.reps,

@@ -19,8 +19,6 @@ from hiper_repro.stats.bootstrap import (
     SEED,
     aggregate,
     difference,
-    difference_replicates,
-    percentile_ci,
 )
 from hiper_repro.stats.change import change_difference, change_from_start, training_windows
 from hiper_repro.stats.compare import improvement, welch_tests
@@ -29,9 +27,19 @@ from hiper_repro.stats.dynamics import settling, switch_rate
 from hiper_repro.stats.efficiency import env_steps_until, speedup, time_to_threshold
 from hiper_repro.stats.profiles import performance_profile
 from hiper_repro.stats.scores import EVAL_DIM, eval_curve, group, last_index, run_scores
+from hiper_repro.stats.trend import horizon_trend, parse_contrasts
 from hiper_repro.stats.variance import VARIANCE_REPS, advantage_variance, variance_ratio
 from hiper_repro.traces.schema import START_EVAL
 
+# The horizon study's contrasts: HAE vs flat GAE (same format), critic-free hierarchical vs flat, and the
+# ablations of the authors' KEEP shaping and of the paper's HAE (lam_boundary 0).
+CONTRASTS = (
+    "hiper:ppo-pe",
+    "hgigpo:gigpo",
+    "hiper-keep:ppo-pe-keep",
+    "hiper-keep:hiper",
+    "hiper-paper:ppo-pe",
+)
 ESTIMATORS = {"flat": "adv_flat", "low": "adv_low", "high": "adv_high"}  # label -> /turns variable
 CELL = ("method", "env", "horizon")
 
@@ -52,6 +60,9 @@ class Options:
     ci: float = CI
     seed: int = SEED
     efficiency_baselines: tuple[str, ...] = ("ppo", "grpo")  # the paper's sample-efficiency comparison
+    # Contrasts "a:b" whose paired change difference is reported per cell and whose trend over the
+    # horizons is fitted (besides the reference against every other method), where both methods ran.
+    contrasts: tuple[str, ...] = CONTRASTS
 
 
 @dataclass
@@ -64,6 +75,8 @@ class Estimates:
     per_cell: dict[str, xr.Dataset]  # score -> mean over seeds per (method, env, horizon)
     change: xr.Dataset | None  # end - start per cell, paired per task (None: no starting evaluations)
     change_vs: dict[str, xr.Dataset]  # baseline -> change of the reference - change of the baseline
+    contrasts: dict[tuple[str, str], xr.Dataset]  # (a, b) -> change of a - change of b, a not the reference
+    horizon_trend: dict[tuple[str, str], xr.Dataset]  # (a, b) -> slope of that difference over horizons
     invalid_change: xr.Dataset | None  # the same paired statistics for the evaluation invalid-turn rate
     secondary_change: xr.Dataset | None  # change of success at the secondary evaluation temperature
     training_windows: xr.Dataset | None  # training success per cell in windows of iterations
@@ -87,7 +100,6 @@ class Estimates:
     critic: dict[str, dict[str, dict[str, float]]]  # method -> value head -> explained variance, pooled
     # Effects the claims are decided on; None where the data cannot give one.
     final_difference: dict[str, dict[str, float]]  # baseline -> mean final success, reference - baseline
-    horizon_gain: dict | None  # gain over the strongest baseline, longest minus shortest horizon
     settling: xr.Dataset | None  # reference's switch rate, first minus last quarter of training
     variance_ratio: dict[str, float] | None  # Var(A_low) / Var(flat GAE) of the reference's turns
 
@@ -164,6 +176,7 @@ def estimate(tree: xr.DataTree, opts: Options = Options()) -> Estimates:
         per_cell=per_cell,
         change=change_from_start(tree, **boot) if has_start else None,
         change_vs={b: change_difference(tree, ref, b, **boot) for b in others} if has_start else {},
+        **_contrasts(tree, methods, ref, opts, boot) if has_start else {"contrasts": {}, "horizon_trend": {}},
         invalid_change=change_from_start(tree, var="invalid_rate", **boot) if has_start else None,
         secondary_change=_secondary_change(tree, boot),
         training_windows=aggregate(training_windows(tree), "mean", keep=(*CELL, "window"), **curve_boot),
@@ -183,7 +196,6 @@ def estimate(tree: xr.DataTree, opts: Options = Options()) -> Estimates:
         **_variances(group(tree, "turns"), methods, ref, opts),
         **_diagnostics(tree, opts),
         final_difference={b: difference(final, ref, b, **boot) for b in others},
-        horizon_gain=_horizon_gain(final, ref, others, opts),
         settling=_settling(rate, ref, opts),
     )
 
@@ -263,27 +275,15 @@ def _diagnostics(tree: xr.DataTree, opts: Options) -> dict:
     }
 
 
-def _horizon_gain(final: xr.DataArray, ref: str, others: list[str], opts: Options) -> dict | None:
-    """Gain over the strongest baseline at the longest horizon minus the gain at the shortest, with a CI;
-    None without two horizons and a baseline."""
-    horizons = sorted(int(h) for h in final["horizon"].values if final.sel(horizon=h).notnull().any())
-    if len(horizons) < 2 or not others:
-        return None
-    means = final.mean(("env", "horizon", "seed"))
-    strongest = max(others, key=lambda b: float(means.sel({"method": b})))
-    rng = np.random.default_rng(opts.seed)
-    lo_h, hi_h = horizons[0], horizons[-1]
-    e_hi, r_hi, _ = difference_replicates(final.sel(horizon=hi_h), ref, strongest, reps=opts.reps, rng=rng)
-    e_lo, r_lo, _ = difference_replicates(final.sel(horizon=lo_h), ref, strongest, reps=opts.reps, rng=rng)
-    lo, hi = percentile_ci(r_hi - r_lo, opts.ci)
+def _contrasts(tree: xr.DataTree, methods: list[str], ref: str, opts: Options, boot: dict) -> dict:
+    """Per-cell change differences of the configured contrasts whose methods both ran (those against the
+    reference are ``change_vs`` already), and the horizon trend of each of them and of the reference
+    against every other method (NaN where the two share fewer than two horizons)."""
+    pairs = [(a, b) for a, b in parse_contrasts(opts.contrasts) if a in methods and b in methods]
+    trended = dict.fromkeys([(ref, b) for b in methods if b != ref] + pairs)
     return {
-        "estimate": e_hi - e_lo,
-        "ci_low": float(lo),
-        "ci_high": float(hi),
-        "strongest": strongest,
-        "horizons": [lo_h, hi_h],
-        "gain_short": e_lo,
-        "gain_long": e_hi,
+        "contrasts": {(a, b): change_difference(tree, a, b, **boot) for a, b in pairs if a != ref},
+        "horizon_trend": {(a, b): horizon_trend(tree, a, b, **boot) for a, b in trended},
     }
 
 

@@ -18,6 +18,13 @@ flat GAE" only when the intervals say so:
     text.diagnostics      invalid-turn rate, critic quality, update size, switch signal
     text.lab              the lab's HAE / GAE variance ratio from the smallest to the largest K, and what it
                           implies for the horizon claim
+    text.lab_crossover    by K, the critic explained variance below which the lab's flat GAE gradient is
+                          more accurate than HAE's, beside the explained variance the runs' critics reached
+    text.horizon_contrasts
+                          each contrast of ``meta.contrasts`` (hiper vs ppo-pe, hgigpo vs gigpo, the KEEP and
+                          paper-HAE ablations): its change difference by horizon and its slope over horizons
+    text.keep_shaping     whether the KEEP shaping or the estimator carries a gain, from hiper-keep vs
+                          ppo-pe-keep (estimator under the shaping) and hiper-keep vs hiper (the shaping)
 
 A change "excludes 0" when its 95% interval lies entirely on one side of 0 (the claims' rule).
 """
@@ -430,6 +437,104 @@ def lab(nb: Numbers) -> str:
     )
 
 
+def lab_crossover(nb: Numbers) -> str:
+    """Where the lab predicts HAE should win: per lam_boundary, the explained variance at which HAE's
+    gradient error (squared bias + variance over a batch) crosses flat GAE's, by K; and the explained
+    variance of the runs' critics (``critic.*``) to hold it against."""
+    ks, lbs = nb.n.get("theory.crossover.ks"), nb.n.get("theory.crossover.lam_boundaries")
+    if not ks or not lbs:
+        return "The lab dataset has no critic-quality sweep, so it does not say where HAE should win."
+    parts = []
+    for lb in lbs:
+        where = []
+        for k in ks:
+            key = f"theory.crossover.lb{lb:g}.K{k}"
+            status, ev = nb.n.get(f"{key}.status"), nb.n.get(f"{key}.ev")
+            low, high = nb.n.get(f"{key}.ev_low"), nb.n.get(f"{key}.ev_high")
+            if status in ("crosses", "reversed") and _finite(ev):
+                where.append(f"K={k}: {'above' if status == 'crosses' else 'below'} {ev:.2f}")
+            elif status == "hae_better_throughout":
+                where.append(f"K={k}: everywhere down to {low:.2f}")
+            else:
+                where.append(f"K={k}: nowhere in {low:.2f}..{high:.2f}")
+        label = "the paper's HAE (lam_boundary 0)" if lb == 0 else f"HAE with lam_boundary {lb:g}"
+        parts.append(f"{label} beats flat GAE while the critic's explained variance is {'; '.join(where)}")
+    runs = []
+    for m in nb.methods:
+        for head in ("low", "high"):
+            iv = nb.interval(f"critic.{m}.{head}")
+            if iv:
+                runs.append(f"{m} V_{head} {iv[0]:.2f} [{iv[1]:.2f}, {iv[2]:.2f}]")
+    head = nb.n.get("theory.crossover.head")
+    text = (
+        f"In the lab (gradient error = squared bias + variance over a batch of "
+        f"{nb.n.get('theory.crossover.batch')} episodes; explained variance of V_{head} against the "
+        f"reward-to-go, as the runs measure it), {'; '.join(parts)}."
+    )
+    if runs:
+        text += f" The runs' critics explained, pooled over training: {listing(runs)}."
+    return text
+
+
+def _difference(nb: Numbers, env: str, h: int, a: str, b: str) -> tuple[float, float, float] | None:
+    """change_a - change_b at one cell, from ``change_vs`` (either direction stored)."""
+    iv = nb.interval(f"change_vs.{env}.h{h}.{a}_vs_{b}")
+    if iv is None and (flipped := nb.interval(f"change_vs.{env}.h{h}.{b}_vs_{a}")) is not None:
+        iv = (-flipped[0], -flipped[2], -flipped[1])
+    return iv
+
+
+def _says(iv: tuple[float, float, float]) -> str:
+    return {1: "lies above 0", -1: "lies below 0", 0: "contains 0"}[side(iv[1], iv[2])]
+
+
+def horizon_contrasts(nb: Numbers) -> str:
+    """Every configured contrast: change of a minus change of b by horizon, and its slope per unit of
+    horizon where it ran at two or more (stats.trend)."""
+    contrasts = [str(c).split(":") for c in nb.n.get("meta.contrasts") or []]
+    parts = []
+    for a, b in contrasts:
+        for env in nb.envs:
+            cells = [(h, iv) for h in nb.horizons if (iv := _difference(nb, env, h, a, b)) is not None]
+            if not cells:
+                continue
+            by_h = "; ".join(f"h{h} {points(*iv)}" for h, iv in cells)
+            text = f"{a} minus {b} ({env}): {by_h}"
+            trend = nb.interval(f"horizon_trend.{env}.{a}_vs_{b}")
+            if trend is not None:
+                text += f"; slope {points(*trend)} per extra subtask, which {_says(trend)}"
+            parts.append(text)
+    if not parts:
+        return "No configured contrast has two methods with paired changes in this study."
+    return f"Change from the start of one method minus another's (95% CI): {'. '.join(parts)}."
+
+
+def keep_shaping(nb: Numbers) -> str:
+    """Whether the authors' KEEP shaping or the estimator carries a gain (where the three arms ran)."""
+    rows = []
+    for env, h, where in nb.cells():
+        estimator_iv = _difference(nb, env, h, "hiper-keep", "ppo-pe-keep")
+        shaping_iv = _difference(nb, env, h, "hiper-keep", ref := nb.ref)
+        if estimator_iv is None or shaping_iv is None:
+            continue
+        est_side, shape_side = side(*estimator_iv[1:]), side(*shaping_iv[1:])
+        if est_side > 0 and shape_side <= 0:
+            verdict = "the estimator carries the gain, not the shaping"
+        elif shape_side > 0 and est_side <= 0:
+            verdict = "the shaping carries the gain, not the estimator"
+        elif est_side > 0 and shape_side > 0:
+            verdict = "both the estimator and the shaping add to it"
+        else:
+            verdict = "neither the estimator nor the shaping shows a gain"
+        rows.append(
+            f"at {where}, under the same KEEP shaping HAE minus flat GAE is {points(*estimator_iv)} and the "
+            f"shaping's effect on HAE (hiper-keep minus {ref}) {points(*shaping_iv)}: {verdict}"
+        )
+    if not rows:
+        return "The study did not train the KEEP-shaping arms (hiper-keep, ppo-pe-keep) beside the reference."
+    return sentence("; ".join(rows) + ".")
+
+
 def findings(numbers: Mapping[str, Any]) -> dict[str, str]:
     """Every ``text.*`` sentence (module docstring) from the flat numbers."""
     nb = Numbers(numbers)
@@ -449,4 +554,7 @@ def findings(numbers: Mapping[str, Any]) -> dict[str, str]:
         "text.efficiency": efficiency(nb),
         "text.diagnostics": diagnostics(nb),
         "text.lab": lab(nb),
+        "text.lab_crossover": lab_crossover(nb),
+        "text.horizon_contrasts": horizon_contrasts(nb),
+        "text.keep_shaping": keep_shaping(nb),
     }

@@ -9,12 +9,30 @@ summarised over replicates by its median and interquartile range. :func:`horizon
 ratio moves from the smallest to the largest K: ``rises`` when the largest K's lower quartile lies above
 the smallest K's upper quartile, ``falls`` in the mirror case, ``level`` when the ranges overlap. A ratio
 that rises towards 1 means HAE's variance advantage over flat GAE shrinks as the horizon grows.
+
+The crossover (with the lab's critic-quality sweep, ``theory.lab``): the error of a mean gradient over a
+batch of n episodes is its squared bias plus its variance over n,
+
+    error = bias_sq + variance / n        (n = ``BATCH``, the studies' episodes per update)
+
+and, per replicate, ratio = error[HAE] / error[flat GAE] (paired: same episodes and critic). Along the
+sweep the critic's explained variance (measured as the runs measure theirs) falls; :func:`lab_crossover`
+gives per (lam_boundary, K, level) the medians over replicates, and :func:`crossover_points` the
+explained variance at which the median ratio crosses 1 (log ratio linear in the explained variance between
+adjacent levels): status ``crosses``, above it HAE's gradient is the more accurate, below it flat GAE's
+(``reversed``: the other way round); ``hae_better_throughout`` and ``gae_better_throughout`` say the
+sweep never crossed.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import xarray as xr
+
+# Episodes per policy update whose mean gradient the crossover's error is of: the quick and horizons
+# studies' rollout.episodes (24).
+BATCH = 24
 
 
 def lab_ratios(ds: xr.Dataset, numerator: str = "hae", denominator: str = "gae") -> pd.DataFrame:
@@ -66,3 +84,76 @@ def horizon_trend(ratios: pd.DataFrame, lam: float) -> dict[str, object]:
         "last": float(last["median"]),
         "direction": direction,
     }
+
+
+def lab_crossover(ds: xr.Dataset, batch: int = BATCH, head: str = "low") -> pd.DataFrame:
+    """Per (lam_boundary, K, critic_ev): the measured explained variance of value head ``head`` and the
+    HAE / flat GAE error ratio, medians (ratio also q25, q75) over replicates (module docstring)."""
+    missing = {"sweep_bias_sq", "sweep_variance", "sweep_explained_variance"} - set(ds.data_vars)
+    if missing:
+        raise ValueError(
+            f"the lab dataset has no critic-quality sweep (Grid.critic_ev): missing {sorted(missing)}"
+        )
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
+    if head not in ds["head"].values:
+        raise ValueError(f"head must be one of {list(ds['head'].values)}, got {head!r}")
+    error = ds["sweep_bias_sq"] + ds["sweep_variance"] / batch
+    ratio = error.sel(sweep_estimator="hae") / error.sel(sweep_estimator="gae")
+    ev = ds["sweep_explained_variance"].sel(head=head)
+    q = ratio.quantile([0.25, 0.5, 0.75], dim="replicate")
+    rows = []
+    for lb in ds["lam_boundary"].values:
+        for k in ds["K"].values:
+            for c in ds["critic_ev"].values:
+                at = {"lam_boundary": lb, "K": k, "critic_ev": c}
+                rows.append(
+                    {
+                        "lam_boundary": float(lb),
+                        "K": int(k),
+                        "critic_ev": float(c),
+                        "explained_variance": float(ev.sel(K=k, critic_ev=c).median("replicate")),
+                        "error_hae": float(error.sel(at | {"sweep_estimator": "hae"}).median("replicate")),
+                        "error_gae": float(error.sel(at | {"sweep_estimator": "gae"}).median("replicate")),
+                        "ratio": float(q.sel(at | {"quantile": 0.5})),
+                        "ratio_q25": float(q.sel(at | {"quantile": 0.25})),
+                        "ratio_q75": float(q.sel(at | {"quantile": 0.75})),
+                        "batch": batch,
+                        "head": head,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def crossover_points(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (lam_boundary, K): the explained variance where the median ratio first crosses 1 going from the
+    best critic to the worst (log ratio linear in the explained variance between the two levels around
+    it), the status (module docstring), and the sweep's measured range ev_low..ev_high."""
+    rows = []
+    for (lb, k), g in table.groupby(["lam_boundary", "K"], sort=True):
+        g = g.sort_values("explained_variance", ascending=False)
+        ev, ratio = g["explained_variance"].to_numpy(), g["ratio"].to_numpy()
+        above = ratio > 1.0
+        crossing = np.nan
+        if above.all():
+            status = "gae_better_throughout"
+        elif not above.any():
+            status = "hae_better_throughout"
+        else:
+            # crosses: HAE better with the best critic, GAE from some level down (the expected pattern);
+            # reversed: the other way round. The first change of sign from the best critic is reported.
+            status = "reversed" if above[0] else "crosses"
+            i = int(np.argmax(above != above[0]))
+            x0, x1, y0, y1 = ev[i - 1], ev[i], np.log(ratio[i - 1]), np.log(ratio[i])
+            crossing = float(x0 + (x1 - x0) * (0.0 - y0) / (y1 - y0))
+        rows.append(
+            {
+                "lam_boundary": float(lb),
+                "K": int(k),
+                "crossover_ev": crossing,
+                "status": status,
+                "ev_low": float(ev.min()),
+                "ev_high": float(ev.max()),
+            }
+        )
+    return pd.DataFrame(rows)

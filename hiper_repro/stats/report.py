@@ -6,7 +6,7 @@ maps a CSV name to a tidy DataFrame (one row per estimate). ``numbers`` maps dot
 becomes ``null`` in JSON). Keys (``{env}``, ``{method}``, ``{h}`` the horizon, ``{ref}`` the reference
 method, ``{b}`` another method, ``{est}`` an advantage estimator ``flat``/``low``/``high``)::
 
-    meta.{methods,envs,horizons,seeds,n_runs,reps,curve_reps,variance_reps,ci,k,threshold,reference}
+    meta.{methods,envs,horizons,seeds,n_runs,reps,curve_reps,variance_reps,ci,k,threshold,reference,contrasts}
     final_success.{env}.h{h}.{method}.{mean,ci_low,ci_high,n_runs}        final evaluation, per cell
     last_k_success.{env}.h{h}.{method}.{mean,ci_low,ci_high,n_runs}       mean of the last k evaluations
     aggregate.{final|last_k}.{mean|iqm}.{method}.{estimate,ci_low,ci_high,n_runs}   pooled over cells
@@ -14,6 +14,10 @@ method, ``{b}`` another method, ``{est}`` an advantage estimator ``flat``/``low`
     task_type.{env}.h{h}.{task_type}.{method}.{mean,ci_low,ci_high}      final success per task type
     change.{env}.h{h}.{method}.{start,end,change,ci_low,ci_high,n_runs,n_episodes}   end - start, paired
     change_vs.{env}.h{h}.{ref}_vs_{b}.{estimate,ci_low,ci_high}          change of ref - change of b
+    change_vs.{env}.h{h}.{a}_vs_{b}.{estimate,ci_low,ci_high}            the same for Options.contrasts
+    horizon_trend.{env}.{a}_vs_{b}.{estimate,ci_low,ci_high,n_horizons,h_min,h_max}   stats.trend: slope
+                                                                          per unit of horizon, ref vs
+                                                                          every b and Options.contrasts
     invalid_change.{env}.h{h}.{method}.{start,end,change,ci_low,ci_high}  evaluation invalid-turn rate
     change_secondary.{env}.h{h}.{method}.{start,end,change,ci_low,ci_high}  at rollout.eval_temperature
     final_vs.{ref}_vs_{b}.{estimate,ci_low,ci_high,n_cells}              mean final success ref - b, pooled
@@ -29,15 +33,19 @@ method, ``{b}`` another method, ``{est}`` an advantage estimator ``flat``/``low`
     study.{format|model}.{method}, study.models, study.setting.{key}, study.shaping   stats.study
     theory.{lams,gamma,critic_noise,replicates}, theory.lam{lam}.K{k}.{median,q25,q75,n},
     theory.trend.lam{lam}.{k_first,k_last,first,last,direction}          stats.lab (with a lab dataset)
+    theory.crossover.{batch,head,lam_boundaries,ks}, theory.crossover.lb{lb}.K{k}.{ev,status,ev_low,ev_high}
+                                                                          where HAE's error crosses flat
+                                                                          GAE's (with the lab's sweep)
     text.{name}                                                           stats.findings: sentences
 
 Tables: ``run_scores``, ``final_success`` (per cell, both scores), ``change_from_start``,
-``change_difference``, ``training_windows``, ``aggregate``, ``aggregate_by_env``, ``task_types``,
+``change_difference`` (the reference's and the contrasts'), ``horizon_trend``, ``training_windows``, ``aggregate``, ``aggregate_by_env``, ``task_types``,
 ``improvement``, ``welch``, ``performance_profile``, ``learning_curves``, ``time_to_threshold``
 (per run, censoring visible), ``sample_efficiency``, ``switch_rate``, ``variance_by_position``,
 ``variance_by_horizon``, ``diagnostics`` (per iteration), ``diagnostics_phases``, ``invalid_change``,
 ``change_secondary`` (where runs played the secondary evaluation),
-``claims``, ``settings`` (what ran, from the runs' configs), and ``theory_ratios`` with a lab dataset.
+``claims``, ``settings`` (what ran, from the runs' configs), and ``theory_ratios`` with a lab dataset
+(``theory_crossover`` and ``theory_crossover_points`` when it has the critic-quality sweep).
 """
 
 from __future__ import annotations
@@ -52,8 +60,9 @@ import xarray as xr
 from hiper_repro.stats.claims import decide
 from hiper_repro.stats.estimates import CELL, Estimates, Options, estimate, tidy
 from hiper_repro.stats.findings import findings
-from hiper_repro.stats.lab import horizon_trend, lab_ratios
+from hiper_repro.stats.lab import crossover_points, horizon_trend, lab_crossover, lab_ratios
 from hiper_repro.stats.study import settings_table, study_facts
+from hiper_repro.stats.trend import parse_contrasts
 
 __all__ = ["Options", "compute", "numbers", "tables"]
 
@@ -74,6 +83,12 @@ def compute(
         ratios = lab_ratios(theory)
         out_tables["theory_ratios"] = ratios
         out_numbers |= lab_numbers(ratios)
+        if "sweep_bias_sq" in theory:
+            sweep = lab_crossover(theory)
+            points = crossover_points(sweep)
+            out_tables["theory_crossover"] = sweep
+            out_tables["theory_crossover_points"] = points
+            out_numbers |= crossover_numbers(sweep, points)
     out_numbers |= findings(out_numbers)
     return out_tables, out_numbers
 
@@ -90,6 +105,21 @@ def lab_numbers(ratios: pd.DataFrame) -> dict[str, Any]:
         _put(out, f"theory.lam{row['lam']:g}.K{row['K']}", _pick(row, ("median", "q25", "q75", "n")))
     for lam in out["theory.lams"]:
         _put(out, f"theory.trend.lam{lam:g}", horizon_trend(ratios, lam))
+    return out
+
+
+def crossover_numbers(sweep: pd.DataFrame, points: pd.DataFrame) -> dict[str, Any]:
+    """``theory.crossover.*`` keys: the error's batch and the head whose explained variance is the axis,
+    and per lam_boundary and K where HAE's error crosses flat GAE's (stats.lab.crossover_points)."""
+    out: dict[str, Any] = {
+        "theory.crossover.batch": int(sweep["batch"].iloc[0]),
+        "theory.crossover.head": str(sweep["head"].iloc[0]),
+        "theory.crossover.lam_boundaries": sorted(float(v) for v in points["lam_boundary"].unique()),
+        "theory.crossover.ks": sorted(int(v) for v in points["K"].unique()),
+    }
+    for row in points.to_dict("records"):
+        _put(out, f"theory.crossover.lb{row['lam_boundary']:g}.K{row['K']}",
+             {"ev": row["crossover_ev"], **_pick(row, ("status", "ev_low", "ev_high"))})  # fmt: skip
     return out
 
 
@@ -141,6 +171,7 @@ def tables(est: Estimates, verdicts: dict[str, dict]) -> dict[str, pd.DataFrame]
 
 
 CLAIM_COLUMNS = ("verdict", "ci_verdict", "estimate", "ci_low", "ci_high", "n", "reason", "statement")
+TREND_VARS = ("estimate", "ci_low", "ci_high", "n_horizons", "h_min", "h_max")
 CHANGE_VARS = ("change", "ci_low", "ci_high", "start", "end", "n_runs", "n_episodes")
 
 
@@ -152,12 +183,21 @@ def _change_tables(est: Estimates) -> dict[str, pd.DataFrame]:
     if est.change is not None:
         out["change_from_start"] = tidy(est.change[list(CHANGE_VARS)])
         out["invalid_change"] = tidy(est.invalid_change[list(CHANGE_VARS)])
+        pairs = {(est.reference, b): diff for b, diff in est.change_vs.items()} | est.contrasts
         out["change_difference"] = pd.DataFrame(
             [
-                {"method_a": est.reference, "method_b": b, **row}
-                for b, diff in est.change_vs.items()
+                {"method_a": a, "method_b": b, **row}
+                for (a, b), diff in pairs.items()
                 for row in tidy(diff).to_dict("records")
             ]
+        )
+        out["horizon_trend"] = pd.DataFrame(
+            [
+                {"method_a": a, "method_b": b, **row}
+                for (a, b), trend in est.horizon_trend.items()
+                for row in tidy(trend).to_dict("records")
+            ],
+            columns=["method_a", "method_b", "env", *TREND_VARS],
         )
     if est.secondary_change is not None:
         out["change_secondary"] = tidy(est.secondary_change[list(CHANGE_VARS)])
@@ -184,6 +224,7 @@ def numbers(est: Estimates, verdicts: dict[str, dict], opts: Options) -> dict[st
             "k": opts.k,
             "threshold": opts.threshold,
             "reference": ref,
+            "contrasts": [c for c in opts.contrasts if set(parse_contrasts([c])[0]) <= set(est.methods)],
         },
     )
     ci = ("ci_low", "ci_high")
@@ -209,6 +250,14 @@ def numbers(est: Estimates, verdicts: dict[str, dict], opts: Options) -> dict[st
         for b, diff in est.change_vs.items():
             for c, row in _cells(diff, ("env", "horizon")):
                 _put(out, f"change_vs.{c['env']}.h{c['horizon']}.{ref}_vs_{b}", _pick(row, ("estimate", *ci)))
+        for (a, b), diff in est.contrasts.items():
+            for c, row in _cells(diff, ("env", "horizon")):
+                _put(out, f"change_vs.{c['env']}.h{c['horizon']}.{a}_vs_{b}", _pick(row, ("estimate", *ci)))
+        for (a, b), trend in est.horizon_trend.items():
+            for c, row in _cells(trend, ("env",)):
+                values = _pick(row, TREND_VARS)
+                _put(out, f"horizon_trend.{c['env']}.{a}_vs_{b}",
+                     values | {k: int(values[k]) for k in ("n_horizons", "h_min", "h_max")})  # fmt: skip
         for c, row in _cells(est.invalid_change[list(CHANGE_VARS)]):
             _put(out, f"invalid_change.{c['env']}.h{c['horizon']}.{c['method']}",
                  _pick(row, ("start", "end", "change", *ci)))  # fmt: skip

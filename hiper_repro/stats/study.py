@@ -227,12 +227,22 @@ def shaping_of(config: dict) -> str:
         else "no progress shaping (the optional potential-based term `shaping.progress_coef` was off)"
     )
     keep, consistency = float(sh.get("keep_penalty", 0.0)), float(sh.get("keep_consistency_penalty", 0.0))
+    floor, floor_coef = float(sh.get("switch_rate_floor", 0.0)), float(sh.get("switch_rate_floor_coef", 0.0))
     if keep or consistency:
-        parts.append(
-            f"a KEEP turn costs {_fmt(keep)}, and one that changes its subgoal text {_fmt(consistency)} more"
+        per_keep = (
+            f"an episode with k KEEP turns among its n decision turns pays {_fmt(keep)} k / n, spread evenly over "
+            "its KEEP turns"
+            if sh.get("keep_penalty_mode", "fixed") == "normalized"
+            else f"a KEEP turn costs {_fmt(keep)}"
         )
+        parts.append(f"{per_keep}, and a KEEP turn that changes its subgoal text {_fmt(consistency)} more")
     else:
         parts.append("no KEEP penalties")
+    if floor and floor_coef:
+        parts.append(
+            f"an episode whose switch rate falls below {_fmt(floor)} pays {_fmt(floor_coef)} times the shortfall, "
+            "spread over its KEEP turns"
+        )
     return "; ".join(parts)
 
 

@@ -1,7 +1,9 @@
-"""`hiper-repro theory --out DIR [--grid quick|full] [--seed 0]`: run the lab, write DIR/theory.nc.
+"""`hiper-repro theory --out DIR [--grid quick|horizons|full] [--seed 0]`: run the lab, write DIR/theory.nc.
 
 Prints, per K, the variance ratio HAE / flat GAE over the grid's other cells (lambda, gamma, critic
-noise, replicates): median, interquartile range and range.
+noise, replicates): median, interquartile range and range; with the grid's critic-quality sweep, per
+lam_boundary and K, the median gradient-error ratio HAE / flat GAE (squared bias + variance over 24
+episodes) at each level, beside the critic's measured explained variance (V_low).
 """
 
 from __future__ import annotations
@@ -46,6 +48,24 @@ def ratio_summary(ds) -> list[str]:
     return lines
 
 
+def sweep_summary(ds, batch: int = 24) -> list[str]:
+    """One line per (lam_boundary, K): median error ratio HAE / GAE and measured EV at each sweep level."""
+    if "sweep_bias_sq" not in ds:
+        return []
+    error = ds["sweep_bias_sq"] + ds["sweep_variance"] / batch
+    ratio = (error.sel(sweep_estimator="hae") / error.sel(sweep_estimator="gae")).median("replicate")
+    ev = ds["sweep_explained_variance"].sel(head="low").median("replicate")
+    lines = []
+    for lb in ds["lam_boundary"].values:
+        for k in ds["K"].values:
+            cells = ", ".join(
+                f"EV {float(ev.sel(K=k, critic_ev=c)):+.2f}: {float(ratio.sel(lam_boundary=lb, K=k, critic_ev=c)):.2f}"
+                for c in ds["critic_ev"].values
+            )
+            lines.append(f"lam_boundary={lb:g} K={int(k)}: error(HAE)/error(GAE) by critic EV: {cells}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from hiper_repro.theory.lab import GRIDS, run_grid, write_dataset
@@ -55,6 +75,6 @@ def main(argv: list[str] | None = None) -> int:
     ds = run_grid(GRIDS[args.grid], seed=args.seed, progress=log)
     path = write_dataset(ds, args.out / "theory.nc")
     print(f"wrote {path} ({args.grid} grid, seed {args.seed}) in {time.perf_counter() - start:.1f} s")
-    for line in ratio_summary(ds):
+    for line in ratio_summary(ds) + sweep_summary(ds):
         print(line)
     return 0

@@ -15,7 +15,8 @@ are 1; PPO-style code drops gamma^t, which biases turn-level estimators for gamm
 - ``reinforce``: A = discounted return-to-go for all three terms (``credit.gae`` with zero values, lam = 1).
 - ``gae``: flat GAE with the flat critic V_term(t, s_t, o_{t-1}); one advantage for the whole turn.
 - ``hae``: ``credit.hae``: A_low on the action, A_high on the subgoal at segment starts, and the paper's
-  switch advantage (q_t - beta_t)(V_high(s_t) - V_low(s_t, o_{t-1})).
+  switch advantage (q_t - beta_t)(V_high(s_t) - V_low(s_t, o_{t-1})); ``lam_boundary`` (default 0, the
+  paper's) mixes R_high_{k+1} into the low level's segment-end bootstrap.
 - ``hae_code``: as ``hae`` with the authors' code form of the switch advantage (target - V_term).
 - ``grpo``: the group-normalised episode return (``credit.grpo``) on every term of every turn.
 - ``rloo``: the leave-one-out centred episode return (``credit.rloo``), likewise.
@@ -145,8 +146,10 @@ def turn_advantages(
     gamma: float,
     lam: float,
     group_size: int = 8,
+    lam_boundary: float = 0.0,
 ) -> TurnAdvantages:
-    """Advantages of ``estimator`` (module docstring) for the three log-prob terms of every turn."""
+    """Advantages of ``estimator`` (module docstring) for the three log-prob terms of every turn;
+    ``lam_boundary`` is HAE's segment-end bootstrap mix (``credit.hae``; 0: the paper's HAE)."""
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     if estimator in USES_CRITIC and critics is None:
@@ -201,7 +204,9 @@ def turn_advantages(
         return spread(fn(to_go[:, 0], group)[:, None].expand_as(r), discounted=False)
 
     v = turn_values(episodes, critics)
-    res = hae(r, v.value_low, v.value_high, episodes.switch, m, term, gamma, lam, lam)
+    res = hae(
+        r, v.value_low, v.value_high, episodes.switch, m, term, gamma, lam, lam, lam_boundary=lam_boundary
+    )
     if estimator == "hae":
         sw = switch_advantage(
             episodes.switch,

@@ -129,9 +129,20 @@ class ShapingConfig:
     with Phi = the environment's score (subtasks done / horizon) and Phi = 0 once the episode ends, so
     every episode's shaped return shifts by the same constant and the optimal policy is unchanged"""
     keep_penalty: float = 0.0
-    """subtracted on every KEEP turn (authors' ALFWorld code: 0.3); off by default"""
+    """KEEP penalty c (authors' ALFWorld runs: 0.3); how it is charged follows `keep_penalty_mode`; off
+    by default"""
+    keep_penalty_mode: str = "fixed"
+    """'fixed': c on every KEEP turn (an episode with k KEEP turns pays c k); 'normalized' (the authors'
+    code's default and the mode of their runs): an episode with k KEEP turns among its n decision turns
+    (turns 1..n, turn 0 always switches) pays c k / n in total, c / n on each KEEP turn"""
     keep_consistency_penalty: float = 0.0
     """subtracted when a KEEP turn changes the subgoal text (authors' code: 0.3); off by default"""
+    switch_rate_floor: float = 0.0
+    """switch-rate floor f in [0, 1] (authors' headline runs: 0.25): an episode whose switch rate
+    s / n (s SWITCH turns among its n decision turns) is below f pays
+    `switch_rate_floor_coef` x (f - s / n), spread evenly over its KEEP turns; 0: off"""
+    switch_rate_floor_coef: float = 0.0
+    """coefficient of the switch-rate floor penalty (authors' headline runs: 5.0); 0: off"""
     success_reward: float = 1.0
     """scale of the environment's success reward (authors: 10)"""
 
@@ -356,6 +367,24 @@ class TrainConfig:
                 "0 with model.critic 'shared' (value-only passes would move the policy's trunk)",
             ),
             (0.0 <= m.lam_boundary <= 1.0, "method.lam_boundary", m.lam_boundary, "in [0, 1]"),
+            (
+                self.shaping.keep_penalty_mode in ("fixed", "normalized"),
+                "shaping.keep_penalty_mode",
+                self.shaping.keep_penalty_mode,
+                "'fixed' or 'normalized'",
+            ),
+            (
+                0.0 <= self.shaping.switch_rate_floor <= 1.0,
+                "shaping.switch_rate_floor",
+                self.shaping.switch_rate_floor,
+                "in [0, 1] (0: off)",
+            ),
+            (
+                self.shaping.switch_rate_floor_coef >= 0.0,
+                "shaping.switch_rate_floor_coef",
+                self.shaping.switch_rate_floor_coef,
+                ">= 0 (0: off)",
+            ),
             (
                 self.shaping.invalid_penalty_on in ("format", "any"),
                 "shaping.invalid_penalty_on",

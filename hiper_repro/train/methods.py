@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 
 from hiper_repro import credit
-from hiper_repro.train.config import TrainConfig
+from hiper_repro.train.config import ShapingConfig, TrainConfig
 
 if TYPE_CHECKING:
     from hiper_repro.agent.rollout import Rollout
@@ -85,15 +85,43 @@ def progress_shaping(turn_scores: Tensor, mask: Tensor, gamma: float) -> Tensor:
     return torch.where(mask, gamma * after - before, torch.zeros(()))
 
 
+def keep_penalties(switch: Tensor, mask: Tensor, changed_on_keep: Tensor, s: ShapingConfig) -> Tensor:
+    """(B, T) penalty charged to each turn for its switch decisions (subtracted from the reward); 0 at
+    turn 0 (it always switches) and at padding.
+
+    An episode's decision turns are its turns 1..n (n = length - 1); k of them KEEP, n - k SWITCH.
+    With c = keep_penalty, a KEEP turn pays
+      'fixed':      c                       (episode total c k);
+      'normalized': c / n                   (episode total c k / n, the authors' code's rule);
+    plus keep_consistency_penalty when it changed the subgoal text, plus, when the episode's switch rate
+    rho = (n - k) / n is below the floor f = switch_rate_floor, its share of the floor penalty
+    switch_rate_floor_coef x (f - rho), spread evenly over the k KEEP turns (rho < f <= 1 implies k >= 1).
+    Episodes without a decision turn (length 1) pay nothing.
+    """
+    t = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
+    decision = mask & (t > 0)
+    keep = (decision & ~switch).float()
+    n = decision.sum(1, keepdim=True).float()
+    k = keep.sum(1, keepdim=True)
+    n_safe = n.clamp(min=1.0)
+    per_keep = s.keep_penalty / n_safe if s.keep_penalty_mode == "normalized" else s.keep_penalty
+    pen = per_keep * keep + s.keep_consistency_penalty * keep * changed_on_keep.float()
+    if s.switch_rate_floor_coef and s.switch_rate_floor:
+        deficit = (s.switch_rate_floor - (n - k) / n_safe).clamp(min=0.0) * (n > 0)
+        pen = pen + s.switch_rate_floor_coef * deficit / k.clamp(min=1.0) * keep
+    return pen
+
+
 def shape_rewards(rollout: Rollout, cfg: TrainConfig) -> Tensor:
-    """r_t = success_reward * env r_t - invalid_penalty [invalid] - keep_penalty [KEEP, t > 0]
-    - keep_consistency_penalty [KEEP that changed the subgoal text] + progress_coef * F_t; 0 at padding.
+    """r_t = success_reward * env r_t - invalid_penalty [invalid] - keep_penalties_t + progress_coef * F_t;
+    0 at padding.
 
     "Invalid" follows `shaping.invalid_penalty_on`: 'format' charges replies that broke the format only
     (an inadmissible action gets the environment's "Nothing happens" and no penalty: charging it taught
     one run to say "go to ..." every turn, which is always admissible, while success fell), 'any' also
-    charges inadmissible actions. KEEP terms apply to the Plan-Execute format only (the flat format has
-    no switch decision). F_t is `progress_shaping` on the environment's score.
+    charges inadmissible actions. The KEEP terms (`keep_penalties`: KEEP penalty in 'fixed' or
+    'normalized' mode, consistency penalty, switch-rate floor) apply to the Plan-Execute format only (the
+    flat format has no switch decision). F_t is `progress_shaping` on the environment's score.
     """
     s = cfg.shaping
     mask = rollout.mask
@@ -103,10 +131,7 @@ def shape_rewards(rollout: Rollout, cfg: TrainConfig) -> Tensor:
     if s.progress_coef:
         r = r + s.progress_coef * progress_shaping(rollout.turn_scores, mask, cfg.method.gamma)
     if cfg.fmt == "plan_execute":
-        t = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
-        keep = ~rollout.switch & (t > 0)
-        r = r - s.keep_penalty * keep.float()
-        r = r - s.keep_consistency_penalty * (keep & rollout.subgoal_changed_on_keep).float()
+        r = r - keep_penalties(rollout.switch, mask, rollout.subgoal_changed_on_keep, s)
     return torch.where(mask, r, torch.zeros_like(r))
 
 

@@ -17,7 +17,7 @@ FIELDS = ("adv_low", "ret_low", "adv_high", "ret_high")
 
 def run_hae(data, dtype=F64, **override):
     t = as_torch(data, dtype)
-    params = {k: data[k] for k in ("gamma", "lam_low", "lam_high")} | override
+    params = {k: data[k] for k in ("gamma", "lam_low", "lam_high")} | {"lam_boundary": 0.0} | override
     return hae(
         t["r"],
         t["vl"],
@@ -30,6 +30,7 @@ def run_hae(data, dtype=F64, **override):
         params["lam_high"],
         t["boot_low"],
         t["boot_high"],
+        lam_boundary=params["lam_boundary"],
     )
 
 
@@ -69,10 +70,11 @@ class TestWorkedExample:
 
 
 class TestAgainstLoop:
+    @pytest.mark.parametrize("lam_boundary", [0.0, 0.3, 1.0], ids=["boundary0", "boundary0.3", "boundary1"])
     @settings(max_examples=80, deadline=None)
-    @given(padded_batches())
-    def test_matches_per_episode_loop(self, data):
-        out = run_hae(data)
+    @given(data=padded_batches())
+    def test_matches_per_episode_loop(self, data, lam_boundary):
+        out = run_hae(data, lam_boundary=lam_boundary)
         for b, n in enumerate(data["lengths"]):
             ref = hae_episode(
                 episode(data, b, "r"),
@@ -85,6 +87,7 @@ class TestAgainstLoop:
                 data["lam_high"],
                 row_value(data, "boot_low", b),
                 row_value(data, "boot_high", b),
+                lam_boundary,
             )
             for field, expected in zip(FIELDS, ref):
                 got = getattr(out, field)[b]

@@ -54,6 +54,8 @@ def test_all_figures_and_tables(inputs, monkeypatch):
     assert sorted(skipped) == ["change_secondary", "lab_ratios", "settings"]
     assert "theory_ratios.csv not written" in skipped["lab_ratios"]
     assert "hold none of the training settings" in skipped["settings"]
+    figures = json.loads((inputs / "fig" / "index.json").read_text())["skipped"]
+    assert "no critic-quality sweep" in figures["theory_crossover"]  # this lab dataset has none
     assert not list((inputs / "fig").glob(".*"))  # no temporary files left behind
 
 

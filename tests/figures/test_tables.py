@@ -1,6 +1,7 @@
 """Tables: formatted cells, Markdown and LaTeX rendering, the comparison with published numbers."""
 
 import pandas as pd
+import pytest
 
 from hiper_repro.figures import tables
 
@@ -46,3 +47,15 @@ def test_renderers_and_writer(tmp_path):
     assert [p.name for p in paths] == ["t.csv", "t.md", "t.tex"]
     assert pd.read_csv(paths[0]).equals(df)
     assert tables.fmt(float("nan"), 0, 1) == ""
+
+
+def test_horizon_trend_table_reads_points_per_subtask():
+    trend = pd.DataFrame(
+        [{"method_a": "hiper", "method_b": "ppo-pe", "env": "household", "estimate": 0.05, "ci_low": 0.01,
+          "ci_high": 0.09, "n_horizons": 3, "h_min": 1, "h_max": 3}]
+    )  # fmt: skip
+    table = tables.horizon_trend_table(trend)
+    assert table.iloc[0]["horizons"] == "1-3"
+    assert table.iloc[0]["slope per subtask (points)"] == "+5.0 [+1.0, +9.0]"
+    with pytest.raises(ValueError, match="two or more horizons"):
+        tables.horizon_trend_table(trend.iloc[:0])

@@ -13,7 +13,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOW_PARTS = ("Snakefile", "workflow", "config", "profiles", "paper/manuscript.md", "data/authors-logs")
-PRESETS = ("smoke", "quick", "full", "smollm2", "gpu")
+PRESETS = ("smoke", "quick", "full", "smollm2", "gpu", "horizons")
 VENV_BIN = Path(sys.executable).parent  # snakemake and hiper-repro live beside the test interpreter
 
 

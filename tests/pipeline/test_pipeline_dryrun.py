@@ -17,7 +17,8 @@ def expected_jobs(preset: dict) -> dict[str, int]:
     envs, horizons = len(preset["envs"]), len(preset["horizons"])
     methods, seeds = preset["methods"], len(preset["seeds"])
     formats = len({"flat" if m == "ppo" else "plan_execute" for m in methods})
-    runs = envs * horizons * len(methods) * seeds
+    at = preset.get("method_horizons", {})  # a method named there trains at its horizons only
+    runs = envs * seeds * sum(len(at.get(m, preset["horizons"])) for m in methods)
     # Task splits exist for the study's horizons and for those of the warm start's demonstrations.
     task_horizons = len(set(preset["horizons"]) | set(preset.get("warmstart", {}).get("horizons") or []))
     return {
@@ -90,6 +91,37 @@ def test_quick_preset_is_the_designed_study():
     assert len(quick["seeds"]) == 3 and quick["horizons"] == [1]
     assert quick["tasks"]["n_eval"] >= 256
     assert expected_jobs(quick)["train"] == 9
+
+
+def test_horizons_preset_is_the_designed_study():
+    """Household h1-3, the 2x2 of {critic, critic-free} x {flat, hierarchical} at every horizon, the paper's
+    HAE and the KEEP-shaping arms at the longest, 3 seeds, the quick study's 256 fixed tasks: 45 runs."""
+    study = load_preset("horizons")
+    assert study["envs"] == ["household"] and study["horizons"] == [1, 2, 3]
+    everywhere = {"hiper", "ppo-pe", "gigpo", "hgigpo"}
+    assert set(study["methods"]) == everywhere | {"hiper-paper", "hiper-keep", "ppo-pe-keep"}
+    assert not everywhere & set(study["method_horizons"])
+    assert all(3 in hs for hs in study["method_horizons"].values())
+    assert (
+        len(study["seeds"]) >= 3
+        and study["tasks"]["n_eval"] == load_preset("quick")["tasks"]["n_eval"] == 256
+    )
+    assert study["warmstart"]["horizons"] == [1, 2, 3] and study["theory"]["grid"] == "horizons"
+    assert expected_jobs(study)["train"] == 45
+
+
+def test_method_horizons_must_name_a_method_and_a_study_horizon(workflow_copy):
+    result = snakemake(
+        workflow_copy,
+        "-n",
+        "--quiet",
+        "rules",
+        "--config",
+        "preset=horizons",
+        "method_horizons={hiper-keep: [4]}",
+    )
+    assert result.returncode != 0
+    assert "invalid config at method_horizons.hiper-keep" in result.stdout + result.stderr
 
 
 def test_full_preset_covers_the_study():

@@ -147,6 +147,56 @@ def test_lab_trend_and_what_it_implies():
     assert findings(_numbers())["text.lab"] == "No exact-gradient lab dataset was given to the statistics."
 
 
+def test_lab_crossover_says_where_hae_wins_and_what_the_runs_reached():
+    numbers = _numbers(**{"theory.crossover.ks": [1, 2], "theory.crossover.lam_boundaries": [0.0, 1.0],
+                          "theory.crossover.batch": 24, "theory.crossover.head": "low"})  # fmt: skip
+    cells = {(0, 1): ("crosses", 0.12), (0, 2): ("hae_better_throughout", None), (1, 1): ("reversed", 0.05),
+             (1, 2): ("gae_better_throughout", None)}  # fmt: skip
+    for (lb, k), (status, ev) in cells.items():
+        key = f"theory.crossover.lb{lb}.K{k}"
+        numbers |= {f"{key}.status": status, f"{key}.ev": ev, f"{key}.ev_low": -0.2, f"{key}.ev_high": 0.3}
+    numbers |= {
+        "critic.hiper.low.estimate": 0.05,
+        "critic.hiper.low.ci_low": 0.03,
+        "critic.hiper.low.ci_high": 0.08,
+    }
+    text = findings(numbers)["text.lab_crossover"]
+    assert "the paper's HAE (lam_boundary 0) beats flat GAE while the critic's explained variance is K=1: above 0.12; " \
+        "K=2: everywhere down to -0.20" in text  # fmt: skip
+    assert "HAE with lam_boundary 1 beats flat GAE while the critic's explained variance is K=1: below 0.05; " \
+        "K=2: nowhere in -0.20..0.30" in text  # fmt: skip
+    assert text.endswith("The runs' critics explained, pooled over training: hiper V_low 0.05 [0.03, 0.08].")
+    assert findings(_numbers())["text.lab_crossover"].startswith(
+        "The lab dataset has no critic-quality sweep"
+    )
+
+
+def test_horizon_contrasts_and_what_carries_a_keep_gain():
+    numbers = _numbers(
+        **{"meta.horizons": [1, 3], "meta.contrasts": ["hiper:ppo-pe", "hiper-keep:ppo-pe-keep"]}
+    )
+    for h, (e, lo, hi) in ((1, (-0.04, -0.09, 0.01)), (3, (0.06, 0.01, 0.12))):
+        numbers |= {f"change_vs.household.h{h}.hiper_vs_ppo-pe.{k}": v for k, v in zip(("estimate", "ci_low", "ci_high"), (e, lo, hi))}  # fmt: skip
+    numbers |= {"horizon_trend.household.hiper_vs_ppo-pe.estimate": 0.05, "horizon_trend.household.hiper_vs_ppo-pe.ci_low": 0.01,
+                "horizon_trend.household.hiper_vs_ppo-pe.ci_high": 0.09}  # fmt: skip
+    # at h3 only: the estimator under the shaping, and (stored the other way round) the shaping under HAE
+    numbers |= {"change_vs.household.h3.hiper-keep_vs_ppo-pe-keep.estimate": 0.08, "change_vs.household.h3.hiper-keep_vs_ppo-pe-keep.ci_low": 0.02,
+                "change_vs.household.h3.hiper-keep_vs_ppo-pe-keep.ci_high": 0.14, "change_vs.household.h3.hiper_vs_hiper-keep.estimate": 0.01,
+                "change_vs.household.h3.hiper_vs_hiper-keep.ci_low": -0.05, "change_vs.household.h3.hiper_vs_hiper-keep.ci_high": 0.06}  # fmt: skip
+    out = findings(numbers)
+    assert (
+        "hiper minus ppo-pe (household): h1 -4.0 points [-9.0, +1.0]; h3 +6.0 points [+1.0, +12.0]; slope +5.0 points "
+        "[+1.0, +9.0] per extra subtask, which lies above 0. hiper-keep minus ppo-pe-keep (household): h3 +8.0 points"
+    ) in out["text.horizon_contrasts"]
+    assert out["text.keep_shaping"] == (
+        "At household h3, under the same KEEP shaping HAE minus flat GAE is +8.0 points [+2.0, +14.0] and the shaping's "
+        "effect on HAE (hiper-keep minus hiper) -1.0 points [-6.0, +5.0]: the estimator carries the gain, not the shaping."
+    )
+    assert findings(_numbers())["text.keep_shaping"].startswith(
+        "The study did not train the KEEP-shaping arms"
+    )
+
+
 def test_one_cell_is_not_pooled():
     cell = {"final_success.household.h1.hiper.mean": 0.9, "final_success.household.h1.hiper.ci_low": 0.8,
             "final_success.household.h1.hiper.ci_high": 0.95, "meta.reps": 1000}  # fmt: skip

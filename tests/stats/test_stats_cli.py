@@ -57,6 +57,14 @@ def test_numbers_match_run_scores(stats_dir, merged):
     assert numbers["claims.higher_final_success.verdict"] == "supported"
     assert numbers["claims.hae_lower_variance.verdict"] == "supported"
     assert numbers["claims.switching_settles.verdict"] == "supported"
+    # Two horizons: a trend per env and baseline; the claim is the least favourable slope among them.
+    slopes = {k: v for k, v in numbers.items() if k.startswith("horizon_trend.") and k.endswith(".estimate")}
+    assert len(slopes) == 4  # (household, shop) x (hiper vs grpo, hiper vs ppo)
+    deciding = numbers["claims.larger_gains_at_longer_horizons.deciding"]
+    method, env = deciding.split(" (")
+    key = f"horizon_trend.{env.rstrip(')')}.hiper_vs_{method}"
+    assert numbers["claims.larger_gains_at_longer_horizons.estimate"] == numbers[f"{key}.estimate"]
+    assert numbers[f"{key}.n_horizons"] == 2 and numbers[f"{key}.h_max"] == 3
 
 
 def test_tables_written(stats_dir):
@@ -77,6 +85,7 @@ def test_tables_written(stats_dir):
         "claims",
         "change_from_start",
         "change_difference",
+        "horizon_trend",
         "diagnostics",
         "diagnostics_phases",
     ):
@@ -109,7 +118,8 @@ def test_a_study_without_baselines_or_second_horizon_is_undecided():
     )
     tables, numbers = compute(tree, Options(reps=20, variance_reps=10))
     assert numbers["claims.higher_final_success.verdict"] == "inconclusive"
-    assert numbers["claims.larger_gains_at_longer_horizons.reason"] == "needs two horizons and a baseline"
+    assert numbers["claims.larger_gains_at_longer_horizons.reason"].startswith("needs two horizons")
+    assert not any(k.startswith("horizon_trend.") for k in numbers)
     assert numbers["claims.higher_final_success.estimate"] is None
     json.dumps(numbers, allow_nan=False)
     assert tables["welch"].empty
@@ -136,6 +146,7 @@ def test_one_place_for_the_bootstrap_defaults():
     options = Options()
     for key in ("reference", "k", "threshold", "reps", "curve_reps", "variance_reps", "ci", "seed"):
         assert section[key]["default"] == getattr(options, key), key
+    assert tuple(section["contrasts"]["default"]) == options.contrasts
     functions = [stats.aggregate, stats.difference, stats.improvement, stats.welch_tests, stats.speedup]
     functions += [stats.performance_profile, stats.advantage_variance, stats.variance_ratio]
     for fn in functions:
@@ -154,7 +165,9 @@ def test_theory_option_adds_the_labs_numbers(merged, tmp_path):
 
     write_tree(merged, tmp_path / "merged.nc")
     write_dataset(
-        run_grid(Grid((1, 2), (1.0,), (1.0,), (0.0,), replicates=2, n_episodes=128), seed=0),
+        run_grid(
+            Grid((1, 2), (1.0,), (1.0,), (0.0,), replicates=2, n_episodes=128, critic_ev=(1.0, 0.6)), seed=0
+        ),
         tmp_path / "t.nc",
     )
     argv = ["--merged", str(tmp_path / "merged.nc"), "--theory", str(tmp_path / "t.nc"), "--out", str(tmp_path / "o"),
@@ -167,6 +180,15 @@ def test_theory_option_adds_the_labs_numbers(merged, tmp_path):
         "In the lab (gamma 1, critic noise 0; medians over 2 random MDPs per K)"
     )
     assert len(pd.read_csv(tmp_path / "o" / "theory_ratios.csv")) == 2
+    # the critic-quality sweep: where HAE's error crosses flat GAE's, per lam_boundary and K
+    assert len(pd.read_csv(tmp_path / "o" / "theory_crossover.csv")) == 2 * 2 * 2  # lam_boundary, K, level
+    points = pd.read_csv(tmp_path / "o" / "theory_crossover_points.csv")
+    assert len(points) == 4 and set(points["status"]) <= {
+        "crosses", "reversed", "hae_better_throughout", "gae_better_throughout"
+    }  # fmt: skip
+    assert numbers["theory.crossover.ks"] == [1, 2] and numbers["theory.crossover.batch"] == 24
+    assert numbers["theory.crossover.lb0.K2.status"] in set(points["status"])
+    assert numbers["text.lab_crossover"].startswith("In the lab (gradient error = squared bias + variance")
     with pytest.raises(ValueError, match="--theory: no such file"):  # `hiper-repro` turns it into exit 2
         cli.main(
             [
@@ -194,3 +216,38 @@ def test_diagnostics_and_change_numbers(stats_dir):
     for key in ("text.warm_start", "text.change", "text.estimator", "text.diagnostics", "text.efficiency"):
         assert isinstance(numbers[key], str) and numbers[key], key
     assert len(pd.read_csv(stats_dir / "invalid_change.csv")) == 12  # 3 methods x 2 envs x 2 horizons
+
+
+def test_malformed_contrast_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--merged", str(tmp_path / "m.nc"), "--out", str(tmp_path), "--contrasts", "hiper-ppo"])
+    assert "--contrasts: contrast 'hiper-ppo'" in capsys.readouterr().err
+
+
+def test_a_method_at_some_horizons_only():
+    """The horizons preset trains its variants at the longest horizon only (method_horizons): the statistics
+    compare them where they ran, fit no trend for them, and the claim rests on the pairs with two horizons."""
+    from hiper_repro.traces.merge import merge_runs
+    from hiper_repro.traces.synthetic import synthetic_writer
+
+    cells = [("hiper", 1), ("ppo-pe", 1), ("hiper", 2), ("ppo-pe", 2), ("hiper-keep", 2), ("ppo-pe-keep", 2)]
+    tree = merge_runs(
+        [
+            synthetic_writer(m, h, s, iterations=3, episodes=4, eval_episodes=16).tree()
+            for m, h in cells
+            for s in (0, 1)
+        ]
+    )
+    tables, numbers = compute(tree, Options(reps=50, variance_reps=10, curve_reps=10))
+    assert numbers["horizon_trend.household.hiper_vs_ppo-pe.n_horizons"] == 2
+    assert not any(k.startswith("horizon_trend.household.hiper-keep") for k in numbers)
+    assert "horizon_trend.household.hiper_vs_hiper-keep.estimate" not in numbers
+    assert numbers["change_vs.household.h2.hiper-keep_vs_ppo-pe-keep.estimate"] is not None
+    assert "change_vs.household.h1.hiper-keep_vs_ppo-pe-keep.estimate" not in numbers
+    assert numbers["claims.larger_gains_at_longer_horizons.deciding"] == "ppo-pe"
+    assert (
+        "h2" in numbers["text.keep_shaping"]
+        and "hiper-keep minus ppo-pe-keep (household): h2" in numbers["text.horizon_contrasts"]
+    )
+    assert tables["horizon_trend"][["method_a", "method_b"]].values.tolist() == [["hiper", "ppo-pe"]]
+    json.dumps(numbers, allow_nan=False)

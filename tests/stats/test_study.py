@@ -47,6 +47,11 @@ def test_shaping_in_words_as_configured():
         and "any invalid reply, unparseable or inadmissible, costs 0.1" in authors
     )
     assert "progress shaping with coefficient 0.5" in authors and "a KEEP turn costs 0.3" in authors
+    normalized = shaping_of(_config(keep_penalty=0.3, keep_penalty_mode="normalized", keep_consistency_penalty=0.3,
+                                    switch_rate_floor=0.25, switch_rate_floor_coef=5.0))  # fmt: skip
+    assert "an episode with k KEEP turns among its n decision turns pays 0.3 k / n" in normalized
+    assert "switch rate falls below 0.25 pays 5 times the shortfall" in normalized
+    assert "switch rate" not in authors  # no floor configured
 
 
 def test_evaluation_protocol_from_the_configs():

@@ -31,3 +31,28 @@ def test_bad_input(ds):
         plot_theory(ds, lam=0.3)
     with pytest.raises(ValueError, match="missing"):
         plot_theory(ds.drop_vars("variance"))
+
+
+def test_crossover_panels_lines_crossings_and_run_marks():
+    from hiper_repro.figures.theory import critic_marks, plot_crossover
+    from hiper_repro.stats.lab import crossover_points, lab_crossover
+
+    ds = run_grid(
+        Grid((1, 2), (1.0,), (1.0,), (0.0,), replicates=2, n_episodes=256, critic_ev=(1.0, 0.7, 0.4)), seed=0
+    )
+    sweep = lab_crossover(ds)
+    points = crossover_points(sweep)
+    numbers = {"critic.hiper.low.estimate": 0.05, "critic.hiper.low.ci_low": 0.03, "critic.hiper.low.ci_high": 0.08,
+               "critic.hiper.term.estimate": 0.1, "critic.ppo-pe.low.estimate": 0.04,
+               "critic.ppo-pe.low.ci_low": None, "critic.ppo-pe.low.ci_high": None}  # fmt: skip
+    marks = critic_marks(numbers)
+    assert list(marks) == ["hiper V_low", "ppo-pe V_low"] and marks["hiper V_low"] == (0.05, 0.03, 0.08)
+    fig = plot_crossover(sweep, points, marks)
+    assert len(fig.axes) == 2  # lam_boundary 0 and 1
+    for ax, lb in zip(fig.axes, (0.0, 1.0)):
+        crossings = points[(points["lam_boundary"] == lb)]["crossover_ev"].notna().sum()
+        # one line per K, an x per crossing, two run marks, the line at 1
+        assert len(ax.get_lines()) == 2 + crossings + 2 + 1
+        assert ax.get_xlim()[0] > ax.get_xlim()[1]  # the critic worsens from left to right
+    with pytest.raises(ValueError, match="missing columns"):
+        plot_crossover(sweep.drop(columns="ratio"), points)

@@ -26,6 +26,7 @@ def test_layout(ds):
         "critic_noise": 2,
         "replicate": 2,
         "block": 3,
+        "head": 3,
     }
     assert set(ds.coords) >= set(ds.sizes)
     for name in ("bias_norm", "bias_se", "relative_bias", "variance", "cosine", "block_variance"):

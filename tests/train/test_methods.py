@@ -6,7 +6,7 @@ import torch
 from hiper_repro import credit
 from hiper_repro.agent.rollout import Rollout
 from hiper_repro.train.config import build_config
-from hiper_repro.train.methods import assign_credit, segment_table, shape_rewards
+from hiper_repro.train.methods import assign_credit, keep_penalties, segment_table, shape_rewards
 
 B, T = 4, 5
 
@@ -77,6 +77,72 @@ def test_shaping_terms():
         build_config({"model": {"path": "m"}, "method": {"name": "ppo"}, "shaping": {"keep_penalty": 0.3}}),
     )
     assert flat[0, 1] == 0.0  # no KEEP penalty without a switch decision
+
+
+def _shaping_cfg(**shaping):
+    return build_config({"model": {"path": "m"}, "shaping": {"invalid_penalty": 0.0, **shaping}})
+
+
+def test_normalized_keep_penalty_spreads_c_k_over_n():
+    """Hand-worked: decision turns are 1..length-1. Episode 0 (length 5, SWITCH at 2): k=3 of n=4, each
+    KEEP pays 0.3/4 = 0.075, total 0.3 * 3/4; episode 1 (length 3): k=1 of n=2, 0.15; episode 2
+    (length 4, KEEP at 1, 2; turn 1 changed its subgoal): 0.1 each, + 0.2 consistency at turn 1;
+    episode 3 (length 2): k=1 of n=1, 0.3."""
+    ro = fake_rollout(rewards=torch.zeros(B, T))
+    r = shape_rewards(
+        ro, _shaping_cfg(keep_penalty=0.3, keep_penalty_mode="normalized", keep_consistency_penalty=0.2)
+    )
+    expected = -torch.tensor(
+        [
+            [0, 0.075, 0, 0.075, 0.075],
+            [0, 0, 0.15, 0, 0],
+            [0, 0.1 + 0.2, 0.1, 0, 0],
+            [0, 0.3, 0, 0, 0],
+        ]
+    )
+    torch.testing.assert_close(r, expected)
+    assert r.sum(1)[0] == pytest.approx(-0.3 * 3 / 4)
+    fixed = shape_rewards(ro, _shaping_cfg(keep_penalty=0.3))  # today's rule: c per KEEP turn
+    assert fixed.sum(1).tolist() == pytest.approx([-0.9, -0.3, -0.6, -0.3])
+
+
+def test_switch_rate_floor_charges_the_deficit_over_keep_turns():
+    """Floor 0.5, coefficient 2: episode 0 switches at 1 of 4 decision turns (rate 1/4, deficit 1/4,
+    total 0.5 over its 3 KEEP turns); episode 1 at 1 of 2 (rate 1/2: nothing); episode 2 at 1 of 3
+    (deficit 1/6, total 1/3 over 2 KEEP turns); episode 3 at 0 of 1 (deficit 1/2, total 1)."""
+    ro = fake_rollout(rewards=torch.zeros(B, T))
+    r = shape_rewards(ro, _shaping_cfg(switch_rate_floor=0.5, switch_rate_floor_coef=2.0))
+    expected = -torch.tensor(
+        [
+            [0, 0.5 / 3, 0, 0.5 / 3, 0.5 / 3],
+            [0, 0, 0, 0, 0],
+            [0, 1 / 6, 1 / 6, 0, 0],
+            [0, 1.0, 0, 0, 0],
+        ]
+    )
+    torch.testing.assert_close(r, expected)
+    off = shape_rewards(ro, _shaping_cfg(switch_rate_floor=0.5))  # coefficient 0: off
+    assert (off == 0).all()
+
+
+def test_keep_penalties_skip_episodes_without_a_decision():
+    """A one-turn episode has no decision turn: no KEEP, no rate, nothing charged (no 0/0)."""
+    mask = torch.tensor([[True, False], [True, True]])
+    switch = torch.tensor([[True, False], [True, False]])
+    cfg = _shaping_cfg(
+        keep_penalty=1.0, keep_penalty_mode="normalized", switch_rate_floor=1.0, switch_rate_floor_coef=1.0
+    )
+    pen = keep_penalties(switch, mask, torch.zeros_like(mask), cfg.shaping)
+    assert pen.tolist() == [[0.0, 0.0], [0.0, 2.0]]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("keep_penalty_mode", "ratio"), ("switch_rate_floor", 1.5), ("switch_rate_floor_coef", -1.0)],
+)
+def test_keep_shaping_settings_are_checked(key, value):
+    with pytest.raises(ValueError, match=f"shaping.{key}"):
+        _shaping_cfg(**{key: value})
 
 
 def test_hiper_blocks_and_unwhitened_traces():
@@ -296,10 +362,11 @@ def test_variants_run_their_base_rule_under_their_overrides(variant, base, diffe
     b_cfg = build_config(data | {"method": {**data["method"], "name": base}})
     assert v_cfg.base_method == base and v_cfg.fmt == b_cfg.fmt == "plan_execute"
     v, b = assign_credit(ro, v_cfg), assign_credit(ro, b_cfg)
-    if differs == "shaping":  # KEEP turns pay 0.3, KEEP turns that rewrote the subgoal 0.3 more
+    if differs == "shaping":  # the authors' normalized mode: 0.3 / n per KEEP turn, a rewrite 0.3 more
         assert (v_cfg.shaping.keep_penalty, v_cfg.shaping.keep_consistency_penalty) == (0.3, 0.3)
-        assert v.rewards[2, 1] == pytest.approx(b.rewards[2, 1] - 0.6)
-        assert v.rewards[0, 1] == pytest.approx(b.rewards[0, 1] - 0.3)
+        assert v_cfg.shaping.keep_penalty_mode == "normalized"
+        assert v.rewards[2, 1] == pytest.approx(b.rewards[2, 1] - 0.3 / 3 - 0.3)  # n = 3 decision turns
+        assert v.rewards[0, 1] == pytest.approx(b.rewards[0, 1] - 0.3 / 4)
         assert v.rewards[1, 1] == b.rewards[1, 1]  # a SWITCH turn
     else:  # same rewards, the boundary bootstrap changes A_low in earlier segments only
         assert v_cfg.method.lam_boundary == 0.0 and b_cfg.method.lam_boundary == 1.0

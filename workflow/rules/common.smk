@@ -123,6 +123,13 @@ config.update(_resolved)
 validate_config(config, set_default=True)
 
 ENVS, HORIZONS, METHODS, SEEDS = config["envs"], config["horizons"], config["methods"], config["seeds"]
+METHOD_HORIZONS = config["method_horizons"]  # method -> its horizons; others train at every horizon
+for _method, _horizons in METHOD_HORIZONS.items():
+    if _method not in METHODS or not set(_horizons) <= set(HORIZONS):
+        raise WorkflowError(
+            f"invalid config at method_horizons.{_method}: {_horizons} must name one of methods {METHODS}"
+            f" and horizons among {HORIZONS}"
+        )
 # Horizons of the warm start's demonstrations; the base model's tokenizer reads the tasks of these and the study's.
 DEMO_HORIZONS = config["warmstart"].get("horizons") or HORIZONS
 MODEL_HORIZONS = sorted(set(HORIZONS) | set(DEMO_HORIZONS))
@@ -161,8 +168,16 @@ def run_dir(env: str, horizon: int, method: str, seed: int) -> str:
 
 
 def all_runs() -> list[str]:
-    """Every run folder of the study, in (env, horizon, method, seed) order."""
-    return [run_dir(e, h, m, s) for e in ENVS for h in HORIZONS for m in METHODS for s in SEEDS]
+    """Every run folder of the study, in (env, horizon, method, seed) order; a method of
+    `method_horizons` only at its horizons."""
+    return [
+        run_dir(e, h, m, s)
+        for e in ENVS
+        for h in HORIZONS
+        for m in METHODS
+        if h in METHOD_HORIZONS.get(m, HORIZONS)
+        for s in SEEDS
+    ]
 
 
 def train_config(wildcards) -> dict:

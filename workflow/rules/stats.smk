@@ -29,10 +29,11 @@ rule stats:
         variance_reps=config["stats"]["variance_reps"],
         ci=config["stats"]["ci"],
         seed=config["stats"]["seed"],
+        contrasts=config["stats"]["contrasts"],
     threads: config["stats"]["threads"]
     shell:
         "hiper-repro stats --threads {threads} --merged {input.merged:q} --theory {input.theory:q}"
         " --out {output.stats:q} --reference {params.reference:q}"
         " --k {params.k:q} --threshold {params.threshold:q} --reps {params.reps:q}"
         " --curve-reps {params.curve_reps:q} --variance-reps {params.variance_reps:q}"
-        " --ci {params.ci:q} --seed {params.seed:q} > {log:q} 2>&1"
+        " --ci {params.ci:q} --seed {params.seed:q} --contrasts {params.contrasts:q} > {log:q} 2>&1"
