@@ -213,3 +213,12 @@ def test_one_cell_is_not_pooled():
         "Pooled over every environment and horizon, the interquartile mean of final success of"
     )
     assert "70.0% [60.0%, 80.0%] (95% stratified bootstrap CI, 1000 replicates)" in two
+
+
+def test_the_headline_compares_final_success_within_one_format_only():
+    """hiper (Plan-Execute) against flat ppo: the final-success gap is the warm starts' and is not a headline;
+    the change from the start still is."""
+    numbers = _numbers(**_final(0.4, 0.6, "ppo"))
+    assert findings(numbers)["text.headline"].startswith("No difference between hiper and another method")
+    numbers = _numbers(**_final(0.4, 0.6, "ppo"), **_vs(1, 0.05, 0.1, "ppo"))
+    assert "hiper minus ppo in change from the start" in findings(numbers)["text.headline"]
