@@ -83,14 +83,14 @@ def test_preset_selectable_by_configfile(workflow_copy):
 
 
 def test_quick_preset_is_the_designed_study():
-    """Household, tiny model, hiper vs ppo-pe (estimator) and ppo (format), 3 seeds, horizon 1: 9 runs,
-    each evaluated on at least 256 fixed tasks."""
+    """Household, tiny model, hiper vs ppo-pe (estimator) and ppo (format), gigpo vs hgigpo (the critic-free
+    pair), 3 seeds, horizon 1: 15 runs, each evaluated on at least 256 fixed tasks."""
     quick = load_preset("quick")
     assert quick["envs"] == ["household"] and quick["model"]["name"].startswith("tiny")
-    assert set(quick["methods"]) == {"hiper", "ppo-pe", "ppo"}
+    assert set(quick["methods"]) == {"hiper", "ppo-pe", "ppo", "gigpo", "hgigpo"}
     assert len(quick["seeds"]) == 3 and quick["horizons"] == [1]
     assert quick["tasks"]["n_eval"] >= 256
-    assert expected_jobs(quick)["train"] == 9
+    assert expected_jobs(quick)["train"] == 15
 
 
 def test_horizons_preset_is_the_designed_study():
