@@ -22,6 +22,8 @@ sequence and gathers, so callers never need to know.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import sys
 from collections.abc import Iterator
 
@@ -86,11 +88,11 @@ def hidden_at(
     """
     decoder = model.get_decoder()
     use_cache = cache is not None
-    kwargs = {"use_cache": True, _cache_kwarg(decoder): cache} if use_cache else {}
+    kwargs = {"use_cache": True, cache_kwarg(decoder): cache} if use_cache else {}
     if not supports(model):
         out = decoder(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **kwargs)
         h = out.last_hidden_state
-        return torch.gather(h, 1, keep[..., None].expand(-1, -1, h.shape[-1])), _cache_of(out, use_cache)
+        return torch.gather(h, 1, keep[..., None].expand(-1, -1, h.shape[-1])), returned_cache(out, use_cache)
     with _without_last_layer(decoder):
         out = decoder(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **kwargs)
     x = out.last_hidden_state
@@ -105,7 +107,7 @@ def hidden_at(
     v = attn.v_proj(n).view(b, length, -1, d).transpose(1, 2)
     k = _rope(model, k, cos, sin)
     if use_cache:  # what the layer's attention would have stored; later decoding steps attend to it
-        cache = _cache_of(out, True)
+        cache = returned_cache(out, True)
         k, v = cache.update(k, v, attn.layer_idx)
     rows = keep[..., None]
     q = attn.q_proj(torch.gather(n, 1, rows.expand(-1, -1, hidden))).view(b, s, -1, d).transpose(1, 2)
@@ -129,15 +131,19 @@ def hidden_at(
     return decoder.norm(y), cache if use_cache else None
 
 
-def _cache_kwarg(decoder: nn.Module) -> str:
+@functools.cache
+def _cache_kwarg_for(cls: type) -> str:
+    return "cache" if "cache" in inspect.signature(cls.forward).parameters else "past_key_values"
+
+
+def cache_kwarg(decoder: nn.Module) -> str:
     """The decoder's KV-cache argument: `cache` in newer transformers, else `past_key_values`."""
-    import inspect
-
-    return "cache" if "cache" in inspect.signature(type(decoder).forward).parameters else "past_key_values"
+    return _cache_kwarg_for(type(decoder))
 
 
-def _cache_of(out: object, use_cache: bool) -> object | None:
-    """The cache a decoder pass returned (`cache` in newer transformers, else `past_key_values`)."""
+def returned_cache(out: object, use_cache: bool) -> object | None:
+    """The cache a decoder pass returned: `cache` in newer transformers (reading `past_key_values` there
+    logs a deprecation), else `past_key_values`; None without `use_cache`."""
     if not use_cache:
         return None
     cache = getattr(out, "cache", None)

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import functools
-import inspect
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -227,7 +225,7 @@ class Policy(nn.Module):
         model = self._reference[0] if self._use_reference else self._base()
         count_forward(model, attention_mask, input_ids.shape[1])  # no-op unless a FlopCounter is active
         decoder = model.get_decoder()
-        kwargs = {} if cache is None else {_cache_kwarg(decoder): cache}
+        kwargs = {} if cache is None else {last_layer.cache_kwarg(decoder): cache}
         out = decoder(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -235,11 +233,7 @@ class Policy(nn.Module):
             use_cache=use_cache,
             **kwargs,
         )
-        # ``cache`` in newer transformers (reading ``past_key_values`` there logs a deprecation), else the old name.
-        new_cache = getattr(out, "cache", None) if use_cache else None
-        if use_cache and new_cache is None:
-            new_cache = getattr(out, "past_key_values", None)
-        return out.last_hidden_state, new_cache
+        return out.last_hidden_state, last_layer.returned_cache(out, use_cache)
 
     def hidden_at(
         self,
@@ -388,17 +382,6 @@ class Policy(nn.Module):
 def asdict_shallow(config: PolicyConfig) -> dict:
     """Field values of a PolicyConfig without recursing into LoraSettings."""
     return {name: getattr(config, name) for name in config.__dataclass_fields__}
-
-
-@functools.cache
-def _cache_kwarg_for(cls: type) -> str:
-    params = inspect.signature(cls.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
-
-
-def _cache_kwarg(decoder: nn.Module) -> str:
-    """Name of the decoder's KV-cache argument: ``cache`` in newer transformers, else past_key_values."""
-    return _cache_kwarg_for(type(decoder))
 
 
 def _is_peft(model: nn.Module) -> bool:
