@@ -317,15 +317,13 @@ def _select(batch: TurnBatch, idx: Tensor, device: Any) -> tuple[list[Any], dict
     turns = [batch.turns[i] for i in rows]
     r = max(max(len(tt.response_ids) for tt in turns), 1)
     sel = torch.tensor(rows)
-    # Before the first step of a deferred batch the old quantities are not known yet: placeholders that
-    # `ppo_update` replaces with its own forward's (detached) outputs.
-    old_lp = batch.old_logprobs if batch.old_logprobs is not None else torch.zeros_like(batch.advantages)
-    old_v = batch.old_values if batch.old_values is not None else torch.zeros_like(batch.targets)
+    # A deferred batch holds zeros here until `ppo_update`'s first forward replaces them (`_keep_old`).
+    old_lp = batch.old_logprobs
     mb = {
         "advantages": batch.advantages[sel, :r],
         "old_logprobs": old_lp[sel, :r],
         "ref_logprobs": batch.ref_logprobs[sel, :r] if batch.ref_logprobs is not None else old_lp[sel, :r],
-        "old_values": old_v[sel],
+        "old_values": batch.old_values[sel],
         "targets": batch.targets[sel],
     }
     if dummy:
