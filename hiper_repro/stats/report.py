@@ -6,7 +6,7 @@ maps a CSV name to a tidy DataFrame (one row per estimate). ``numbers`` maps dot
 becomes ``null`` in JSON). Keys (``{env}``, ``{method}``, ``{h}`` the horizon, ``{ref}`` the reference
 method, ``{b}`` another method, ``{est}`` an advantage estimator ``flat``/``low``/``high``)::
 
-    meta.{methods,envs,horizons,seeds,n_runs,reps,curve_reps,variance_reps,ci,k,threshold,reference,contrasts}
+    meta.{methods,envs,horizons,seeds,n_runs,reps,curve_reps,variance_reps,ci,bootstrap_seed,k,threshold,reference,contrasts}
     final_success.{env}.h{h}.{method}.{mean,ci_low,ci_high,n_runs}        final evaluation, per cell
     last_k_success.{env}.h{h}.{method}.{mean,ci_low,ci_high,n_runs}       mean of the last k evaluations
     aggregate.{final|last_k}.{mean|iqm}.{method}.{estimate,ci_low,ci_high,n_runs}   pooled over cells
@@ -221,6 +221,7 @@ def numbers(est: Estimates, verdicts: dict[str, dict], opts: Options) -> dict[st
             "curve_reps": opts.curve_reps,
             "variance_reps": opts.variance_reps,
             "ci": opts.ci,
+            "bootstrap_seed": opts.seed,
             "k": opts.k,
             "threshold": opts.threshold,
             "reference": ref,

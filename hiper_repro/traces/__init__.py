@@ -3,7 +3,14 @@
 See `docs/TRACES.md` for the layout; `schema.GROUPS` is the table in code.
 """
 
-from hiper_repro.traces.merge import merge_runs, open_merged, open_run, open_runs
+from hiper_repro.traces.merge import (
+    evaluation_only,
+    merge_runs,
+    open_evaluation,
+    open_merged,
+    open_run,
+    open_runs,
+)
 from hiper_repro.traces.provenance import make_provenance
 from hiper_repro.traces.schema import GROUPS, RUN_DIMS, SCHEMA_VERSION, TraceSchemaError
 from hiper_repro.traces.synthetic import synthetic_merged, synthetic_runs, synthetic_writer
@@ -16,8 +23,10 @@ __all__ = [
     "SCHEMA_VERSION",
     "TraceSchemaError",
     "TraceWriter",
+    "evaluation_only",
     "make_provenance",
     "merge_runs",
+    "open_evaluation",
     "open_merged",
     "open_run",
     "open_runs",

@@ -1,5 +1,8 @@
 """`hiper-repro aggregate --runs DIR [DIR ...] --out merged.nc`: merge per-run traces into one file.
 
+With ``--evaluation-out evaluation.nc`` it also writes the merged root and /evaluation group alone: the
+fixed-task evaluations every success statistic is computed from, small enough to ship with a study.
+
 Each DIR is a run directory holding ``traces.nc``, a ``.nc`` file, or a folder searched recursively for
 ``traces.nc`` (e.g. ``results/quick/runs``). Every run is validated first; all problems are reported together.
 Prints one line per run with its storage size per iteration, then the merged file's size.
@@ -12,7 +15,7 @@ import sys
 from pathlib import Path
 
 from hiper_repro.cli_help import DefaultsFormatter
-from hiper_repro.traces.merge import open_runs
+from hiper_repro.traces.merge import evaluation_only, open_runs
 from hiper_repro.traces.schema import TraceSchemaError
 from hiper_repro.traces.store import TRACES_FILE, trace_path, write_tree
 from hiper_repro.traces.writer import storage_size
@@ -44,6 +47,9 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--runs", nargs="+", required=True, help="run dirs, trace files or folders to search")
     parser.add_argument("--out", required=True, type=Path, help="merged netCDF file to write (atomically)")
+    parser.add_argument(
+        "--evaluation-out", type=Path, default=None, help="also write the root and /evaluation group here"
+    )
     parser.add_argument("--created", default=None, help="UTC ISO time to stamp (default: now)")
     args = parser.parse_args(argv)
     try:
@@ -60,4 +66,7 @@ def main(argv: list[str]) -> int:
         )
     nbytes = write_tree(merged, args.out)
     print(f"{args.out}: {len(files)} runs, {nbytes / 1e6:.2f} MB")
+    if args.evaluation_out is not None:
+        nbytes = write_tree(evaluation_only(merged), args.evaluation_out)
+        print(f"{args.evaluation_out}: the evaluation group of {len(files)} runs, {nbytes / 1e6:.2f} MB")
     return 0

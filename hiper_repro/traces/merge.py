@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -79,6 +80,44 @@ def open_merged(path: str | os.PathLike) -> xr.DataTree:
             f"(`hiper-repro aggregate --runs {file} --out merged.nc`) or read it with open_run"
         )
     problems = schema_problems(tree)
+    if problems:
+        raise TraceSchemaError(problems, where=str(file))
+    return tree
+
+
+EVALUATION_GROUP = "evaluation"
+
+
+def evaluation_only(tree: xr.DataTree) -> xr.DataTree:
+    """A merged tree's root (run coordinates, per-run provenance, attrs) and its /evaluation group only.
+
+    The fixed-task evaluations are what every success statistic is computed from, and they are small (a
+    few MB for a study of dozens of runs), so a study can ship them beside its numbers while the turns,
+    segments and episodes stay with the runs. ``n_groups`` in the attrs records the cut."""
+    from hiper_repro.traces.validate import is_merged
+
+    if not is_merged(tree):
+        raise ValueError("evaluation_only: expected a merged trace tree (`hiper-repro aggregate` output)")
+    if EVALUATION_GROUP not in tree.children:
+        raise ValueError(f"evaluation_only: the tree has no /{EVALUATION_GROUP} group")
+    root = tree.to_dataset(inherit=False)
+    root.attrs = dict(tree.attrs) | {"groups": EVALUATION_GROUP}
+    return xr.DataTree.from_dict(
+        {"/": root, f"/{EVALUATION_GROUP}": tree[EVALUATION_GROUP].to_dataset(inherit=False)}
+    )
+
+
+def open_evaluation(path: str | os.PathLike) -> xr.DataTree:
+    """Read a file written from :func:`evaluation_only` (or a whole merged file) and check its root and
+    /evaluation group against the schema: ValueError naming the file otherwise."""
+    from hiper_repro.traces.validate import evaluation_problems
+
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"no evaluation file at {file}")
+    tree = read_tree(file)
+    not_traces(tree, file)
+    problems = evaluation_problems(tree)
     if problems:
         raise TraceSchemaError(problems, where=str(file))
     return tree

@@ -68,6 +68,23 @@ def schema_problems(tree: xr.DataTree) -> list[str]:
     return problems
 
 
+def evaluation_problems(tree: xr.DataTree) -> list[str]:
+    """Schema violations of a merged tree cut to its root and /evaluation group
+    (`traces.merge.evaluation_only`): the root's and that group's checks, and no other group."""
+    if not is_merged(tree):
+        return ["not a merged dataset (the run dims are not at its root)"]
+    problems = _root_problems(tree, merged=True)
+    if "evaluation" not in tree.children:
+        return [*problems, "group /evaluation missing"]
+    problems += [
+        f"unexpected group /{g} (an evaluation file holds /evaluation only)"
+        for g in sorted(set(tree.children) - {"evaluation"})
+    ]
+    return problems + [
+        f"/evaluation: {p}" for p in _group_problems("evaluation", tree["evaluation"].to_dataset(), True)
+    ]
+
+
 def _root_problems(tree: xr.DataTree, merged: bool) -> list[str]:
     attrs = tree.attrs
     expected = MERGED_ATTRS if merged else ROOT_ATTRS

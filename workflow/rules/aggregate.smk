@@ -1,4 +1,5 @@
-"""Merge every run's traces into one dataset along (method, env, horizon, seed)."""
+"""Merge every run's traces into one dataset along (method, env, horizon, seed), and cut its evaluation
+group out as the small file a study ships with its numbers (evaluation.nc)."""
 
 
 rule aggregate:
@@ -6,6 +7,7 @@ rule aggregate:
         done=[f"{run}/done" for run in all_runs()],
     output:
         merged=results("merged/traces.nc"),
+        evaluation=results("evaluation.nc"),
     log:
         results("logs/merged/traces.log"),
     benchmark:
@@ -13,4 +15,5 @@ rule aggregate:
     params:
         runs=all_runs(),
     shell:
-        "hiper-repro aggregate --threads {threads} --runs {params.runs:q} --out {output.merged:q} > {log:q} 2>&1"
+        "hiper-repro aggregate --threads {threads} --runs {params.runs:q} --out {output.merged:q}"
+        " --evaluation-out {output.evaluation:q} > {log:q} 2>&1"
