@@ -38,6 +38,7 @@ import torch
 from hiper_repro.agent.flops import take_active
 from hiper_repro.envs.tasks import task_horizon
 from hiper_repro.io import write_atomic
+from hiper_repro.train.batch import VALUE_SLOTS, TurnScorer, prepare_batch
 from hiper_repro.train.checkpoint import load_checkpoint, save_checkpoint
 from hiper_repro.train.config import TrainConfig, save_config
 from hiper_repro.train.methods import assign_credit
@@ -61,7 +62,7 @@ from hiper_repro.train.setup import (
     model_path,
     seed_everything,
 )
-from hiper_repro.train.update import VALUE_SLOTS, TurnScorer, fit_critic, ppo_update, prepare_batch
+from hiper_repro.train.update import fit_critic, ppo_update
 
 if TYPE_CHECKING:
     from hiper_repro.agent.generation import GenerationConfig

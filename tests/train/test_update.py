@@ -5,14 +5,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from hiper_repro.train.batch import VALUE_SLOTS, TurnScorer, prepare_batch, token_advantages
 from hiper_repro.train.config import PPOConfig
-from hiper_repro.train.update import (
-    VALUE_SLOTS,
-    TurnScorer,
-    minibatch_loss,
-    prepare_batch,
-    token_advantages,
-)
+from hiper_repro.train.update import minibatch_loss
 
 from .ddp_worker import run as one_update
 from .ddp_worker import synthetic_batch, tiny_policy
@@ -176,10 +171,10 @@ def test_deferred_batch_is_filled_by_the_update(setup):
     optimizer, _ = build_optimizer(fresh, cfg)
     accelerator = Accelerator(cpu=True)
     learner = TurnScorer(fresh)
-    scorer, optimizer = accelerator.prepare(learner, optimizer)
+    ddp_learner, optimizer = accelerator.prepare(learner, optimizer)
     deferred = prepare_batch(learner, turns, credit, kl_coef=0.01, rescore=False)
     assert deferred.old_logprobs is None and deferred.old_values is None
-    ppo_update(accelerator, scorer, optimizer, deferred, cfg.ppo, torch.Generator().manual_seed(0))
+    ppo_update(accelerator, ddp_learner, optimizer, deferred, cfg.ppo, torch.Generator().manual_seed(0))
     torch.testing.assert_close(deferred.old_logprobs, eager.old_logprobs)
     torch.testing.assert_close(deferred.old_values, eager.old_values, equal_nan=True)
     torch.testing.assert_close(deferred.features, eager.features)
