@@ -1,6 +1,8 @@
-"""The training loop, top to bottom (CleanRL's ppo.py order): setup, seeding, resume, the starting policy's
-evaluation, then per iteration sample tasks -> rollout -> critic values -> credit -> re-score -> epochs x
-minibatches -> log -> evaluate -> trace -> checkpoint.
+"""The training loop, top to bottom (CleanRL's ppo.py order): `_train` is setup (accelerate, seeding, tasks,
+policy and critic, optimizer, resume, run files), the starting policy's evaluation, then per iteration
+rollout -> credit (critic values, advantages per block, reference log-probs) -> update (epochs x
+minibatches) -> evaluation -> records (traces, metrics row) -> checkpoint. The phases are functions
+(`train.methods`, `train.batch`, `train.update`, `train.records`, `train.runfiles`) the loop calls.
 
 Evaluation (`agent.evaluate.play_tasks`, the package's one evaluation path) plays the fixed split before the
 first update, every `run.eval_every` iterations and at the end, labelled by the updates completed
@@ -39,7 +41,7 @@ import torch
 from hiper_repro.agent.flops import take_active
 from hiper_repro.envs.tasks import task_horizon
 from hiper_repro.io import write_atomic
-from hiper_repro.train.batch import VALUE_SLOTS, TurnScorer, prepare_batch
+from hiper_repro.train.batch import VALUE_SLOTS, TurnBatch, TurnScorer, prepare_batch
 from hiper_repro.train.checkpoint import load_checkpoint, save_checkpoint
 from hiper_repro.train.config import TrainConfig
 from hiper_repro.train.methods import assign_credit
@@ -350,7 +352,7 @@ def _rollout(run: _Run, it: int) -> Rollout:
                    turn_limits=limits)  # fmt: skip
 
 
-def _update(run: _Run, batch: Any, it: int, train_policy: bool) -> dict[str, float]:
+def _update(run: _Run, batch: TurnBatch, it: int, train_policy: bool) -> dict[str, float]:
     """PPO on the batch, then the critic's extra value-only passes (`ppo.value_epochs`) and the scheduler's
     step; the update's diagnostics as means over processes."""
     cfg, acc, rank = run.cfg, run.accelerator, run.accelerator.process_index
@@ -432,6 +434,7 @@ def _finish(run: _Run) -> None:
 
 
 def _train(cfg: TrainConfig, out: Path) -> Path:
+    """The loop itself (`train` adds the log file and the error line around it)."""
     from tqdm.auto import tqdm
 
     # ---- setup: accelerate, seeding, tasks, policy (+ critic), optimizer, pools, resume, run files ------
