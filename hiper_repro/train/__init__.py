@@ -1,4 +1,5 @@
-"""Training: config, methods (credit assembly), PPO losses and update, checkpoints, metrics, the loop.
+"""Training: config, methods (credit assembly), batch preparation, PPO losses and update, records, checkpoints,
+metrics, the loop.
 
 Public entry points: `load_config`, `build_config`, `TrainConfig`, `train(cfg, out_dir)`; the command
 `hiper-repro train --config FILE --out DIR` (train/cli.py) and `hiper-repro bench train` (train/bench.py).

@@ -37,6 +37,8 @@ from hiper_repro.yamlfile import safe_load
 METHODS = methods_registry.names()
 PRESET_DIR = Path(__file__).with_name("presets")
 TRACKERS = ("tensorboard", "wandb")
+# One value check: (passes, dotted key, the value seen, what is expected).
+Check = tuple[bool, str, Any, str]
 # Keys that name files or folders: relative values in a config file are relative to the file's folder.
 PATH_KEYS = ("model.path", "model.critic_path", "env.train_tasks", "env.eval_tasks")
 
@@ -319,139 +321,16 @@ class TrainConfig:
         }
 
     def validate(self) -> TrainConfig:
-        """Check values; return self. Raises ValueError naming the key and the value seen."""
+        """Check values; return self. Raises ValueError naming the key and the value seen: the first failing
+        check, section by section (`SECTION_CHECKS`)."""
         _check_finite(self, "")
-        m, p, r = self.method, self.ppo, self.run
         known = methods_registry.names()
-        if m.name not in known:
-            raise ValueError(f"config method.name={m.name!r}: expected one of {known}")
-        checks = [
-            (m.switch_form in ("paper", "code"), "method.switch_form", m.switch_form, "'paper' or 'code'"),
-            (0.0 <= m.gamma <= 1.0, "method.gamma", m.gamma, "in [0, 1]"),
-            (0.0 <= m.lam <= 1.0, "method.lam", m.lam, "in [0, 1]"),
-            (0.0 <= m.lam_low <= 1.0, "method.lam_low", m.lam_low, "in [0, 1]"),
-            (0.0 <= m.lam_high <= 1.0, "method.lam_high", m.lam_high, "in [0, 1]"),
-            (m.group_size >= 2 or not self.is_group, "method.group_size", m.group_size, ">= 2"),
-            (p.epochs >= 1, "ppo.epochs", p.epochs, ">= 1"),
-            (p.minibatch_turns >= 1, "ppo.minibatch_turns", p.minibatch_turns, ">= 1"),
-            (p.microbatch_turns >= 0, "ppo.microbatch_turns", p.microbatch_turns, ">= 0 (0: one pass)"),
-            (p.clip > 0, "ppo.clip", p.clip, "> 0"),
-            (p.lr > 0, "ppo.lr", p.lr, "> 0"),
-            (p.max_grad_norm > 0, "ppo.max_grad_norm", p.max_grad_norm, "> 0"),
-            (
-                p.max_steps_per_iteration >= 0,
-                "ppo.max_steps_per_iteration",
-                p.max_steps_per_iteration,
-                ">= 0",
-            ),
-            (
-                p.critic_warmup_iterations >= 0,
-                "ppo.critic_warmup_iterations",
-                p.critic_warmup_iterations,
-                ">= 0",
-            ),
-            (p.warmup_iterations >= 0, "ppo.warmup_iterations", p.warmup_iterations, ">= 0"),
-            (
-                p.whiten_scale in ("per_type", "action"),
-                "ppo.whiten_scale",
-                p.whiten_scale,
-                "'per_type' or 'action'",
-            ),
-            (p.kl_probe_turns >= 0, "ppo.kl_probe_turns", p.kl_probe_turns, ">= 0"),
-            (p.target_kl >= 0, "ppo.target_kl", p.target_kl, ">= 0 (0: off)"),
-            (p.value_epochs >= 0, "ppo.value_epochs", p.value_epochs, ">= 0"),
-            (
-                p.value_epochs == 0 or self.model.critic != "shared" or not self.has_critic,
-                "ppo.value_epochs",
-                p.value_epochs,
-                "0 with model.critic 'shared' (value-only passes would move the policy's trunk)",
-            ),
-            (0.0 <= m.lam_boundary <= 1.0, "method.lam_boundary", m.lam_boundary, "in [0, 1]"),
-            (
-                self.shaping.keep_penalty_mode in ("fixed", "normalized"),
-                "shaping.keep_penalty_mode",
-                self.shaping.keep_penalty_mode,
-                "'fixed' or 'normalized'",
-            ),
-            (
-                0.0 <= self.shaping.switch_rate_floor <= 1.0,
-                "shaping.switch_rate_floor",
-                self.shaping.switch_rate_floor,
-                "in [0, 1] (0: off)",
-            ),
-            (
-                self.shaping.switch_rate_floor_coef >= 0.0,
-                "shaping.switch_rate_floor_coef",
-                self.shaping.switch_rate_floor_coef,
-                ">= 0 (0: off)",
-            ),
-            (
-                self.shaping.invalid_penalty_on in ("format", "any"),
-                "shaping.invalid_penalty_on",
-                self.shaping.invalid_penalty_on,
-                "'format' or 'any'",
-            ),
-            (
-                self.model.critic in ("shared", "detached", "separate"),
-                "model.critic",
-                self.model.critic,
-                "'shared', 'detached' or 'separate'",
-            ),
-            (
-                self.rollout.temperature > 0,
-                "rollout.temperature",
-                self.rollout.temperature,
-                "> 0 (training samples)",
-            ),
-            (
-                self.rollout.eval_temperature >= 0,
-                "rollout.eval_temperature",
-                self.rollout.eval_temperature,
-                ">= 0 (0: greedy)",
-            ),
-            (
-                self.rollout.max_turns_expert_ratio >= 0,
-                "rollout.max_turns_expert_ratio",
-                self.rollout.max_turns_expert_ratio,
-                ">= 0 (0: off)",
-            ),
-            (r.eval_episodes >= 1, "run.eval_episodes", r.eval_episodes, ">= 1"),
-            (r.eval_batch >= 0, "run.eval_batch", r.eval_batch, ">= 0 (0: the training batch)"),
-            (self.rollout.episodes >= 1, "rollout.episodes", self.rollout.episodes, ">= 1"),
-            (r.iterations >= 1, "run.iterations", r.iterations, ">= 1"),
-            (r.eval_every >= 0, "run.eval_every", r.eval_every, ">= 0"),
-            (r.checkpoint_every >= 1, "run.checkpoint_every", r.checkpoint_every, ">= 1"),
-            (r.trace_every >= 1, "run.trace_every", r.trace_every, ">= 1"),
-            (r.mixed_precision in ("no", "bf16"), "run.mixed_precision", r.mixed_precision, "'no' or 'bf16'"),
-            (r.distributed in ("ddp", "fsdp"), "run.distributed", r.distributed, "'ddp' or 'fsdp'"),
-            (
-                all(t in TRACKERS for t in r.trackers) and len(set(r.trackers)) == len(r.trackers),
-                "run.trackers",
-                r.trackers,
-                f"a list of distinct names from {TRACKERS} ([] for none)",
-            ),
-            (self.env.horizon >= 1, "env.horizon", self.env.horizon, ">= 1"),
-            (self.env.name in ENV_NAMES, "env.name", self.env.name, f"one of {ENV_NAMES}"),
-            (self.env.n_train_tasks >= 1, "env.n_train_tasks", self.env.n_train_tasks, ">= 1"),
-            (self.env.history_length >= 0, "env.history_length", self.env.history_length, ">= 0"),
-            (self.rollout.max_new_tokens >= 1, "rollout.max_new_tokens", self.rollout.max_new_tokens, ">= 1"),
-            (
-                self.rollout.max_turns >= 0,
-                "rollout.max_turns",
-                self.rollout.max_turns,
-                ">= 0 (0: the env's limit)",
-            ),
-            (bool(self.model.path), "model.path", self.model.path, "a model folder"),
-            (
-                not self.model.critic_path or self.model.critic == "separate",
-                "model.critic_path",
-                self.model.critic_path,
-                "empty unless model.critic is 'separate'",
-            ),
-        ]
-        for ok, key, seen, want in checks:
-            if not ok:
-                raise ValueError(f"config {key}={seen!r}: expected {want}")
+        if self.method.name not in known:
+            raise ValueError(f"config method.name={self.method.name!r}: expected one of {known}")
+        for section in SECTION_CHECKS:
+            for ok, key, seen, want in section(self):
+                if not ok:
+                    raise ValueError(f"config {key}={seen!r}: expected {want}")
         self.derived()
         return self
 
@@ -464,6 +343,189 @@ class TrainConfig:
     def hash(self) -> str:
         """Short SHA-256 of the resolved config (sorted JSON)."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+
+def _method_checks(cfg: TrainConfig) -> list[Check]:
+    """`method`: the method's estimator settings."""
+    m = cfg.method
+    return [
+        (m.switch_form in ("paper", "code"), "method.switch_form", m.switch_form, "'paper' or 'code'"),
+        (0.0 <= m.gamma <= 1.0, "method.gamma", m.gamma, "in [0, 1]"),
+        (0.0 <= m.lam <= 1.0, "method.lam", m.lam, "in [0, 1]"),
+        (0.0 <= m.lam_low <= 1.0, "method.lam_low", m.lam_low, "in [0, 1]"),
+        (0.0 <= m.lam_high <= 1.0, "method.lam_high", m.lam_high, "in [0, 1]"),
+        (m.group_size >= 2 or not cfg.is_group, "method.group_size", m.group_size, ">= 2"),
+        (0.0 <= m.lam_boundary <= 1.0, "method.lam_boundary", m.lam_boundary, "in [0, 1]"),
+    ]
+
+
+def _ppo_checks(cfg: TrainConfig) -> list[Check]:
+    """`ppo`: the update's sizes, rates and options."""
+    p = cfg.ppo
+    return [
+        (p.epochs >= 1, "ppo.epochs", p.epochs, ">= 1"),
+        (p.minibatch_turns >= 1, "ppo.minibatch_turns", p.minibatch_turns, ">= 1"),
+        (p.microbatch_turns >= 0, "ppo.microbatch_turns", p.microbatch_turns, ">= 0 (0: one pass)"),
+        (p.clip > 0, "ppo.clip", p.clip, "> 0"),
+        (p.lr > 0, "ppo.lr", p.lr, "> 0"),
+        (p.max_grad_norm > 0, "ppo.max_grad_norm", p.max_grad_norm, "> 0"),
+        (
+            p.max_steps_per_iteration >= 0,
+            "ppo.max_steps_per_iteration",
+            p.max_steps_per_iteration,
+            ">= 0",
+        ),
+        (
+            p.critic_warmup_iterations >= 0,
+            "ppo.critic_warmup_iterations",
+            p.critic_warmup_iterations,
+            ">= 0",
+        ),
+        (p.warmup_iterations >= 0, "ppo.warmup_iterations", p.warmup_iterations, ">= 0"),
+        (
+            p.whiten_scale in ("per_type", "action"),
+            "ppo.whiten_scale",
+            p.whiten_scale,
+            "'per_type' or 'action'",
+        ),
+        (p.kl_probe_turns >= 0, "ppo.kl_probe_turns", p.kl_probe_turns, ">= 0"),
+        (p.target_kl >= 0, "ppo.target_kl", p.target_kl, ">= 0 (0: off)"),
+        (p.value_epochs >= 0, "ppo.value_epochs", p.value_epochs, ">= 0"),
+        (
+            p.value_epochs == 0 or cfg.model.critic != "shared" or not cfg.has_critic,
+            "ppo.value_epochs",
+            p.value_epochs,
+            "0 with model.critic 'shared' (value-only passes would move the policy's trunk)",
+        ),
+    ]
+
+
+def _shaping_checks(cfg: TrainConfig) -> list[Check]:
+    """`shaping`: the KEEP terms and what the invalid penalty charges."""
+    s = cfg.shaping
+    return [
+        (
+            s.keep_penalty_mode in ("fixed", "normalized"),
+            "shaping.keep_penalty_mode",
+            s.keep_penalty_mode,
+            "'fixed' or 'normalized'",
+        ),
+        (
+            0.0 <= s.switch_rate_floor <= 1.0,
+            "shaping.switch_rate_floor",
+            s.switch_rate_floor,
+            "in [0, 1] (0: off)",
+        ),
+        (
+            s.switch_rate_floor_coef >= 0.0,
+            "shaping.switch_rate_floor_coef",
+            s.switch_rate_floor_coef,
+            ">= 0 (0: off)",
+        ),
+        (
+            s.invalid_penalty_on in ("format", "any"),
+            "shaping.invalid_penalty_on",
+            s.invalid_penalty_on,
+            "'format' or 'any'",
+        ),
+    ]
+
+
+def _model_checks(cfg: TrainConfig) -> list[Check]:
+    """`model`: the starting model and where the critic reads its features."""
+    md = cfg.model
+    return [
+        (
+            md.critic in ("shared", "detached", "separate"),
+            "model.critic",
+            md.critic,
+            "'shared', 'detached' or 'separate'",
+        ),
+        (bool(md.path), "model.path", md.path, "a model folder"),
+        (
+            not md.critic_path or md.critic == "separate",
+            "model.critic_path",
+            md.critic_path,
+            "empty unless model.critic is 'separate'",
+        ),
+    ]
+
+
+def _rollout_checks(cfg: TrainConfig) -> list[Check]:
+    """`rollout`: sampling temperatures, lengths and turn limits."""
+    ro = cfg.rollout
+    return [
+        (
+            ro.temperature > 0,
+            "rollout.temperature",
+            ro.temperature,
+            "> 0 (training samples)",
+        ),
+        (
+            ro.eval_temperature >= 0,
+            "rollout.eval_temperature",
+            ro.eval_temperature,
+            ">= 0 (0: greedy)",
+        ),
+        (
+            ro.max_turns_expert_ratio >= 0,
+            "rollout.max_turns_expert_ratio",
+            ro.max_turns_expert_ratio,
+            ">= 0 (0: off)",
+        ),
+        (ro.episodes >= 1, "rollout.episodes", ro.episodes, ">= 1"),
+        (ro.max_new_tokens >= 1, "rollout.max_new_tokens", ro.max_new_tokens, ">= 1"),
+        (
+            ro.max_turns >= 0,
+            "rollout.max_turns",
+            ro.max_turns,
+            ">= 0 (0: the env's limit)",
+        ),
+    ]
+
+
+def _run_checks(cfg: TrainConfig) -> list[Check]:
+    """`run`: sizes, schedules, precision, processes and trackers."""
+    r = cfg.run
+    return [
+        (r.eval_episodes >= 1, "run.eval_episodes", r.eval_episodes, ">= 1"),
+        (r.eval_batch >= 0, "run.eval_batch", r.eval_batch, ">= 0 (0: the training batch)"),
+        (r.iterations >= 1, "run.iterations", r.iterations, ">= 1"),
+        (r.eval_every >= 0, "run.eval_every", r.eval_every, ">= 0"),
+        (r.checkpoint_every >= 1, "run.checkpoint_every", r.checkpoint_every, ">= 1"),
+        (r.trace_every >= 1, "run.trace_every", r.trace_every, ">= 1"),
+        (r.mixed_precision in ("no", "bf16"), "run.mixed_precision", r.mixed_precision, "'no' or 'bf16'"),
+        (r.distributed in ("ddp", "fsdp"), "run.distributed", r.distributed, "'ddp' or 'fsdp'"),
+        (
+            all(t in TRACKERS for t in r.trackers) and len(set(r.trackers)) == len(r.trackers),
+            "run.trackers",
+            r.trackers,
+            f"a list of distinct names from {TRACKERS} ([] for none)",
+        ),
+    ]
+
+
+def _env_checks(cfg: TrainConfig) -> list[Check]:
+    """`env`: the environment and its task splits."""
+    e = cfg.env
+    return [
+        (e.horizon >= 1, "env.horizon", e.horizon, ">= 1"),
+        (e.name in ENV_NAMES, "env.name", e.name, f"one of {ENV_NAMES}"),
+        (e.n_train_tasks >= 1, "env.n_train_tasks", e.n_train_tasks, ">= 1"),
+        (e.history_length >= 0, "env.history_length", e.history_length, ">= 0"),
+    ]
+
+
+# Every value check, in the order `TrainConfig.validate` runs them.
+SECTION_CHECKS = (
+    _method_checks,
+    _ppo_checks,
+    _shaping_checks,
+    _model_checks,
+    _rollout_checks,
+    _run_checks,
+    _env_checks,
+)
 
 
 def _check_finite(obj: Any, prefix: str) -> None:

@@ -1,6 +1,8 @@
-"""The training loop, top to bottom (CleanRL's ppo.py order): setup, seeding, resume, the starting policy's
-evaluation, then per iteration sample tasks -> rollout -> critic values -> credit -> re-score -> epochs x
-minibatches -> log -> evaluate -> trace -> checkpoint.
+"""The training loop, top to bottom (CleanRL's ppo.py order): `_train` is setup (accelerate, seeding, tasks,
+policy and critic, optimizer, resume, run files), the starting policy's evaluation, then per iteration
+rollout -> credit (critic values, advantages per block, reference log-probs) -> update (epochs x
+minibatches) -> evaluation -> records (traces, metrics row) -> checkpoint. The phases are functions
+(`train.methods`, `train.batch`, `train.update`, `train.records`, `train.runfiles`) the loop calls.
 
 Evaluation (`agent.evaluate.play_tasks`, the package's one evaluation path) plays the fixed split before the
 first update, every `run.eval_every` iterations and at the end, labelled by the updates completed
@@ -24,32 +26,36 @@ a rerun without it must resolve to the same config as an uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-import resource
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
 from hiper_repro.agent.flops import take_active
 from hiper_repro.envs.tasks import task_horizon
 from hiper_repro.io import write_atomic
+from hiper_repro.train.batch import VALUE_SLOTS, TurnBatch, TurnScorer, prepare_batch
 from hiper_repro.train.checkpoint import load_checkpoint, save_checkpoint
-from hiper_repro.train.config import TrainConfig, save_config
+from hiper_repro.train.config import TrainConfig
 from hiper_repro.train.methods import assign_credit
 from hiper_repro.train.metrics import START, MetricsLog, evaluation_columns, run_summary
 from hiper_repro.train.records import (
     concat_records,
     diagnostics,
     evaluation_record,
-    rollout_summary,
+    metrics_row,
+    pool_diagnostics,
     trace_records,
 )
 from hiper_repro.train.resume import resume_point
+from hiper_repro.train.runfiles import open_run_files, record_peak_rss
 from hiper_repro.train.setup import (
     build_critic,
     build_optimizer,
@@ -61,16 +67,16 @@ from hiper_repro.train.setup import (
     model_path,
     seed_everything,
 )
-from hiper_repro.train.update import VALUE_SLOTS, TurnScorer, fit_critic, ppo_update, prepare_batch
+from hiper_repro.train.update import fit_critic, ppo_update
 
 if TYPE_CHECKING:
     from hiper_repro.agent.generation import GenerationConfig
     from hiper_repro.agent.policy import Policy
     from hiper_repro.agent.rollout import Rollout
     from hiper_repro.envs import EnvPool, Task
+    from hiper_repro.traces import TraceWriter
 
 FAIL_ENV = "HIPER_REPRO_FAIL_AT"
-EXPLAINED_VARIANCE = ("explained_variance_low", "explained_variance_high", "explained_variance_term")
 log = logging.getLogger("hiper_repro.train")
 
 
@@ -82,11 +88,6 @@ def _maybe_fail(iteration: int, phase: str) -> None:
     spec = os.environ.get(FAIL_ENV, "")
     if spec and spec == f"{iteration}:{phase}":
         raise InjectedFailure(f"{FAIL_ENV}={spec}: injected failure in iteration {iteration}, phase {phase}")
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _file_handler(out: Path) -> logging.Handler | None:
@@ -111,37 +112,17 @@ def _turn_limits(cfg: TrainConfig, tasks: list[Task]) -> dict[str, int] | None:
         env.close()
 
 
-def critic_values(rollout: Rollout, scorer: TurnScorer) -> None:
+def critic_values(rollout: Rollout, learner: TurnScorer) -> None:
     """Overwrite the rollout's values with the separate critic's (same positions; no grad)."""
     from hiper_repro.agent.scoring import score_values
 
     with torch.no_grad():
-        values = score_values(scorer.critic, rollout.turns, scorer.critic.pad_id)
+        values = score_values(learner.critic, rollout.turns, learner.critic.pad_id)
     b = torch.tensor([tt.b for tt in rollout.turns])
     t = torch.tensor([tt.t for tt in rollout.turns])
     for name in VALUE_SLOTS:
         field = getattr(rollout, f"value_{name}")
         field[b, t] = values[f"value_{name}"].float().cpu()
-
-
-def _pool_diagnostics(parts: list[dict[str, Any]], update: dict[str, float]) -> dict[str, Any]:
-    """One `/iterations` record from every process's diagnostics: turn-weighted means of the batch
-    statistics, the update's cross-process means (`update`) for its own quantities."""
-    weights = np.array([p["turns"] for p in parts], dtype=float)
-    out: dict[str, Any] = {"turns": int(weights.sum()), "policy_updated": bool(parts[0]["policy_updated"])}
-    for key in ("success", "invalid_rate", "adv_switch_abs", "adv_action_std", *EXPLAINED_VARIANCE):
-        out[key] = _weighted([p[key] for p in parts], weights)
-    update_names = {"kl_ref": "kl", "approx_kl": "approx_kl", "clip_fraction": "clip_fraction"}
-    for key in (*update_names, "entropy", "grad_norm"):
-        out[key] = float(update.get(update_names.get(key, key), float("nan")))
-    out["optimizer_steps"] = int(update.get("optimizer_steps", 0))
-    return out
-
-
-def _weighted(values: list[float], weights: np.ndarray) -> float:
-    v = np.asarray(values, dtype=float)
-    ok = np.isfinite(v) & (weights > 0)
-    return float(np.average(v[ok], weights=weights[ok])) if ok.any() else float("nan")
 
 
 def _count_flops(row: dict[str, float], phase: str) -> None:
@@ -217,83 +198,97 @@ def save_final_policy(policy: Policy, cfg: TrainConfig, folder: Path, world: int
     policy.save(folder, base_path=base)
 
 
-def _train(cfg: TrainConfig, out: Path) -> Path:
+@dataclass
+class _Run:
+    """What the loop holds for a run's lifetime, built once by `_setup` (`writer` and `metrics` on the
+    main process only)."""
+
+    cfg: TrainConfig
+    out: Path
+    accelerator: Any
+    train_tasks: list[Task]
+    eval_tasks: list[Task]
+    train_limits: dict[str, int] | None
+    eval_limits: dict[str, int] | None
+    policy: Policy
+    critic: Policy | None
+    learner: TurnScorer  # the policy and its critic, unwrapped: what checkpoints hold
+    ddp_learner: Any  # `learner` as accelerate wrapped it (DDP): what the update differentiates
+    optimizer: Any  # as accelerate prepared it
+    base_optimizer: torch.optim.Optimizer
+    scheduler: Any
+    pool: EnvPool
+    eval_pool: EnvPool
+    gen_train: GenerationConfig
+    gen_secondary: GenerationConfig
+    start: int
+    writer: TraceWriter | None = None
+    metrics: MetricsLog | None = None
+
+    @property
+    def main(self) -> bool:
+        return self.accelerator.is_main_process
+
+
+def _setup(cfg: TrainConfig, out: Path) -> _Run:
+    """Accelerate, seeding, tasks, policy (+ separate critic), optimizer, env pools, generation settings,
+    the resume point and, on the main process, the run files (`runfiles.open_run_files`)."""
     from hiper_repro.agent.generation import GenerationConfig
-    from hiper_repro.agent.rollout import rollout
     from hiper_repro.envs import EnvPool
-    from hiper_repro.traces import TraceWriter, make_provenance
 
-    # ---- accelerate and sizes ---------------------------------------------------------------------------
     accelerator = make_accelerator(cfg, out)
-    rank, world, main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
+    world = accelerator.num_processes
     sizes = cfg.derived(world)
-
-    # ---- seeding: the weight seed is shared by all processes (identical initial weights); sampling
-    #      seeds are offset by rank and derived per iteration (setup.derived_seed).
+    # The weight seed is shared by all processes (identical initial weights); sampling seeds are offset
+    # by rank and derived per iteration (setup.derived_seed).
     seed_everything(cfg.run.seed)
-
-    # ---- tasks, policy (+ separate critic), optimizer ------------------------------------------------
     train_tasks, eval_tasks = load_splits(cfg)
     train_limits, eval_limits = _turn_limits(cfg, train_tasks), _turn_limits(cfg, eval_tasks)
     policy = build_policy(cfg, accelerator.device)
     critic = build_critic(cfg, accelerator.device)
     optimizer, scheduler = build_optimizer(policy, cfg, critic)
-    learner = TurnScorer(policy, critic, temperature=cfg.rollout.temperature)  # what checkpoints hold
-    scorer, optimizer = accelerator.prepare(learner, optimizer)
+    learner = TurnScorer(policy, critic, temperature=cfg.rollout.temperature)
+    ddp_learner, optimizer = accelerator.prepare(learner, optimizer)
     base_optimizer = getattr(optimizer, "optimizer", optimizer)
     pool = EnvPool(cfg.env.name, max(sizes["episodes_per_process"], 1))
     eval_share = -(-len(eval_tasks) // world)  # this process's share of the fixed split, rounded up
     eval_pool = pool
     if cfg.run.eval_batch and min(cfg.run.eval_batch, eval_share) != pool.n:
         eval_pool = EnvPool(cfg.env.name, max(min(cfg.run.eval_batch, eval_share), 1))
-    max_turns = cfg.rollout.max_turns or None
-    gen_train = GenerationConfig(
-        cfg.rollout.max_new_tokens, cfg.rollout.temperature, cfg.env.history_length, max_turns
-    )
+    r, max_turns = cfg.rollout, cfg.rollout.max_turns or None
     # Primary evaluation at the training temperature; secondary (start and end) at eval_temperature.
-    gen_eval = gen_train
-    gen_secondary = GenerationConfig(
-        cfg.rollout.max_new_tokens, cfg.rollout.eval_temperature, cfg.env.history_length, max_turns
-    )
-
-    # ---- resume: from the newest checkpoint whose iterations traces.nc and metrics.csv still hold --------
-    #      (train/resume.py; the CLI has already refused a folder trained under another config)
+    gen_train = GenerationConfig(r.max_new_tokens, r.temperature, cfg.env.history_length, max_turns)
+    gen_secondary = GenerationConfig(r.max_new_tokens, r.eval_temperature, cfg.env.history_length, max_turns)
+    # Resume from the newest checkpoint whose iterations traces.nc and metrics.csv still hold
+    # (train/resume.py; the CLI has already refused a folder trained under another config).
     start = 0
-    ckpt = resume_point(out, cfg, prune=main)
+    ckpt = resume_point(out, cfg, prune=accelerator.is_main_process)
     if ckpt is not None:
-        info = load_checkpoint(ckpt, learner, base_optimizer, {"lr": scheduler}, {})
-        start = info["iteration"] + 1
-    writer = metrics = None
-    if main:
-        attrs = make_provenance(
-            config=cfg.to_dict(),
-            method=cfg.method.name,
-            env=cfg.env.name,
-            horizon=task_horizon(train_tasks),  # the tasks' own label (load_splits checked the config's)
-            seed=cfg.run.seed,
-            model_id=model_path(cfg),
-            device=f"{accelerator.device.type}x{world}",
-        )
-        traces = out / "traces.nc"
-        if start > 0:
-            writer = TraceWriter.resume(traces, upto_iteration=start - 1, keep_every=cfg.run.trace_every)
-            # the original start's provenance stays; the config is the one the run now continues under
-            writer.attrs |= {k: attrs[k] for k in ("config", "config_hash")}
-        else:
-            writer = TraceWriter(traces, attrs, keep_every=cfg.run.trace_every, overwrite=True)
-        save_config(cfg, out / "config.yaml")
-        run_json = out / "run.json"
-        run_info = (
-            json.loads(run_json.read_text()) if start > 0 and run_json.is_file() else {"provenance": attrs}
-        )
-        run_info |= {"sizes": sizes, "processes": world, "device": str(accelerator.device)}
-        run_info.setdefault("starts", []).append({"iteration": start, "time": time.time()})
-        write_atomic(run_json, json.dumps(run_info, indent=1))
-        flat_cfg = {f"{k}.{kk}": vv for k, v in cfg.to_dict().items() for kk, vv in v.items()}
-        # tensorboard's hparams take scalars only: a list (run.trackers) goes as one string
-        flat_cfg = {k: ",".join(v) if isinstance(v, list) else v for k, v in flat_cfg.items()}
-        accelerator.init_trackers("tensorboard", config={k: v for k, v in flat_cfg.items() if v != ""})
-        metrics = MetricsLog(out / "metrics.csv", tracker=accelerator, resume_from=start)
+        start = load_checkpoint(ckpt, learner, base_optimizer, {"lr": scheduler}, {})["iteration"] + 1
+    run = _Run(
+        cfg=cfg,
+        out=out,
+        accelerator=accelerator,
+        train_tasks=train_tasks,
+        eval_tasks=eval_tasks,
+        train_limits=train_limits,
+        eval_limits=eval_limits,
+        policy=policy,
+        critic=critic,
+        learner=learner,
+        ddp_learner=ddp_learner,
+        optimizer=optimizer,
+        base_optimizer=base_optimizer,
+        scheduler=scheduler,
+        pool=pool,
+        eval_pool=eval_pool,
+        gen_train=gen_train,
+        gen_secondary=gen_secondary,
+        start=start,
+    )
+    if run.main:
+        # the traces' horizon is the tasks' own label (load_splits checked the config's)
+        run.writer, run.metrics = open_run_files(cfg, out, start, accelerator, task_horizon(train_tasks))
         log.info(
             "run %s: method=%s start=%d/%d processes=%d",
             out,
@@ -302,193 +297,205 @@ def _train(cfg: TrainConfig, out: Path) -> Path:
             cfg.run.iterations,
             world,
         )
+    return run
 
+
+@contextlib.contextmanager
+def _timed(times: dict[str, float], phase: str) -> Iterator[None]:
+    """`times['time_<phase>']`: the wall seconds of the block; then its FLOPs when counted (`_count_flops`)."""
+    t0 = time.perf_counter()
+    yield
+    times[f"time_{phase}"] = time.perf_counter() - t0
+    _count_flops(times, phase)
+
+
+def _evaluations(run: _Run, it: int, final: bool) -> dict[str, dict]:
+    """The evaluations due after iteration `it`'s update (-1: the starting policy), by trace group."""
+    cfg, args = run.cfg, (run.eval_pool, run.eval_tasks, run.cfg)
+    due: dict[str, dict] = {}
+    if it < 0 or final or (cfg.run.eval_every and (it + 1) % cfg.run.eval_every == 0):
+        due["evaluation"] = evaluate(run.policy, *args, run.gen_train, run.eval_limits, run.accelerator)
+    if cfg.run.secondary_eval and (it < 0 or final):
+        due["evaluation_secondary"] = evaluate(
+            run.policy, *args, run.gen_secondary, run.eval_limits, run.accelerator
+        )
+    return due
+
+
+def _evaluate_start(run: _Run) -> None:
+    """The starting policy, evaluated once before any update: eval_iteration 0, metrics row START."""
+    t0 = time.perf_counter()
+    before = _evaluations(run, -1, final=False)
+    if not run.main:
+        return
+    for group, record in before.items():
+        run.writer.add_evaluation(0, record, group=group)
+    run.writer.flush()
+    run.metrics.log({"iteration": START, **evaluation_columns(before), "time_eval": time.perf_counter() - t0})
+    log.info(
+        "starting policy: eval success %s (%.1f s)",
+        {g: round(float(r["success"].mean()), 4) for g, r in before.items()},
+        time.perf_counter() - t0,
+    )
+
+
+def _rollout(run: _Run, it: int) -> Rollout:
+    """This process's episodes of iteration `it`: tasks from (seed, iteration), sampling from (seed,
+    iteration, rank)."""
+    from hiper_repro.agent.rollout import rollout
+
+    cfg, rank = run.cfg, run.accelerator.process_index
+    tasks, groups = iteration_tasks(run.train_tasks, cfg, it, rank, run.accelerator.num_processes)
+    limits = None if run.train_limits is None else [run.train_limits[t.task_id] for t in tasks]
+    gen = generator(cfg.run.seed, it, rank, "rollout")
+    return rollout(run.policy, run.policy.tokenizer, run.pool, tasks, cfg.fmt, run.gen_train, gen, groups,
+                   turn_limits=limits)  # fmt: skip
+
+
+def _update(run: _Run, batch: TurnBatch, it: int, train_policy: bool) -> dict[str, float]:
+    """PPO on the batch, then the critic's extra value-only passes (`ppo.value_epochs`) and the scheduler's
+    step; the update's diagnostics as means over processes."""
+    cfg, acc, rank = run.cfg, run.accelerator, run.accelerator.process_index
+    minibatches = generator(cfg.run.seed, it, rank, "minibatch")
+    stats = ppo_update(
+        acc, run.ddp_learner, run.optimizer, batch, cfg.ppo, minibatches, train_policy=train_policy
+    )
+    if cfg.ppo.value_epochs:  # the critic fits this batch further; the policy is not touched
+        value_gen = generator(cfg.run.seed, it, rank, "value")
+        stats |= fit_critic(acc, run.learner, run.base_optimizer, batch, cfg.ppo, value_gen)
+    run.scheduler.step()
+    if acc.num_processes > 1:  # per-process partial means -> global means
+        keys = sorted(stats)
+        vec = acc.reduce(torch.tensor([stats[k] for k in keys], device=acc.device), "mean")
+        stats = dict(zip(keys, vec.tolist()))
+    return stats
+
+
+def _record(
+    run: _Run,
+    it: int,
+    gathered: list[tuple[dict, int, dict]],
+    update: dict[str, float],
+    times: dict[str, float],
+    due: dict[str, dict],
+    *,
+    lr: float,
+    skipped: bool,
+    flush: bool,
+    t0: float,
+) -> dict[str, Any]:
+    """Main process: every process's (trace records, generated tokens, batch statistics) joined into the
+    traces (the file rewritten when `flush`) and the metrics row, which it logs and returns."""
+    rec = {g: concat_records(g, [r[g] for r, _, _ in gathered]) for g in ("turns", "segments", "episodes")}
+    pooled = pool_diagnostics([d for _, _, d in gathered], update, lr)
+    run.writer.add_iteration(it, **rec)
+    run.writer.add_diagnostics(it, pooled)
+    for group, record in due.items():
+        run.writer.add_evaluation(it + 1, record, group=group)  # labelled by the updates completed
+    if flush:  # the file is rewritten whole: once per checkpoint, not per iteration
+        run.writer.flush()
+    tokens = sum(n for _, n, _ in gathered)
+    row = metrics_row(it, rec, pooled, update, times, fmt=run.cfg.fmt, policy_skipped=skipped,
+                      generated_tokens=tokens, evaluations=due)  # fmt: skip
+    row["time_trace"] = time.perf_counter() - t0
+    run.metrics.log(row)
+    return row
+
+
+def _log_row(it: int, row: dict[str, Any], bar: Any) -> None:
+    """The row in train.log (4 significant digits) and the progress bar's postfix."""
+    log.info(
+        "iteration %d: %s",
+        it,
+        json.dumps({k: float(f"{v:.4g}") if isinstance(v, float) else v for k, v in row.items()}),
+    )
+    bar.set_postfix(success=f"{row['success']:.2f}", eval=f"{row.get('eval_success', float('nan')):.2f}")
+
+
+def _finish(run: _Run) -> None:
+    """The end: final policy (and critic), peak RSS, trackers closed, the `done` marker written last and
+    one summary line, with or without the progress bar."""
+    cfg, out, acc = run.cfg, run.out, run.accelerator
+    if run.main:
+        save_final_policy(run.policy, cfg, out / "policy", acc.num_processes)
+        if run.critic is not None:
+            run.critic.save(out / "critic")
+        record_peak_rss(out)
+    acc.wait_for_everyone()
+    acc.end_training()  # every process: flushes trackers and ends the process group
+    if run.main:
+        write_atomic(
+            out / "done", json.dumps({"iterations": cfg.run.iterations, "finished": time.time()}) + "\n"
+        )
+        title = f"{cfg.method.name} {cfg.env.name} h{cfg.env.horizon} seed {cfg.run.seed}"
+        summary = run_summary(run.metrics.rows, out, title)
+        log.info(summary)
+        print(summary, flush=True)
+
+
+def _train(cfg: TrainConfig, out: Path) -> Path:
+    """The loop itself (`train` adds the log file and the error line around it)."""
     from tqdm.auto import tqdm
 
-    def evaluations(it: int, final: bool) -> dict[str, dict]:
-        """The evaluations due after iteration `it`'s update (-1: the starting policy), by trace group."""
-        due: dict[str, dict] = {}
-        if it < 0 or final or (cfg.run.eval_every and (it + 1) % cfg.run.eval_every == 0):
-            due["evaluation"] = evaluate(
-                policy, eval_pool, eval_tasks, cfg, gen_eval, eval_limits, accelerator
-            )
-        if cfg.run.secondary_eval and (it < 0 or final):
-            due["evaluation_secondary"] = evaluate(
-                policy, eval_pool, eval_tasks, cfg, gen_secondary, eval_limits, accelerator
-            )
-        return due
-
-    # ---- the starting policy, evaluated once before any update (stored as eval_iteration 0) ----------
-    if start == 0:
-        t0 = time.perf_counter()
-        before = evaluations(-1, final=False)
-        if main:
-            for group, record in before.items():
-                writer.add_evaluation(0, record, group=group)
-            writer.flush()
-            metrics.log(
-                {"iteration": START, **evaluation_columns(before), "time_eval": time.perf_counter() - t0}
-            )
-            log.info(
-                "starting policy: eval success %s (%.1f s)",
-                {g: round(float(r["success"].mean()), 4) for g, r in before.items()},
-                time.perf_counter() - t0,
-            )
-
-    bar = tqdm(
-        total=cfg.run.iterations,
-        initial=start,
-        disable=not (main and cfg.run.progress),
-        desc=f"{cfg.method.name} s{cfg.run.seed}",
-        unit="it",
-    )
+    # ---- setup: accelerate, seeding, tasks, policy (+ critic), optimizer, pools, resume, run files ------
+    run = _setup(cfg, out)
+    acc, main, last = run.accelerator, run.main, cfg.run.iterations - 1
+    if run.start == 0:  # the starting policy, evaluated once before any update (eval_iteration 0)
+        _evaluate_start(run)
+    bar = tqdm(total=cfg.run.iterations, initial=run.start, disable=not (main and cfg.run.progress),
+               desc=f"{cfg.method.name} s{cfg.run.seed}", unit="it")  # fmt: skip
     try:
-        last = cfg.run.iterations - 1
-        for it in range(start, cfg.run.iterations):
+        for it in range(run.start, cfg.run.iterations):
             times: dict[str, float] = {}
             take_active()  # FLOPs are counted per phase only under `bench train` (agent/flops.py)
-            # ---- rollout: tasks from (seed, iteration); sampling from (seed, iteration, rank) ----------------
+            # ---- rollout: tasks from (seed, iteration); sampling from (seed, iteration, rank) -----------
             _maybe_fail(it, "rollout")
-            t0 = time.perf_counter()
-            tasks, groups = iteration_tasks(train_tasks, cfg, it, rank, world)
-            ro = rollout(
-                policy,
-                policy.tokenizer,
-                pool,
-                tasks,
-                cfg.fmt,
-                gen_train,
-                generator(cfg.run.seed, it, rank, "rollout"),
-                groups,
-                turn_limits=None if train_limits is None else [train_limits[t.task_id] for t in tasks],
-            )
-            times["time_rollout"] = time.perf_counter() - t0
-            _count_flops(times, "rollout")
+            with _timed(times, "rollout"):
+                ro = _rollout(run, it)
 
-            # ---- credit: critic values, shaping, advantages per block, value targets; re-score old and
-            #      reference log-probs at the sampling temperature ----------------------------------------
-            t0 = time.perf_counter()
-            if critic is not None:
-                critic_values(ro, learner)
-            credit = assign_credit(ro, cfg)
-            # the reference's log-probs; the old policy's come from the update's first forward
-            batch = prepare_batch(learner, ro.turns, credit, cfg.ppo.kl_coef, rescore=False)
-            skipped = all(_gather(accelerator, credit.policy_skipped))  # every process must agree
-            warming = it < cfg.ppo.critic_warmup_iterations  # the critic learns, the policy waits
-            times["time_credit"] = time.perf_counter() - t0
-            _count_flops(times, "credit")
+            # ---- credit: critic values, shaping, advantages per block, value targets; the reference's
+            #      log-probs at the sampling temperature (the old policy's come from the update's first
+            #      forward) -------------------------------------------------------------------------------
+            with _timed(times, "credit"):
+                if run.critic is not None:
+                    critic_values(ro, run.learner)
+                assigned = assign_credit(ro, cfg)
+                batch = prepare_batch(run.learner, ro.turns, assigned, cfg.ppo.kl_coef, rescore=False)
+                skipped = all(_gather(acc, assigned.policy_skipped))  # every process must agree
+                warming = it < cfg.ppo.critic_warmup_iterations  # the critic learns, the policy waits
 
-            # ---- update: epochs x minibatches of PPO-clip + KL + entropy + clipped value losses --------------
+            # ---- update: epochs x minibatches of PPO-clip + KL + entropy + clipped value losses ----------
             _maybe_fail(it, "update")
-            t0 = time.perf_counter()
-            lr = scheduler.get_last_lr()[0]  # the actor rate this update runs at
-            train_policy = not (skipped or warming)
-            stats = ppo_update(
-                accelerator,
-                scorer,
-                optimizer,
-                batch,
-                cfg.ppo,
-                generator(cfg.run.seed, it, rank, "minibatch"),
-                train_policy=train_policy,
-            )
-            if cfg.ppo.value_epochs:  # the critic fits this batch further; the policy is not touched
-                stats |= fit_critic(
-                    accelerator,
-                    learner,
-                    base_optimizer,
-                    batch,
-                    cfg.ppo,
-                    generator(cfg.run.seed, it, rank, "value"),
-                )
-            scheduler.step()
-            diag = diagnostics(ro, credit, cfg, train_policy)
-            keys = sorted(stats)
-            if world > 1:  # per-process partial means -> global means
-                vec = accelerator.reduce(
-                    torch.tensor([stats[k] for k in keys], device=accelerator.device), "mean"
-                )
-                stats = dict(zip(keys, vec.tolist()))
-            times["time_update"] = time.perf_counter() - t0
-            _count_flops(times, "update")
+            with _timed(times, "update"):
+                lr = run.scheduler.get_last_lr()[0]  # the actor rate this update runs at
+                train_policy = not (skipped or warming)
+                stats = _update(run, batch, it, train_policy)
+                diag = diagnostics(ro, assigned, cfg, train_policy)
 
-            # ---- evaluation on the fixed split every K iterations and at the end ----------------------------
-            t0 = time.perf_counter()
-            due = evaluations(it, final=it == last)
-            times["time_eval"] = time.perf_counter() - t0
-            _count_flops(times, "eval")
+            # ---- evaluation on the fixed split every K iterations and at the end ------------------------
+            with _timed(times, "eval"):
+                due = _evaluations(run, it, final=it == last)
 
-            # ---- log and trace (main process), then checkpoint ----------------------------------------------
+            # ---- records: traces and the metrics row (main process), then checkpoint --------------------
             t0 = time.perf_counter()
-            rec = trace_records(ro, credit, cfg.has_critic)
-            gathered = _gather(accelerator, (rec, ro.n_generated_tokens, diag))
+            gathered = _gather(acc, (trace_records(ro, assigned, cfg), ro.n_generated_tokens, diag))
             if main:
-                rec = {
-                    g: concat_records(g, [r[g] for r, _, _ in gathered])
-                    for g in ("turns", "segments", "episodes")
-                }
-                diag = _pool_diagnostics([d for _, _, d in gathered], stats)
-                diag["lr"] = lr
-                writer.add_iteration(it, **rec)
-                writer.add_diagnostics(it, diag)
-                for group, record in due.items():
-                    writer.add_evaluation(it + 1, record, group=group)  # updates completed
                 checkpoint_due = (it + 1) % cfg.run.checkpoint_every == 0 or it == last
-                if checkpoint_due:  # the file is rewritten whole: once per checkpoint, not per iteration
-                    writer.flush()
-                row = {"iteration": it, **rollout_summary(rec, cfg.fmt), **stats, **times}
-                row |= {k: float(diag[k]) for k in (*EXPLAINED_VARIANCE, "adv_switch_abs", "adv_action_std")}
-                row["policy_skipped"] = int(skipped)
-                row["policy_updated"] = int(train_policy)
-                row["lr"] = lr
-                row["tokens_per_s"] = sum(n for _, n, _ in gathered) / max(times["time_rollout"], 1e-9)
-                row |= evaluation_columns(due)
-                row["time_trace"] = time.perf_counter() - t0
-                metrics.log(row)
+                row = _record(run, it, gathered, stats, times, due, lr=lr, skipped=skipped,
+                              flush=checkpoint_due, t0=t0)  # fmt: skip
                 _maybe_fail(it, "trace")
                 if checkpoint_due:
-                    ckpt_root = out / "checkpoints"
-                    save_checkpoint(
-                        ckpt_root,
-                        it,
-                        learner,
-                        base_optimizer,
-                        {"lr": scheduler},
-                        {},
-                        keep=cfg.run.keep_checkpoints,
-                    )
-                log.info(
-                    "iteration %d: %s",
-                    it,
-                    json.dumps({k: float(f"{v:.4g}") if isinstance(v, float) else v for k, v in row.items()}),
-                )
-                bar.set_postfix(
-                    success=f"{row['success']:.2f}", eval=f"{row.get('eval_success', float('nan')):.2f}"
-                )
-            accelerator.wait_for_everyone()
+                    save_checkpoint(out / "checkpoints", it, run.learner, run.base_optimizer,
+                                    {"lr": run.scheduler}, {}, keep=cfg.run.keep_checkpoints)  # fmt: skip
+                _log_row(it, row, bar)
+            acc.wait_for_everyone()
             bar.update(1)
     finally:
         bar.close()
-        pool.close()
-        if eval_pool is not pool:
-            eval_pool.close()
+        run.pool.close()
+        if run.eval_pool is not run.pool:
+            run.eval_pool.close()
 
-    # ---- the end: final policy, run summary, trackers closed, and the `done` marker written last ----------
-    if main:
-        save_final_policy(policy, cfg, out / "policy", world)
-        if critic is not None:
-            critic.save(out / "critic")
-        run_info = json.loads((out / "run.json").read_text())
-        run_info["peak_rss_mb"] = peak_rss_mb()
-        write_atomic(out / "run.json", json.dumps(run_info, indent=1))
-    accelerator.wait_for_everyone()
-    accelerator.end_training()  # every process: flushes trackers and ends the process group
-    if main:
-        finished = {"iterations": cfg.run.iterations, "finished": time.time()}
-        write_atomic(out / "done", json.dumps(finished) + "\n")
-        # one line even with the progress bar off: how the run ended and where its outputs are
-        title = f"{cfg.method.name} {cfg.env.name} h{cfg.env.horizon} seed {cfg.run.seed}"
-        summary = run_summary(metrics.rows, out, title)
-        log.info(summary)
-        print(summary, flush=True)
+    # ---- the end: final policy, run summary, trackers closed, and the `done` marker written last ---------
+    _finish(run)
     return out

@@ -1,9 +1,9 @@
 """Methods: reward shaping, then which turn and which block gets which advantage (docs/METHOD.md section 4).
 
 `assign_credit(rollout, cfg)` turns a Rollout (B episodes, T turns) into a `Credit`: per-turn (B, T)
-advantages for each block type, value targets for each head, and the per-turn/per-segment quantities the
-traces record. The estimators themselves live in `hiper_repro.credit`; this module only decides, per
-method, which estimator feeds which block:
+advantages for each block type, value targets for each head, and the per-turn quantities the traces record
+(`train.records` builds the trace records, the per-segment table included). The estimators themselves
+live in `hiper_repro.credit`; this module only decides, per method, which estimator feeds which block:
 
 | method  | format        | switch tokens   | subgoal tokens              | action tokens | value heads      |
 | ------- | ------------- | --------------- | --------------------------- | ------------- | ---------------- |
@@ -46,9 +46,10 @@ if TYPE_CHECKING:
 NAN = float("nan")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Credit:
-    """Per-turn (B, T) tensors, NaN where a quantity does not apply (padding, other blocks)."""
+    """Per-turn (B, T) tensors, NaN where a quantity does not apply (padding, other blocks); built once by
+    `assign_credit`."""
 
     rewards: Tensor
     """shaped reward r_t the estimators saw (environment reward x success_reward minus penalties)"""
@@ -59,11 +60,9 @@ class Credit:
     adv_action: Tensor
     """advantage of the action-block tokens (and of flat-format action tokens)"""
     targets: dict[str, Tensor]
-    """value head name ('low', 'high', 'term') -> target per turn; NaN where that head has no loss"""
+    """value head name ('low', 'high', 'term', 'low_prev') -> target per turn; NaN where that head has no loss"""
     trace: dict[str, Tensor] = field(default_factory=dict)
     """per-turn variables for the traces' /turns group (adv_low, adv_high, adv_flat, ret_low, returns, ...)"""
-    segments: dict[str, Tensor | list[list[str]]] = field(default_factory=dict)
-    """per-segment arrays (B, K) for the traces' /segments group; empty for the flat format"""
     policy_skipped: bool = False
     """True when every shaped reward of the batch is zero: the policy update is skipped"""
     invalid: Tensor | None = None
@@ -163,44 +162,6 @@ def _action_std(x: Tensor, where: Tensor) -> Tensor | None:
     return credit.masked_std(torch.nan_to_num(x), where) if int(where.sum()) >= 2 else None
 
 
-def segment_table(
-    rollout: Rollout, rewards: Tensor, gamma: float, at_starts: dict[str, Tensor]
-) -> dict[str, Tensor | list[list[str]]]:
-    """Per-segment (B, K) arrays for the traces: start_turn (-1 at padding), length, discounted segment
-    reward rtilde_k = sum_{t=b_k}^{e_k} gamma^(t-b_k) r_t, subgoal text, and each (B, T) tensor of
-    `at_starts` read at the segment's start turn. Segments start at SWITCH turns (turn 0 always does).
-    """
-    mask = rollout.mask
-    starts, seg_id, _ = credit.segments_from_switch(rollout.switch, mask)
-    n_b = mask.shape[0]
-    k_max = max(int(starts.sum(1).max()) if n_b else 0, 0)
-    bs, ts = torch.nonzero(starts, as_tuple=True)  # row-major: segments in order within each episode
-    ks = seg_id[bs, ts]
-    start = torch.full((n_b, k_max), -1, dtype=torch.long)
-    start[bs, ks] = ts
-    real = mask & (seg_id >= 0)
-    sid = seg_id.clamp(min=0)
-    length = torch.zeros((n_b, k_max)).scatter_add_(1, sid, real.float())
-    seg_reward = torch.zeros((n_b, k_max))
-    seg_reward[bs, ks] = credit.segment_rewards(rewards.float(), rollout.switch, mask, gamma)[bs, ts]
-    present = start >= 0
-    nan = torch.tensor(float("nan"))
-    out: dict[str, Tensor | list[list[str]]] = {
-        "start_turn": start,
-        "length": torch.where(present, length, nan),
-        "reward": torch.where(present, seg_reward, nan),
-    }
-    sub = [["" for _ in range(k_max)] for _ in range(n_b)]
-    for b, t, k in zip(bs.tolist(), ts.tolist(), ks.tolist()):  # strings: traces only, not a hot path
-        sub[b][k] = rollout.subgoals[b][t]
-    out["subgoal"] = sub
-    for name, x in at_starts.items():
-        vals = torch.full((n_b, k_max), float("nan"))
-        vals[bs, ks] = x[bs, ts].float().cpu()
-        out[name] = vals
-    return out
-
-
 class Blocks(NamedTuple):
     """(B, T) advantages per block type a credit rule returns, NaN where a block carries no loss."""
 
@@ -211,14 +172,18 @@ class Blocks(NamedTuple):
 
 @dataclass
 class CreditInputs:
-    """What every credit rule reads: the rollout, the config, the shaped rewards; rules add per-turn trace
-    variables to `trace` and value targets to `targets` (module table)."""
+    """What every credit rule reads: the rollout, the config, the shaped rewards and, for critic methods,
+    flat turn-level GAE on V_low (`trace['adv_flat']`, `flat_returns`). Rules add per-turn trace variables
+    to `trace` and value targets to `targets` (module table); a critic method's rule sets `targets['low']`
+    (and `trace['ret_low']`, its trace)."""
 
     rollout: Rollout
     cfg: TrainConfig
     rewards: Tensor
     trace: dict[str, Tensor]
     targets: dict[str, Tensor]
+    flat_returns: Tensor | None = None
+    """(B, T) GAE returns on V_low, NaN at padding (critic methods; None otherwise)"""
 
     @property
     def mask(self) -> Tensor:
@@ -290,9 +255,8 @@ def _hiper(x: CreditInputs) -> Blocks:
     )
     # Turn 0 always switches: its switch tokens make no decision and carry no loss.
     adv_switch = _nan_outside(sw.advantages, decision)
+    x.trace["ret_low"] = x.targets["low"] = _nan_outside(h.ret_low, mask)
     x.trace |= {"adv_low": adv_low, "adv_high": adv_high, "adv_switch": adv_switch}
-    x.trace["ret_low"] = _nan_outside(h.ret_low, mask)
-    x.targets["low"] = x.trace["ret_low"]
     x.targets["high"] = _nan_outside(h.ret_high, starts)
     if m.switch_form == "code":
         x.targets["term"] = _nan_outside(sw.returns, mask)
@@ -314,7 +278,9 @@ def _hiper(x: CreditInputs) -> Blocks:
 
 
 def _flat_gae(x: CreditInputs) -> Blocks:
-    """Turn-level GAE on V_low (computed for every critic method in `assign_credit`) for every block."""
+    """Turn-level GAE on V_low (computed for every critic method in `assign_credit`) for every block; V_low
+    regresses on its returns."""
+    x.trace["ret_low"] = x.targets["low"] = x.flat_returns
     a = x.trace["adv_flat"]
     if x.cfg.ppo.whiten:
         a = credit.whiten_applicable(a, x.mask)
@@ -382,10 +348,20 @@ def _hgigpo(x: CreditInputs) -> Blocks:
     return blocks
 
 
-def assign_credit(rollout: Rollout, cfg: TrainConfig) -> Credit:
-    """Advantages per block and value targets per head for one iteration's rollout (see module table)."""
-    m = cfg.method
+def _shared_trace(rollout: Rollout, cfg: TrainConfig, rewards: Tensor) -> dict[str, Tensor]:
+    """The /turns variables every method records: `returns` (G_t, the discounted reward-to-go) and, in the
+    Plan-Execute format, `segment_id`."""
     mask = rollout.mask
+    trace = {"returns": _nan_outside(credit.discounted_returns(rewards, mask, cfg.method.gamma), mask)}
+    if cfg.fmt == "plan_execute":
+        trace["segment_id"] = credit.segments_from_switch(rollout.switch, mask)[1]
+    return trace
+
+
+def assign_credit(rollout: Rollout, cfg: TrainConfig) -> Credit:
+    """Advantages per block and value targets per head for one iteration's rollout (see module table):
+    shaped rewards, then the method's credit rule (`CREDIT_RULES[cfg.base_method]`)."""
+    m, mask = cfg.method, rollout.mask
     rule = CREDIT_RULES.get(cfg.base_method)
     if rule is None:
         raise ValueError(
@@ -393,37 +369,24 @@ def assign_credit(rollout: Rollout, cfg: TrainConfig) -> Credit:
             "(docs/EXTENDING.md)"
         )
     rewards = shape_rewards(rollout, cfg)
-    trace: dict[str, Tensor] = {
-        "returns": _nan_outside(credit.discounted_returns(rewards, mask, m.gamma), mask)
-    }
-    targets: dict[str, Tensor] = {}
-    pe = cfg.fmt == "plan_execute"
-    if pe:
-        _, segment_id, _ = credit.segments_from_switch(rollout.switch, mask)
-        trace["segment_id"] = segment_id
-
+    x = CreditInputs(rollout, cfg, rewards, _shared_trace(rollout, cfg, rewards), {})
     if cfg.has_critic:
         # adv_flat: what flat turn-level GAE on V_low would give on the same turns (every critic method)
         flat_adv, flat_ret = credit.gae(
             rewards, rollout.value_low, mask, rollout.terminated, gamma=m.gamma, lam=m.lam
         )
-        trace["adv_flat"] = _nan_outside(flat_adv, mask)
-        trace["ret_low"] = _nan_outside(flat_ret, mask)
-        targets["low"] = trace["ret_low"]
-
-    blocks = rule(CreditInputs(rollout, cfg, rewards, trace, targets))
-    out = Credit(rewards, blocks.switch, blocks.subgoal, blocks.action, targets)
-    trace["adv_action"] = out.adv_action
-    out.trace = trace
-    out.invalid = ~rollout.valid & mask
-    if pe:
-        at_starts = {
-            "adv_high": trace.get("adv_high"),
-            "value_high": rollout.value_high if cfg.has_critic else None,
-            "ret_high": targets.get("high"),
-        }
-        out.segments = segment_table(
-            rollout, rewards, m.gamma, {k: v for k, v in at_starts.items() if v is not None}
-        )
-    out.policy_skipped = bool(cfg.ppo.skip_zero_reward_batches and not bool((rewards[mask] != 0).any()))
-    return out
+        x.trace["adv_flat"] = _nan_outside(flat_adv, mask)
+        x.flat_returns = _nan_outside(flat_ret, mask)
+    blocks = rule(x)
+    if cfg.has_critic and "low" not in x.targets:
+        raise ValueError(f"method.name={m.name!r}: its credit rule set no value target 'low' for its critic")
+    return Credit(
+        rewards=rewards,
+        adv_switch=blocks.switch,
+        adv_subgoal=blocks.subgoal,
+        adv_action=blocks.action,
+        targets=x.targets,
+        trace=x.trace | {"adv_action": blocks.action},
+        policy_skipped=bool(cfg.ppo.skip_zero_reward_batches and not bool((rewards[mask] != 0).any())),
+        invalid=~rollout.valid & mask,
+    )

@@ -1,7 +1,9 @@
-"""What an iteration leaves behind: trace records (schema of `hiper_repro.traces`) and metric summaries.
+"""What an iteration leaves behind: trace records (schema of `hiper_repro.traces`), the batch statistics
+of the traces' `/iterations` group, and the metrics row.
 
 Records are numpy dicts per group, built from the Rollout and the Credit with (B, T) tensor operations.
-Under data parallelism every process builds its own and `concat_records` joins them on the main one.
+Under data parallelism every process builds its own records and batch statistics; on the main process
+`concat_records` joins the records and `pool_diagnostics` averages the statistics, weighted by turns.
 """
 
 from __future__ import annotations
@@ -10,8 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from torch import Tensor
 
+from hiper_repro import credit
 from hiper_repro.traces.schema import GROUPS
+from hiper_repro.train.metrics import evaluation_columns
 
 if TYPE_CHECKING:
     from hiper_repro.agent.rollout import Rollout
@@ -19,6 +24,26 @@ if TYPE_CHECKING:
     from hiper_repro.train.methods import Credit
 
 NAN = float("nan")
+# Batch statistics each process measures (`diagnostics`), pooled over processes weighted by turns
+# (`pool_diagnostics`); the metrics row takes them too, except those it reads from the global records.
+BATCH_STATS = (
+    "success",
+    "invalid_rate",
+    "adv_switch_abs",
+    "adv_action_std",
+    "explained_variance_low",
+    "explained_variance_high",
+    "explained_variance_term",
+)
+FROM_RECORDS = ("success", "invalid_rate")
+# The update's cross-process means the `/iterations` group keeps: its name -> `ppo_update`'s.
+UPDATE_STATS = {
+    "kl_ref": "kl",
+    "approx_kl": "approx_kl",
+    "clip_fraction": "clip_fraction",
+    "entropy": "entropy",
+    "grad_norm": "grad_norm",
+}
 
 
 def _np(x: torch.Tensor) -> np.ndarray:
@@ -35,18 +60,56 @@ def per_turn(rollout: Rollout, values: list[float]) -> torch.Tensor:
     return out
 
 
-def trace_records(rollout: Rollout, credit: Credit, has_critic: bool) -> dict[str, dict[str, Any]]:
+def segment_table(
+    rollout: Rollout, rewards: Tensor, gamma: float, at_starts: dict[str, Tensor]
+) -> dict[str, Tensor | list[list[str]]]:
+    """Per-segment (B, K) arrays for the traces: start_turn (-1 at padding), length, discounted segment
+    reward rtilde_k = sum_{t=b_k}^{e_k} gamma^(t-b_k) r_t, subgoal text, and each (B, T) tensor of
+    `at_starts` read at the segment's start turn. Segments start at SWITCH turns (turn 0 always does).
+    """
+    mask = rollout.mask
+    starts, seg_id, _ = credit.segments_from_switch(rollout.switch, mask)
+    n_b = mask.shape[0]
+    k_max = max(int(starts.sum(1).max()) if n_b else 0, 0)
+    bs, ts = torch.nonzero(starts, as_tuple=True)  # row-major: segments in order within each episode
+    ks = seg_id[bs, ts]
+    start = torch.full((n_b, k_max), -1, dtype=torch.long)
+    start[bs, ks] = ts
+    real = mask & (seg_id >= 0)
+    sid = seg_id.clamp(min=0)
+    length = torch.zeros((n_b, k_max)).scatter_add_(1, sid, real.float())
+    seg_reward = torch.zeros((n_b, k_max))
+    seg_reward[bs, ks] = credit.segment_rewards(rewards.float(), rollout.switch, mask, gamma)[bs, ts]
+    present = start >= 0
+    nan = torch.tensor(float("nan"))
+    out: dict[str, Tensor | list[list[str]]] = {
+        "start_turn": start,
+        "length": torch.where(present, length, nan),
+        "reward": torch.where(present, seg_reward, nan),
+    }
+    sub = [["" for _ in range(k_max)] for _ in range(n_b)]
+    for b, t, k in zip(bs.tolist(), ts.tolist(), ks.tolist()):  # strings: traces only, not a hot path
+        sub[b][k] = rollout.subgoals[b][t]
+    out["subgoal"] = sub
+    for name, x in at_starts.items():
+        vals = torch.full((n_b, k_max), float("nan"))
+        vals[bs, ks] = x[bs, ts].float().cpu()
+        out[name] = vals
+    return out
+
+
+def trace_records(rollout: Rollout, assigned: Credit, cfg: TrainConfig) -> dict[str, dict[str, Any]]:
     """turns / segments / episodes records for `TraceWriter.add_iteration`.
 
     `reward` is the shaped reward the estimators used (environment reward x success_reward minus
     penalties), so credit can be recomputed from the traces; `return` (episodes) is the environment's.
-    Critic-free methods get NaN values (their heads are not trained).
+    Critic-free methods get NaN values (their heads are not trained); the flat format has no segments.
     """
-    mask = rollout.mask
+    mask, has_critic = rollout.mask, cfg.has_critic
     nan = torch.full(mask.shape, NAN)
     turns: dict[str, Any] = {
         "mask": _np(mask),
-        "reward": _np(credit.rewards),
+        "reward": _np(assigned.rewards),
         "done": _np(rollout.terminated & mask),
         "valid": _np(rollout.valid & mask),
         "switch": _np(rollout.switch & mask),
@@ -56,7 +119,7 @@ def trace_records(rollout: Rollout, credit: Credit, has_critic: bool) -> dict[st
         "logprob": _np(per_turn(rollout, [float(tt.logprobs.sum()) for tt in rollout.turns])),
         "response_length": _np(per_turn(rollout, [float(len(tt.response_ids)) for tt in rollout.turns])),
     }
-    for name, x in credit.trace.items():
+    for name, x in assigned.trace.items():
         turns[name] = _np(x)
     env_return = torch.where(mask, rollout.rewards, torch.zeros(())).sum(1)
     invalid = (~rollout.valid & mask).sum(1).float() / rollout.length.clamp(min=1)
@@ -71,10 +134,16 @@ def trace_records(rollout: Rollout, credit: Credit, has_critic: bool) -> dict[st
         "invalid_rate": _np(invalid),
     }
     segments = {}
-    if credit.segments:
-        segments = {
-            k: (np.asarray(v, dtype=str) if k == "subgoal" else _np(v)) for k, v in credit.segments.items()
+    if cfg.fmt == "plan_execute":
+        at_starts = {
+            "adv_high": assigned.trace.get("adv_high"),
+            "value_high": rollout.value_high if has_critic else None,
+            "ret_high": assigned.targets.get("high"),
         }
+        table = segment_table(
+            rollout, assigned.rewards, cfg.method.gamma, {k: v for k, v in at_starts.items() if v is not None}
+        )
+        segments = {k: (np.asarray(v, dtype=str) if k == "subgoal" else _np(v)) for k, v in table.items()}
     return {"turns": turns, "segments": segments, "episodes": episodes}
 
 
@@ -89,7 +158,7 @@ def explained_variance(prediction: torch.Tensor, target: torch.Tensor, where: to
     return 1.0 - float(e.var()) / var if var > 0 else NAN
 
 
-def diagnostics(rollout: Rollout, credit: Credit, cfg: TrainConfig, policy_updated: bool) -> dict[str, Any]:
+def diagnostics(rollout: Rollout, assigned: Credit, cfg: TrainConfig, policy_updated: bool) -> dict[str, Any]:
     """This process's batch scalars of the traces' `/iterations` group, before any cross-process average
     (the update's own quantities, KL, clip fraction, entropy, ..., are `ppo_update`'s cross-process means,
     which the loop adds).
@@ -99,12 +168,12 @@ def diagnostics(rollout: Rollout, credit: Credit, cfg: TrainConfig, policy_updat
     turn), measured on the fresh batch before the update trains on it, i.e. held out.
     """
     mask = rollout.mask
-    returns = credit.trace["returns"]
+    returns = assigned.trace["returns"]
     hiper = cfg.base_method == "hiper"  # hiper and its variants
     starts = rollout.switch & mask
-    raw_action = credit.trace.get("adv_low" if hiper else "adv_flat", credit.adv_action)
+    raw_action = assigned.trace.get("adv_low" if hiper else "adv_flat", assigned.adv_action)
     finite = torch.isfinite(raw_action) & mask
-    switch_abs = credit.trace.get("adv_switch")
+    switch_abs = assigned.trace.get("adv_switch")
     return {
         "turns": int(mask.sum()),
         "success": float(rollout.won.float().mean()),
@@ -126,6 +195,27 @@ def diagnostics(rollout: Rollout, credit: Credit, cfg: TrainConfig, policy_updat
         "adv_action_std": float(raw_action[finite].std()) if int(finite.sum()) > 1 else NAN,
         "policy_updated": policy_updated,
     }
+
+
+def pool_diagnostics(parts: list[dict[str, Any]], update: dict[str, float], lr: float) -> dict[str, Any]:
+    """One `/iterations` record from every process's `diagnostics`: turn-weighted means of BATCH_STATS,
+    the update's cross-process means (`update`) for its own quantities (UPDATE_STATS), and the rate `lr`."""
+    weights = np.array([p["turns"] for p in parts], dtype=float)
+    out: dict[str, Any] = {"turns": int(weights.sum()), "policy_updated": bool(parts[0]["policy_updated"])}
+    for key in BATCH_STATS:
+        out[key] = _weighted([p[key] for p in parts], weights)
+    for key, name in UPDATE_STATS.items():
+        out[key] = float(update.get(name, NAN))
+    out["optimizer_steps"] = int(update.get("optimizer_steps", 0))
+    out["lr"] = lr
+    return out
+
+
+def _weighted(values: list[float], weights: np.ndarray) -> float:
+    """sum_i w_i v_i / sum_i w_i over the finite values with w_i > 0; NaN when there is none."""
+    v = np.asarray(values, dtype=float)
+    ok = np.isfinite(v) & (weights > 0)
+    return float(np.average(v[ok], weights=weights[ok])) if ok.any() else NAN
 
 
 def evaluation_record(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -175,3 +265,28 @@ def rollout_summary(rec: dict[str, dict[str, Any]], fmt: str) -> dict[str, float
         out["switch_rate"] = float(t["switch"][later].mean()) if later.any() else NAN
         out["segment_length"] = float(mask.sum() / max(t["switch"][mask].sum(), 1))
     return out
+
+
+def metrics_row(
+    iteration: int,
+    records: dict[str, dict[str, Any]],
+    pooled: dict[str, Any],
+    update: dict[str, float],
+    times: dict[str, float],
+    *,
+    fmt: str,
+    policy_skipped: bool,
+    generated_tokens: int,
+    evaluations: dict[str, dict],
+) -> dict[str, Any]:
+    """The iteration's metrics row (every column is documented in `train.metrics.METRICS`): the summary of
+    the global trace `records`, the update's cross-process means, the phase times, the `pooled` batch
+    statistics, whether the policy was skipped or updated, the rate, the rollout's throughput
+    (`generated_tokens` over every process) and the columns of the `evaluations` played."""
+    row = {"iteration": iteration, **rollout_summary(records, fmt), **update, **times}
+    row |= {k: float(pooled[k]) for k in BATCH_STATS if k not in FROM_RECORDS}
+    row["policy_skipped"] = int(policy_skipped)
+    row["policy_updated"] = int(pooled["policy_updated"])
+    row["lr"] = pooled["lr"]
+    row["tokens_per_s"] = generated_tokens / max(times["time_rollout"], 1e-9)
+    return row | evaluation_columns(evaluations)

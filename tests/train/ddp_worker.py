@@ -73,9 +73,10 @@ def run(
     `rescore=False` (what training does) leaves the old log-probs to the update's first forward."""
     from accelerate import Accelerator
 
+    from hiper_repro.train.batch import TurnScorer, prepare_batch
     from hiper_repro.train.config import build_config
     from hiper_repro.train.setup import build_optimizer
-    from hiper_repro.train.update import TurnScorer, ppo_update, prepare_batch
+    from hiper_repro.train.update import ppo_update
 
     torch.manual_seed(0)
     accelerator = Accelerator(cpu=True)
@@ -89,14 +90,14 @@ def run(
     cfg = build_config({"model": {"path": "unused"}, "ppo": settings | (ppo or {})})
     optimizer, _ = build_optimizer(policy, cfg)
     learner = TurnScorer(policy)
-    scorer, optimizer = accelerator.prepare(learner, optimizer)
+    ddp_learner, optimizer = accelerator.prepare(learner, optimizer)
     turns, credit = synthetic_batch(len(policy.tokenizer))
     share = N_TURNS // world
     mine = turns[rank * share : (rank + 1) * share]
     batch = prepare_batch(learner, mine, credit, kl_coef=0.01, rescore=rescore)
     # One minibatch of the whole global batch: the update must not depend on how turns are split
     # (over processes, or over micro-batches within a process).
-    stats = ppo_update(accelerator, scorer, optimizer, batch, cfg.ppo, torch.Generator().manual_seed(0))
+    stats = ppo_update(accelerator, ddp_learner, optimizer, batch, cfg.ppo, torch.Generator().manual_seed(0))
     return {n: p.detach().clone() for n, p in policy.named_parameters() if p.requires_grad}, stats
 
 

@@ -103,9 +103,9 @@ def test_rescoring_uses_the_sampling_temperature(tiny_models):
     from hiper_repro.agent.generation import GenerationConfig
     from hiper_repro.agent.rollout import rollout
     from hiper_repro.envs import EnvPool, make_tasks
+    from hiper_repro.train.batch import TurnScorer, prepare_batch
     from hiper_repro.train.methods import assign_credit
     from hiper_repro.train.setup import build_policy
-    from hiper_repro.train.update import TurnScorer, prepare_batch
 
     cfg = tiny_config(tiny_models, "ppo", rollout={"temperature": 0.7})
     policy = build_policy(cfg, "cpu")
@@ -156,9 +156,10 @@ def test_value_epochs_fit_the_critic_and_leave_the_policy(tiny_models, critic):
     from hiper_repro.agent.generation import GenerationConfig
     from hiper_repro.agent.rollout import rollout
     from hiper_repro.envs import EnvPool, make_tasks
+    from hiper_repro.train.batch import TurnScorer, prepare_batch
     from hiper_repro.train.methods import assign_credit
     from hiper_repro.train.setup import build_critic, build_optimizer, build_policy
-    from hiper_repro.train.update import TurnScorer, fit_critic, prepare_batch
+    from hiper_repro.train.update import fit_critic
 
     accelerate = pytest.importorskip("accelerate")
     cfg = tiny_config(

@@ -1,12 +1,15 @@
 """Credit assembly per method: which block gets which advantage, shaping, whitening, skipping."""
 
+from dataclasses import FrozenInstanceError, fields, replace
+
 import pytest
 import torch
 
 from hiper_repro import credit
 from hiper_repro.agent.rollout import Rollout
 from hiper_repro.train.config import build_config
-from hiper_repro.train.methods import assign_credit, keep_penalties, segment_table, shape_rewards
+from hiper_repro.train.methods import assign_credit, keep_penalties, shape_rewards
+from hiper_repro.train.records import segment_table, trace_records
 
 B, T = 4, 5
 
@@ -15,8 +18,9 @@ def fake_rollout(seed: int = 0, rewards=None) -> Rollout:
     """Four episodes of lengths 5, 3, 4, 2; episode 0 and 2 succeed on their last turn.
 
     A real `Rollout`: the dataclass names the fields, so a field added to it or renamed fails here, at
-    construction, instead of in the middle of a test. Value estimates and switch probabilities are random;
-    the fields no credit rule reads keep the dataclass's defaults."""
+    construction, instead of in the middle of a test. Its value estimates (every `value_*` field) and
+    switch probabilities are random; the fields no credit rule reads keep the dataclass's defaults. A test
+    that needs another value of a field builds it with `dataclasses.replace`."""
     g = torch.Generator().manual_seed(seed)
     lengths = torch.tensor([5, 3, 4, 2])
     mask = torch.arange(T)[None] < lengths[:, None]
@@ -31,7 +35,7 @@ def fake_rollout(seed: int = 0, rewards=None) -> Rollout:
     valid[1, 1] = False
     changed = torch.zeros(B, T, dtype=torch.bool)
     changed[2, 1] = True  # a KEEP turn that rewrote its subgoal
-    random = ("value_low", "value_high", "value_term", "value_low_prev", "switch_prob")
+    random = [f.name for f in fields(Rollout) if f.name.startswith("value_")] + ["switch_prob"]
     return Rollout(
         mask=mask,
         rewards=r * mask,
@@ -160,9 +164,11 @@ def test_hiper_blocks_and_unwhitened_traces():
     assert set(c.targets) == {"low", "high", "low_prev"}
     flat_adv, _ = credit.gae(c.rewards, ro.value_low, ro.mask, ro.terminated, 0.9, 1.0)
     torch.testing.assert_close(c.trace["adv_flat"][ro.mask], flat_adv[ro.mask])
-    assert c.segments["start_turn"].tolist() == [[0, 2], [0, 1], [0, 3], [0, -1]]
-    assert c.segments["subgoal"][2] == ["g20", "g23"]
-    assert c.segments["length"][0].tolist() == [2.0, 3.0]
+    segments = trace_records(ro, c, cfg)["segments"]
+    assert segments["start_turn"].tolist() == [[0, 2], [0, 1], [0, 3], [0, -1]]
+    assert segments["subgoal"][2].tolist() == ["g20", "g23"]
+    assert segments["length"][0].tolist() == [2.0, 3.0]
+    assert segments["ret_high"][0].tolist() == c.targets["high"][0, [0, 2]].tolist()
 
 
 def test_hiper_whitening_per_type():
@@ -188,11 +194,15 @@ def test_code_form_trains_term_head():
 @pytest.mark.parametrize("method", ["ppo", "ppo-pe"])
 def test_flat_gae_methods(method):
     ro = fake_rollout()
-    c = assign_credit(ro, cfg_for(method, whiten=False))
-    adv, _ = credit.gae(c.rewards, ro.value_low, ro.mask, ro.terminated, 0.9, 1.0)
+    cfg = cfg_for(method, whiten=False)
+    c = assign_credit(ro, cfg)
+    adv, ret = credit.gae(c.rewards, ro.value_low, ro.mask, ro.terminated, 0.9, 1.0)
     torch.testing.assert_close(c.adv_action[ro.mask], adv[ro.mask])
+    torch.testing.assert_close(c.targets["low"][ro.mask], ret[ro.mask])
+    assert c.trace["ret_low"] is c.targets["low"]
     if method == "ppo":
-        assert c.adv_switch.isnan().all() and c.adv_subgoal.isnan().all() and not c.segments
+        assert c.adv_switch.isnan().all() and c.adv_subgoal.isnan().all()
+        assert not trace_records(ro, c, cfg)["segments"]
     else:  # the ablation: Plan-Execute format, every block takes the flat advantage
         torch.testing.assert_close(c.adv_switch, c.adv_action, equal_nan=True)
         torch.testing.assert_close(c.adv_subgoal, c.adv_action, equal_nan=True)
@@ -215,7 +225,7 @@ def test_group_methods_every_block_same(method):
 
 def test_zero_reward_batch_is_skipped():
     ro = fake_rollout(rewards=torch.zeros(B, T))
-    ro.valid = ro.well_formed = ro.mask.clone()
+    ro = replace(ro, valid=ro.mask.clone(), well_formed=ro.mask.clone())
     assert assign_credit(ro, cfg_for("hiper")).policy_skipped
     assert not assign_credit(fake_rollout(), cfg_for("hiper")).policy_skipped
     assert not assign_credit(ro, cfg_for("hiper", skip_zero_reward_batches=False)).policy_skipped
@@ -232,8 +242,9 @@ def test_invalid_penalty_charges_format_errors_only_by_default():
     """A well-formed reply naming an inadmissible action is not charged under 'format' (it cannot be
     dodged by always choosing a safe action); 'any' charges it too."""
     ro = fake_rollout()
-    ro.valid = ro.valid.clone()
-    ro.valid[0, 1] = False  # inadmissible action in a well-formed reply
+    valid = ro.valid.clone()
+    valid[0, 1] = False  # inadmissible action in a well-formed reply
+    ro = replace(ro, valid=valid)
     r = shape_rewards(ro, cfg_for("hiper"))
     assert r[0, 1] == 0.0 and r[1, 1] == pytest.approx(-0.1)  # only the format error pays
     r_any = shape_rewards(
@@ -336,7 +347,7 @@ def test_hgigpo_maps_each_block_to_its_output():
     # episode 0 won and episode 1 did not, in the same group: 0 must be favoured
     assert c.adv_action[0, 0] > c.adv_action[1, 0]
     # traced like hiper's critic-free counterparts: subgoal advantages per segment, switch per turn
-    assert c.segments["adv_high"][0].tolist() == c.adv_subgoal[0, [0, 2]].tolist()
+    assert trace_records(ro, c, cfg)["segments"]["adv_high"][0].tolist() == c.adv_subgoal[0, [0, 2]].tolist()
     torch.testing.assert_close(c.trace["adv_switch"], c.adv_switch, equal_nan=True)
 
 
@@ -376,3 +387,19 @@ def test_variants_run_their_base_rule_under_their_overrides(variant, base, diffe
         )
         torch.testing.assert_close(v.adv_action[ro.mask], h.adv_low[ro.mask])
         assert not torch.allclose(v.adv_action[ro.mask], b.adv_action[ro.mask])
+
+
+def test_credit_is_built_once():
+    c = assign_credit(fake_rollout(), cfg_for("hiper"))
+    with pytest.raises(FrozenInstanceError):
+        c.adv_action = c.adv_switch  # what the update reads is what the rule returned
+    torch.testing.assert_close(c.trace["adv_action"], c.adv_action, equal_nan=True)
+    assert c.trace["ret_low"] is c.targets["low"]  # HAE's returns, written once
+
+
+def test_a_critic_rule_without_a_low_target_is_refused(monkeypatch):
+    from hiper_repro.train.methods import CREDIT_RULES, Blocks
+
+    monkeypatch.setitem(CREDIT_RULES, "ppo-pe", lambda x: Blocks(x.rewards, x.rewards, x.rewards))
+    with pytest.raises(ValueError, match="method.name='ppo-pe': its credit rule set no value target 'low'"):
+        assign_credit(fake_rollout(), cfg_for("ppo-pe"))

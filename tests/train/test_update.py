@@ -1,18 +1,14 @@
-"""The update: block -> advantage mapping, gradients only through block tokens, first ratio exactly 1."""
+"""The update: gradients only through block tokens, micro-batches and deferred old log-probs give the same
+update, target KL stops it."""
 
 from types import SimpleNamespace
 
 import pytest
 import torch
 
+from hiper_repro.train.batch import VALUE_SLOTS, TurnScorer, prepare_batch
 from hiper_repro.train.config import PPOConfig
-from hiper_repro.train.update import (
-    VALUE_SLOTS,
-    TurnScorer,
-    minibatch_loss,
-    prepare_batch,
-    token_advantages,
-)
+from hiper_repro.train.update import minibatch_loss
 
 from .ddp_worker import run as one_update
 from .ddp_worker import synthetic_batch, tiny_policy
@@ -24,41 +20,6 @@ def setup():
     policy = tiny_policy()
     turns, credit = synthetic_batch(len(policy.tokenizer))
     return policy, turns, credit
-
-
-def test_token_advantages_follow_blocks():
-    turns = [
-        SimpleNamespace(b=0, t=1, block=torch.tensor([1, 0, 2, 2, 3, 0])),
-        SimpleNamespace(b=1, t=0, block=torch.tensor([3])),
-    ]
-    c = SimpleNamespace(
-        adv_switch=torch.tensor([[0.0, 1.0], [5.0, 5.0]]),
-        adv_subgoal=torch.tensor([[0.0, 2.0], [5.0, 5.0]]),
-        adv_action=torch.tensor([[0.0, 3.0], [4.0, 5.0]]),
-        invalid=None,
-    )
-    adv = token_advantages(turns, c, rmax=6)
-    expected = torch.tensor([[1.0, torch.nan, 2.0, 2.0, 3.0, torch.nan], [4.0] + [torch.nan] * 5])
-    torch.testing.assert_close(adv, expected, equal_nan=True)
-    # An invalid turn's tokens outside any block take its action advantage (the penalty reaches them);
-    # a valid turn's stay without loss.
-    c.invalid = torch.tensor([[False, True], [False, False]])
-    adv = token_advantages(turns, c, rmax=6)
-    expected[0, 1] = expected[0, 5] = 3.0
-    torch.testing.assert_close(adv, expected, equal_nan=True)
-
-
-@pytest.mark.parametrize("chunk", [64, 3])
-def test_first_ratio_is_one_and_shapes(setup, chunk):
-    policy, turns, credit = setup
-    # chunk 3: length-sorted passes of 3 turns, placed back in rollout order
-    batch = prepare_batch(TurnScorer(policy), turns, credit, kl_coef=0.01, chunk=chunk)
-    assert batch.old_values.shape == (len(turns), len(VALUE_SLOTS))
-    assert batch.old_values[:, 2].isnan().all()  # no V_term head on this policy
-    out = TurnScorer(policy)(turns)
-    r = out["logprobs"].shape[1]
-    torch.testing.assert_close(out["logprobs"].detach(), batch.old_logprobs[:, :r])
-    torch.testing.assert_close(batch.ref_logprobs, batch.old_logprobs)  # reference = start policy
 
 
 def test_only_block_tokens_get_gradients(setup):
@@ -176,10 +137,10 @@ def test_deferred_batch_is_filled_by_the_update(setup):
     optimizer, _ = build_optimizer(fresh, cfg)
     accelerator = Accelerator(cpu=True)
     learner = TurnScorer(fresh)
-    scorer, optimizer = accelerator.prepare(learner, optimizer)
+    ddp_learner, optimizer = accelerator.prepare(learner, optimizer)
     deferred = prepare_batch(learner, turns, credit, kl_coef=0.01, rescore=False)
     assert deferred.old_logprobs is None and deferred.old_values is None
-    ppo_update(accelerator, scorer, optimizer, deferred, cfg.ppo, torch.Generator().manual_seed(0))
+    ppo_update(accelerator, ddp_learner, optimizer, deferred, cfg.ppo, torch.Generator().manual_seed(0))
     torch.testing.assert_close(deferred.old_logprobs, eager.old_logprobs)
     torch.testing.assert_close(deferred.old_values, eager.old_values, equal_nan=True)
     torch.testing.assert_close(deferred.features, eager.features)
