@@ -4,7 +4,7 @@ A merged DataTree has the groups of a run, each variable with leading dims ``(me
 seed)`` whose coordinates live at the root (children inherit them). Cells of runs that do not exist,
 and iterations a run does not have, take the schema fills (NaN, -1, False, ""). Per-run provenance
 (`created`, `git_commit`, `config`, `config_hash`, ...) becomes root coordinates along the run dims,
-next to `run`, a label ``env/h{horizon}/{method_name}/seed{seed}`` ("" where no run exists). Root attrs
+next to `run`, a label ``env/h{horizon}/{method}/seed{seed}`` ("" where no run exists). Root attrs
 are set explicitly (`schema.MERGED_ATTRS`) rather than copied from any one run. Select a method with
 ``ds.sel(method_name="hiper")``.
 """
