@@ -10,6 +10,7 @@ from hiper_repro.traces.schema import EVALUATION_GROUPS, RUN_DIMS, SCHEMA_VERSIO
 from hiper_repro.traces.store import read_tree, write_tree
 from hiper_repro.traces.synthetic import synthetic_writer
 from hiper_repro.traces.upgrade import STEPS
+from hiper_repro.traces.writer import TraceWriter
 
 
 def as_version_3(tree: xr.DataTree) -> xr.DataTree:
@@ -72,6 +73,15 @@ def test_a_version_3_merged_file_reads_with_the_dim_method_name(tmp_path):
     xr.testing.assert_identical(ppo, current["episodes"]["success"].sel(method_name="ppo"))
     for node in current.subtree:
         xr.testing.assert_identical(read[node.path].to_dataset(inherit=False), node.to_dataset(inherit=False))
+
+
+def test_a_run_resumed_from_a_version_3_file_is_written_as_version_4(tmp_path):
+    tree = synthetic_writer("hiper", 1, 0, iterations=3, episodes=2, eval_every=1).tree()
+    write_tree(as_version_3(tree), tmp_path / "traces.nc")
+    TraceWriter.resume(tmp_path / "traces.nc", upto_iteration=1).flush()
+    on_disk = xr.open_datatree(tmp_path / "traces.nc")
+    assert on_disk.attrs["schema_version"] == SCHEMA_VERSION and on_disk.attrs["method_name"] == "hiper"
+    assert "method" not in on_disk.attrs and list(on_disk["turns"]["iteration"].values) == [0, 1]
 
 
 def test_a_version_2_run_reads_with_updates_completed_as_labels(tmp_path):
