@@ -92,16 +92,13 @@ def merge_verl_runs(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
         missing = {n: ("step", np.full(ds.sizes["step"], np.nan)) for n in names if n not in ds}
         filled.append(ds.assign(missing)[names])
     merged = xr.concat(filled, dim="run", join="outer", combine_attrs="drop", fill_value=np.nan)
-    facts = {
-        COORD_NAMES.get(f, f): (
-            "run",
-            [ds.attrs.get(f, -1 if f == "val_episodes" else "") for ds in datasets],
-        )
-        for f in RUN_FACTS
-    }
+    facts = {f: [ds.attrs.get(f, -1 if f == "val_episodes" else "") for ds in datasets] for f in RUN_FACTS}
+    coords = {COORD_NAMES.get(f, f): ("run", values) for f, values in facts.items()}
     methods = [str(ds.attrs.get("method", "")) for ds in datasets]
     overrides = [json.loads(ds.attrs.get("overrides", "{}")) for ds in datasets]
-    merged = merged.assign_coords(run=("run", labels), variant=("run", variants(methods, overrides)), **facts)
+    merged = merged.assign_coords(
+        run=("run", labels), variant=("run", variants(methods, overrides)), **coords
+    )
     merged["step"] = merged["step"].astype(np.int64)
     merged.attrs = {
         "title": "veRL training logs, one run per log",
