@@ -95,7 +95,7 @@ class Arms:
 def arms(ds: xr.Dataset, opts: Options = Options()) -> Arms:
     """Split the runs into the baseline arm, the headline HiPER arm and the sensitivity subsets."""
     runs = [str(r) for r in ds["run"].values]
-    method = dict(zip(runs, map(str, ds["method"].values)))
+    method = dict(zip(runs, map(str, ds["method_name"].values)))
     variant = dict(zip(runs, map(str, ds["variant"].values)))
     ref = [r for r in runs if method[r] == opts.reference]
     base = [r for r in runs if method[r] == opts.baseline]
@@ -180,7 +180,8 @@ def run_table(ds: xr.Dataset, opts: Options) -> pd.DataFrame:
         obs = _observed(ds, [run])
         row: dict[str, Any] = {
             "run": run,
-            **{c: ds[c].sel(run=run).item() for c in ("method", "seed", "variant")},
+            "method": ds["method_name"].sel(run=run).item(),  # the table's column keeps the name `method`
+            **{c: ds[c].sel(run=run).item() for c in ("seed", "variant")},
         }
         for name, fn in SCORES.items():
             spread = None if name in NO_INTERVAL else fn(rep, opts).values.ravel()
@@ -356,7 +357,7 @@ def timing(ds: xr.Dataset) -> pd.DataFrame:
             r["timing_s/testing"] if "timing_s/testing" in r else xr.full_like(r["timing_s/step"], np.nan)
         )
         train = r["timing_s/step"].where(testing.isnull())  # validation steps also carry the test's time
-        row: dict[str, Any] = {"run": run, "method": str(r["method"].item())}
+        row: dict[str, Any] = {"run": run, "method": str(r["method_name"].item())}
         for phase in PHASES:
             var = f"timing_s/{phase}"
             row[phase] = float(r[var].where(testing.isnull()).mean()) if var in r else np.nan

@@ -3,7 +3,9 @@
 Merged layout: dims ``(run, step)``; one float variable per metric (NaN where a run lacks a step or a
 metric); every per-run fact of :func:`~hiper_repro.external.verl.read_verl_log` (``method``, ``seed``,
 ``env``, ``model``, ``source``, ``overrides``, the counts ...) becomes a coordinate along ``run``, plus
-``variant``. Merged attrs are set explicitly (``xr.concat`` would copy the first run's).
+``variant``. The attr ``method`` becomes the coordinate ``method_name`` (:data:`COORD_NAMES`), as in the
+traces: xarray reserves ``method=`` in ``.sel``; :func:`load_runs` renames it in files imported before.
+Merged attrs are set explicitly (``xr.concat`` would copy the first run's).
 
 ``variant`` summarises, per method, the Hydra overrides whose values differ between that method's runs:
 ``keep_penalty=-0.15, ...`` (keys shortened to their last component while that stays unambiguous), or
@@ -42,6 +44,7 @@ NOT_VARIANT = re.compile(
     r"|enable_chunked_prefill|use_remove_padding)"
 )
 SUFFIXES = (".gz", ".log", ".txt")
+COORD_NAMES = {"method": "method_name"}  # per-run fact -> its coordinate's name, where they differ
 
 
 def run_name(source: str) -> str:
@@ -81,7 +84,7 @@ def merge_verl_runs(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
     if twice:
         raise ValueError(f"two logs would share the run name {twice[0]!r}: rename one of the files")
     names = list(dict.fromkeys(v for ds in datasets for v in ds.data_vars))
-    clash = sorted(set(names) & {*RUN_FACTS, "run", "variant"})
+    clash = sorted(set(names) & {*RUN_FACTS, *COORD_NAMES.values(), "run", "variant"})
     if clash:
         raise ValueError(f"metric {clash[0]!r} has the name of a run coordinate; rename it before merging")
     filled = []
@@ -89,12 +92,13 @@ def merge_verl_runs(datasets: Sequence[xr.Dataset]) -> xr.Dataset:
         missing = {n: ("step", np.full(ds.sizes["step"], np.nan)) for n in names if n not in ds}
         filled.append(ds.assign(missing)[names])
     merged = xr.concat(filled, dim="run", join="outer", combine_attrs="drop", fill_value=np.nan)
-    facts = {
-        f: ("run", [ds.attrs.get(f, -1 if f == "val_episodes" else "") for ds in datasets]) for f in RUN_FACTS
-    }
+    facts = {f: [ds.attrs.get(f, -1 if f == "val_episodes" else "") for ds in datasets] for f in RUN_FACTS}
+    coords = {COORD_NAMES.get(f, f): ("run", values) for f, values in facts.items()}
     methods = [str(ds.attrs.get("method", "")) for ds in datasets]
     overrides = [json.loads(ds.attrs.get("overrides", "{}")) for ds in datasets]
-    merged = merged.assign_coords(run=("run", labels), variant=("run", variants(methods, overrides)), **facts)
+    merged = merged.assign_coords(
+        run=("run", labels), variant=("run", variants(methods, overrides)), **coords
+    )
     merged["step"] = merged["step"].astype(np.int64)
     merged.attrs = {
         "title": "veRL training logs, one run per log",
@@ -120,7 +124,7 @@ def save_runs(ds: xr.Dataset, path: str | Path) -> Path:
     return path
 
 
-MERGED_COORDS = ("method", "variant", "seed", "val_episodes", "source")
+MERGED_COORDS = ("method_name", "variant", "seed", "val_episodes", "source")
 
 
 def load_runs(path: str | os.PathLike, merged: bool = False) -> xr.Dataset:
@@ -146,6 +150,8 @@ def load_runs(path: str | os.PathLike, merged: bool = False) -> xr.Dataset:
         raise ValueError(
             f"{path} is {what}: give the merged.nc that `hiper-repro import-verl LOG ... --out DIR` writes"
         )
+    if "run" in ds.dims and "method" in ds.coords and "method_name" not in ds.coords:
+        ds = ds.rename({"method": "method_name"})  # imported before the coordinate was renamed
     if merged:
         missing = [c for c in MERGED_COORDS if c not in ds.coords]
         if missing:

@@ -125,10 +125,10 @@ def _segments_frame(tree: xr.DataTree, method: str) -> pd.DataFrame:
     if "segments" not in tree.children:
         raise ValueError(f"merged tree has no group 'segments'; groups seen: {sorted(tree.children)}")
     seg = tree["segments"].to_dataset()
-    if method not in seg["method"].values:
-        raise ValueError(f"segments: no method {method!r}; methods seen: {list(seg['method'].values)}")
-    s = seg[["adv_high", "length"]].sel({"method": method})
-    real = (seg["start_turn"].sel({"method": method}) >= 0).transpose(*s["length"].dims).values
+    if method not in seg["method_name"].values:
+        raise ValueError(f"segments: no method {method!r}; methods seen: {list(seg['method_name'].values)}")
+    s = seg[["adv_high", "length"]].sel(method_name=method)
+    real = (seg["start_turn"].sel(method_name=method) >= 0).transpose(*s["length"].dims).values
     env, horizon, _ = xr.broadcast(s["env"], s["horizon"], s["length"])
     return pd.DataFrame(
         {

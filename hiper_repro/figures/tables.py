@@ -101,7 +101,7 @@ def study_facts(tree: xr.DataTree) -> dict:
         "envs": [str(e) for e in root["env"].values],
         "horizons": [int(h) for h in root["horizon"].values],
         "n_seeds": int(root.sizes.get("seed", 0)),
-        "methods": [str(m) for m in root["method"].values],
+        "methods": [str(m) for m in root["method_name"].values],
     }
     if "model_id" in root:  # names, never the folders the runs read them from
         ids = {str(m) for m in np.ravel(root["model_id"].values) if str(m)}

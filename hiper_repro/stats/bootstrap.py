@@ -2,7 +2,7 @@
 
 Layout: ``scores`` is a DataArray whose dims are split three ways:
 
-- ``keep`` dims (default ``("method",)``): one aggregate per combination;
+- ``keep`` dims (default ``("method_name",)``): one aggregate per combination;
 - ``sample_dim`` (default ``"seed"``): the runs that are resampled;
 - every other dim (``env``, ``horizon``, ...): the task cells, which are the bootstrap strata.
 
@@ -70,7 +70,7 @@ def blocks(
     return out, template.transpose(*keep)
 
 
-def require_methods(da: xr.DataArray, names: Sequence[str], method_dim: str = "method") -> None:
+def require_methods(da: xr.DataArray, names: Sequence[str], method_dim: str = "method_name") -> None:
     """Raise a ValueError naming the first of ``names`` that is not a label of ``method_dim``."""
     present = list(da[method_dim].values)
     for m in names:
@@ -79,7 +79,7 @@ def require_methods(da: xr.DataArray, names: Sequence[str], method_dim: str = "m
 
 
 def shared_cells(
-    scores: xr.DataArray, a: str, b: str, *, method_dim: str = "method", sample_dim: str = "seed"
+    scores: xr.DataArray, a: str, b: str, *, method_dim: str = "method_name", sample_dim: str = "seed"
 ) -> tuple[list[np.ndarray], list[np.ndarray], int]:
     """Per task cell, the runs of ``a`` and of ``b``, keeping only cells where both have runs.
 
@@ -113,7 +113,7 @@ def aggregate(
     scores: xr.DataArray,
     statistic: str | Statistic = "mean",
     *,
-    keep: Sequence[str] = ("method",),
+    keep: Sequence[str] = ("method_name",),
     sample_dim: str = "seed",
     reps: int = REPS,
     ci: float = CI,
@@ -151,7 +151,7 @@ def difference_replicates(
     b: str,
     statistic: str | Statistic = "mean",
     *,
-    method_dim: str = "method",
+    method_dim: str = "method_name",
     sample_dim: str = "seed",
     reps: int = REPS,
     rng: np.random.Generator,
@@ -174,7 +174,7 @@ def difference(
     b: str,
     statistic: str | Statistic = "mean",
     *,
-    method_dim: str = "method",
+    method_dim: str = "method_name",
     sample_dim: str = "seed",
     reps: int = REPS,
     ci: float = CI,

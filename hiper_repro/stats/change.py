@@ -29,7 +29,7 @@ from hiper_repro.traces.schema import START_EVAL as START  # eval_iteration of t
 
 def paired_success(tree: xr.DataTree | xr.Dataset, var: str = "success") -> tuple[xr.DataArray, xr.DataArray]:
     """Per run and evaluation episode: ``var`` at the start (eval_iteration 0) and at the run's last
-    evaluation after it. Dims (method, env, horizon, seed, eval_episode); NaN where a run lacks either."""
+    evaluation after it. Dims (method_name, env, horizon, seed, eval_episode); NaN where a run lacks either."""
     ev = group(tree, "evaluation")
     if START not in ev[EVAL_DIM].values:
         raise ValueError(
@@ -85,7 +85,7 @@ def change_from_start(
     ci: float = CI,
     seed: int = SEED,
 ) -> xr.Dataset:
-    """Per (method, env, horizon): start, end and change (end - start) of evaluation ``var`` (success,
+    """Per (method_name, env, horizon): start, end and change (end - start) of evaluation ``var`` (success,
     or e.g. invalid_rate), the change's two-level bootstrap CI (seeds and tasks), n_runs and n_episodes
     (tasks per run)."""
     start, end = paired_success(tree, var)
@@ -126,13 +126,15 @@ def change_difference_replicates(
     jointly; cell i of the (env, horizon) grid draws from ``default_rng([seed, i])``)."""
     start, end = paired_success(tree)
     for name in (a, b):
-        if name not in start["method"].values:
-            raise ValueError(f"method {name!r} not in the traces; methods: {start['method'].values.tolist()}")
-    cells = start.isel(method=0, seed=0, eval_episode=0, drop=True).transpose("env", "horizon")
+        if name not in start["method_name"].values:
+            raise ValueError(
+                f"method {name!r} not in the traces; methods: {start['method_name'].values.tolist()}"
+            )
+    cells = start.isel(method_name=0, seed=0, eval_episode=0, drop=True).transpose("env", "horizon")
     out = {}
     for i, index in enumerate(np.ndindex(cells.shape)):
         where = dict(zip(cells.dims, index))
-        pair = [_table(start.sel({"method": m})[where], end.sel({"method": m})[where]) for m in (a, b)]
+        pair = [_table(start.sel(method_name=m)[where], end.sel(method_name=m)[where]) for m in (a, b)]
         if any(t is None for t in pair):
             continue
         (ta, _), (tb, _) = pair
@@ -154,7 +156,7 @@ def change_difference(
     """Per (env, horizon): change_a - change_b with a bootstrap CI (each method's seeds resampled on their
     own, the shared tasks jointly); NaN where either method has no paired run."""
     start, _ = paired_success(tree)
-    cells = start.isel(method=0, seed=0, eval_episode=0, drop=True).transpose("env", "horizon")
+    cells = start.isel(method_name=0, seed=0, eval_episode=0, drop=True).transpose("env", "horizon")
     out = {k: xr.full_like(cells, np.nan, dtype=float) for k in ("estimate", "ci_low", "ci_high")}
     for (env, h), (est, rep) in change_difference_replicates(tree, a, b, reps=reps, seed=seed).items():
         where = {"env": env, "horizon": h}

@@ -203,7 +203,7 @@ def start_gap_note(est: Estimates, baseline: str) -> str:
     """How far apart the reference and ``baseline`` were before any update, over the cells both ran: a final
     difference that was already there at the start is the warm starts', not RL's."""
     start = est.change["start"]
-    gap = (start.sel({"method": est.reference}) - start.sel({"method": baseline})).values
+    gap = (start.sel(method_name=est.reference) - start.sel(method_name=baseline)).values
     gap = gap[np.isfinite(gap)]
     if not gap.size:
         return f"no cell has starting evaluations of both {est.reference} and {baseline}"
@@ -235,7 +235,7 @@ def decide(est: Estimates, threshold: float) -> dict[str, dict[str, object]]:
     its sample efficiency was measured at."""
     ref, sp = est.reference, est.speedup
     final = est.scores["final"]
-    runs = {m: int(final.sel({"method": m}).notnull().sum()) for m in est.methods}
+    runs = {m: int(final.sel(method_name=m).notnull().sum()) for m in est.methods}
 
     def pair(b: str) -> str:
         return runs_text({ref: runs[ref], b: runs[b]}, "(final success, cells both methods ran)")
@@ -243,9 +243,9 @@ def decide(est: Estimates, threshold: float) -> dict[str, dict[str, object]]:
     ttt = est.time_to_threshold
     counts = {
         m: {
-            "runs": int(ttt["exists"].sel({"method": m}).sum()),
-            "reached": int(ttt["reached"].sel({"method": m}).sum()),
-            "at_first": int(ttt["at_first"].sel({"method": m}).sum()),
+            "runs": int(ttt["exists"].sel(method_name=m).sum()),
+            "reached": int(ttt["reached"].sel(method_name=m).sum()),
+            "at_first": int(ttt["at_first"].sel(method_name=m).sum()),
         }
         for m in [ref, *sp]
     }
@@ -324,7 +324,7 @@ def _horizon_claim(est: Estimates) -> dict[str, object]:
             results[label] = {k: float(t[k]) for k in ("estimate", "ci_low", "ci_high")}
             lo, hi = int(t["h_min"]), int(t["h_max"])
             cells = final.sel(env=env, horizon=slice(lo, hi))
-            runs = {m: int(cells.sel({"method": m}).notnull().sum()) for m in (a, b)}
+            runs = {m: int(cells.sel(method_name=m).notnull().sum()) for m in (a, b)}
             counts[label] = runs_text(runs, f"over {int(t['n_horizons'])} horizons {lo}-{hi}")
     if not results:
         return undecided(

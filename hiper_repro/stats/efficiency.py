@@ -92,7 +92,7 @@ def speedup(
     fast: str,
     slow: str,
     *,
-    method_dim: str = "method",
+    method_dim: str = "method_name",
     sample_dim: str = "seed",
     reps: int = REPS,
     ci: float = CI,

@@ -41,7 +41,11 @@ CONTRASTS = (
     "hiper-paper:ppo-pe",
 )
 ESTIMATORS = {"flat": "adv_flat", "low": "adv_low", "high": "adv_high"}  # label -> /turns variable
-CELL = ("method", "env", "horizon")
+CELL = ("method_name", "env", "horizon")  # dims of a task cell's statistics
+# Tables (CSV) keep the column name `method`: the dim is `method_name` only because xarray reserves
+# `method=` in `.sel`, which a table does not have.
+COLUMNS = {"method_name": "method"}
+TABLE_CELL = tuple(COLUMNS.get(d, d) for d in CELL)  # the cell's columns in the tables
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,7 @@ class Estimates:
     reference: str
     methods: list[str]  # every method of the data, the reference included
     scores: xr.Dataset  # per run: ``final`` and ``last_k`` evaluation success
-    per_cell: dict[str, xr.Dataset]  # score -> mean over seeds per (method, env, horizon)
+    per_cell: dict[str, xr.Dataset]  # score -> mean over seeds per (method_name, env, horizon)
     change: xr.Dataset | None  # end - start per cell, paired per task (None: no starting evaluations)
     change_vs: dict[str, xr.Dataset]  # baseline -> change of the reference - change of the baseline
     contrasts: dict[tuple[str, str], xr.Dataset]  # (a, b) -> change of a - change of b, a not the reference
@@ -81,7 +85,7 @@ class Estimates:
     secondary_change: xr.Dataset | None  # change of success at the secondary evaluation temperature
     training_windows: xr.Dataset | None  # training success per cell in windows of iterations
     pooled: dict[tuple[str, str], xr.Dataset]  # (score, "mean" | "iqm") -> per method, over cells
-    by_env: xr.Dataset  # final success per (method, env), pooled over horizons
+    by_env: xr.Dataset  # final success per (method_name, env), pooled over horizons
     task_types: xr.Dataset  # final success per cell and task type
     improvement: dict[str, dict[str, float]]  # baseline -> P(reference beats baseline)
     welch: pd.DataFrame  # Welch tests of the reference against each baseline per cell, Holm-corrected
@@ -109,14 +113,16 @@ class Estimates:
 
 
 def tidy(ds: xr.Dataset) -> pd.DataFrame:
-    """Dataset -> long DataFrame with one column per variable; rows whose estimate is NaN dropped."""
-    df = ds.to_dataframe().reset_index()
+    """Dataset -> long DataFrame with one column per dim and variable (dim ``method_name`` as column
+    ``method``, `COLUMNS`); rows whose first variable is NaN dropped."""
+    df = ds.to_dataframe().reset_index().rename(columns=COLUMNS)
     first = next(iter(ds.data_vars))
     return df[df[first].notna()].reset_index(drop=True)
 
 
 def task_type_success(tree: xr.DataTree) -> xr.DataArray:
-    """Per run and task type: success on the final evaluation (dims method, env, horizon, seed, task_type)."""
+    """Per run and task type: success on the final evaluation (dims method_name, env, horizon, seed,
+    task_type)."""
     ev = group(tree, "evaluation")
     curve = eval_curve(ev)
     last = last_index(curve)
@@ -136,7 +142,7 @@ def estimate(tree: xr.DataTree, opts: Options = Options()) -> Estimates:
     curve_boot = boot | {"reps": opts.curve_reps}
     ref = opts.reference
     scores = run_scores(tree, opts.k)
-    methods = [str(m) for m in scores["method"].values]
+    methods = [str(m) for m in scores["method_name"].values]
     if ref not in methods:
         raise ValueError(f"reference method {ref!r} not in the merged data; methods seen: {methods}")
     others = [m for m in methods if m != ref]
@@ -145,11 +151,11 @@ def estimate(tree: xr.DataTree, opts: Options = Options()) -> Estimates:
     # Success: per cell with bootstrap CIs over seeds; pooled over cells (stratified), mean and IQM.
     per_cell = {score: aggregate(scores[score], "mean", keep=CELL, **boot) for score in ("final", "last_k")}
     pooled = {
-        (score, stat): aggregate(scores[score], stat, keep=("method",), **boot)
+        (score, stat): aggregate(scores[score], stat, keep=("method_name",), **boot)
         for score in ("final", "last_k")
         for stat in ("mean", "iqm")
     }
-    by_env = aggregate(final, "mean", keep=("method", "env"), **boot)
+    by_env = aggregate(final, "mean", keep=("method_name", "env"), **boot)
     task_types = aggregate(task_type_success(tree), "mean", keep=(*CELL, "task_type"), **boot)
 
     # Learning curves and sample efficiency (restricted mean times: censored runs count the budget).
@@ -206,7 +212,7 @@ def _variances(turns: xr.Dataset, methods: list[str], ref: str, opts: Options) -
     boot = {"reps": opts.variance_reps, "ci": opts.ci, "seed": opts.seed}
     by_pos, by_h = [], []
     for method in methods:
-        t = turns.sel({"method": method})
+        t = turns.sel(method_name=method)
         for label, var in ESTIMATORS.items():
             if var not in t or not bool(t[var].notnull().any()):
                 continue
@@ -216,7 +222,7 @@ def _variances(turns: xr.Dataset, methods: list[str], ref: str, opts: Options) -
             )
             pooled = tidy(advantage_variance(t[var], t["mask"], by_position=False, **kw))
             by_h.append(pooled.assign(method=method, estimator=label))
-    t = turns.sel({"method": ref})
+    t = turns.sel(method_name=ref)
     ratio = None
     if all(v in t and bool(t[v].notnull().any()) for v in ("adv_low", "adv_flat")):
         ratio = variance_ratio(
@@ -261,9 +267,9 @@ def _diagnostics(tree: xr.DataTree, opts: Options) -> dict:
     quality = critic_quality(diag)
     critic: dict[str, dict[str, dict[str, float]]] = {}
     for head in quality.data_vars:
-        pooled = aggregate(quality[head], "mean", keep=("method",), **boot)
-        for m in pooled["method"].values:
-            row = pooled.sel({"method": m})
+        pooled = aggregate(quality[head], "mean", keep=("method_name",), **boot)
+        for m in pooled["method_name"].values:
+            row = pooled.sel(method_name=m)
             if int(row["n_runs"]) > 0:
                 critic.setdefault(str(m), {})[str(head)] = {
                     k: float(row[k]) for k in ("estimate", "ci_low", "ci_high", "n_runs")
@@ -290,10 +296,10 @@ def _contrasts(tree: xr.DataTree, methods: list[str], ref: str, opts: Options, b
 def _settling(rate: xr.DataArray, ref: str, opts: Options) -> xr.Dataset | None:
     """The reference's switch rate, first quarter minus last quarter of training, pooled over its runs;
     None without switch decisions over two or more iterations."""
-    r = rate.sel({"method": ref})
+    r = rate.sel(method_name=ref)
     if not bool(r.notnull().any()) or r.sizes["iteration"] < 2:
         return None
-    settle = settling(r).expand_dims(method=[ref])
-    return aggregate(settle, "mean", keep=("method",), reps=opts.reps, ci=opts.ci, seed=opts.seed).isel(
-        method=0
+    settle = settling(r).expand_dims(method_name=[ref])
+    return aggregate(settle, "mean", keep=("method_name",), reps=opts.reps, ci=opts.ci, seed=opts.seed).isel(
+        method_name=0
     )

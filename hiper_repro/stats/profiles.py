@@ -19,7 +19,7 @@ def performance_profile(
     scores: xr.DataArray,
     taus: Sequence[float] | np.ndarray | None = None,
     *,
-    keep: Sequence[str] = ("method",),
+    keep: Sequence[str] = ("method_name",),
     sample_dim: str = "seed",
     reps: int = REPS,
     ci: float = CI,

@@ -58,7 +58,7 @@ import pandas as pd
 import xarray as xr
 
 from hiper_repro.stats.claims import decide
-from hiper_repro.stats.estimates import CELL, Estimates, Options, estimate, tidy
+from hiper_repro.stats.estimates import TABLE_CELL, Estimates, Options, estimate, tidy
 from hiper_repro.stats.findings import findings
 from hiper_repro.stats.lab import crossover_points, horizon_trend, lab_crossover, lab_ratios
 from hiper_repro.stats.study import settings_table, study_facts
@@ -134,7 +134,7 @@ def tables(est: Estimates, verdicts: dict[str, dict]) -> dict[str, pd.DataFrame]
         "env_steps",
         "env_steps_restricted",
     ]
-    counts = est.reached.to_dataframe().reset_index()
+    counts = tidy(est.reached)
     counts = counts[counts["n_runs"] > 0]
     efficiency = pd.concat(
         [tidy(agg).assign(measure=label) for label, agg in est.efficiency.items()], ignore_index=True
@@ -158,7 +158,9 @@ def tables(est: Estimates, verdicts: dict[str, dict]) -> dict[str, pd.DataFrame]
         "performance_profile": tidy(est.profile),
         "learning_curves": tidy(est.curves),
         "time_to_threshold": tidy(est.time_to_threshold[ttt_columns]),
-        "sample_efficiency": efficiency.merge(counts[[*CELL, "n_reached", "n_at_first"]], on=list(CELL)),
+        "sample_efficiency": efficiency.merge(
+            counts[[*TABLE_CELL, "n_reached", "n_at_first"]], on=list(TABLE_CELL)
+        ),
         "switch_rate": tidy(est.switch_curve),
         "variance_by_position": est.variance_by_position,
         "variance_by_horizon": est.variance_by_horizon,
@@ -240,7 +242,7 @@ def numbers(est: Estimates, verdicts: dict[str, dict], opts: Options) -> dict[st
     for c, row in _cells(est.by_env, ("method", "env")):
         _put(out, f"aggregate_by_env.final.mean.{c['env']}.{c['method']}",
              {**_pick(row, ("estimate", *ci)), "n_runs": int(row["n_runs"])})  # fmt: skip
-    for c, row in _cells(est.task_types, (*CELL, "task_type")):
+    for c, row in _cells(est.task_types, (*TABLE_CELL, "task_type")):
         _put(out, f"task_type.{c['env']}.h{c['horizon']}.{c['task_type']}.{c['method']}",
              {"mean": row["estimate"], **_pick(row, ci)})  # fmt: skip
     if est.change is not None:
@@ -277,7 +279,7 @@ def numbers(est: Estimates, verdicts: dict[str, dict], opts: Options) -> dict[st
         for c, row in _cells(agg):
             _put(out, f"sample_efficiency.{c['env']}.h{c['horizon']}.{c['method']}.{label}",
                  {"mean": row["estimate"], **_pick(row, ci)})  # fmt: skip
-    counts = est.reached.to_dataframe().reset_index()
+    counts = tidy(est.reached)
     for row in counts[counts["n_runs"] > 0].to_dict("records"):
         _put(out, f"sample_efficiency.{row['env']}.h{row['horizon']}.{row['method']}",
              {k: int(row[k]) for k in ("n_reached", "n_at_first", "n_runs")})  # fmt: skip
@@ -319,7 +321,8 @@ def _put(numbers: dict[str, Any], prefix: str, values: dict[str, Any]) -> None:
         numbers[f"{prefix}.{k}"] = _clean(v)
 
 
-def _cells(ds: xr.Dataset, dims: tuple[str, ...] = CELL):
-    """Yield (coords dict, row dict) for every non-NaN cell of a per-cell aggregate."""
+def _cells(ds: xr.Dataset, columns: tuple[str, ...] = TABLE_CELL):
+    """Yield (coords dict, row dict) for every non-NaN cell of a per-cell aggregate; the coords keyed by
+    their table column (`tidy`: dim ``method_name`` is ``method``)."""
     for row in tidy(ds).to_dict("records"):
-        yield {d: row[d] for d in dims}, row
+        yield {c: row[c] for c in columns}, row

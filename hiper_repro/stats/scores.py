@@ -1,6 +1,6 @@
 """Per-run scores from the merged traces' ``/evaluation`` group.
 
-A run is one cell ``(method, env, horizon, seed)``. Its evaluation curve is the success rate on the fixed
+A run is one cell ``(method_name, env, horizon, seed)``. Its evaluation curve is the success rate on the fixed
 evaluation split at each evaluation point::
 
     curve[run, i] = mean_e success[run, i, e]          (NaN-skipping over eval_episode)
@@ -19,7 +19,7 @@ import xarray as xr
 
 from hiper_repro.traces.schema import START_EVAL
 
-RUN_DIMS = ("method", "env", "horizon", "seed")
+RUN_DIMS = ("method_name", "env", "horizon", "seed")
 EVAL_DIM = "eval_iteration"  # labelled by the updates completed; START_EVAL (0) is the starting policy
 
 
@@ -70,7 +70,7 @@ def last_k_score(curve: xr.DataArray, k: int, dim: str = EVAL_DIM) -> xr.DataArr
 
 
 def run_scores(tree: xr.DataTree | xr.Dataset, k: int = 3, var: str = "success") -> xr.Dataset:
-    """Per-run scores ``final`` and ``last_k`` (dims method, env, horizon, seed) from ``/evaluation``.
+    """Per-run scores ``final`` and ``last_k`` (dims method_name, env, horizon, seed) from ``/evaluation``.
 
     Both read the evaluations after training began (eval_iteration > 0, the updates completed): the
     starting policy's evaluation (0) is ``start``, never part of ``last_k``.

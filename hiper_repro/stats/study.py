@@ -83,8 +83,8 @@ def run_configs(tree: xr.DataTree) -> dict[str, list[dict]]:
     if "config" not in root.coords and "config" not in root:
         raise ValueError("merged traces have no per-run 'config' coordinate (provenance)")
     out: dict[str, list[dict]] = {}
-    for method in root["method"].values:
-        texts = np.ravel(root["config"].sel({"method": method}).values)
+    for method in root["method_name"].values:
+        texts = np.ravel(root["config"].sel(method_name=method).values)
         out[str(method)] = [json.loads(str(t)) for t in texts if str(t)]
     return out
 
@@ -129,11 +129,11 @@ def method_formats(tree: xr.DataTree) -> dict[str, str]:
     """Method -> "plan_execute" when its runs SWITCH on some real turn (turn 0 always does), else "flat"."""
     turns = group(tree, "turns")
     switched = (turns["switch"].fillna(False).astype(bool) & turns["mask"].fillna(False).astype(bool)).any(
-        [d for d in turns["switch"].dims if d != "method"]
+        [d for d in turns["switch"].dims if d != "method_name"]
     )
     return {
-        str(m): "plan_execute" if bool(switched.sel({"method": m})) else "flat"
-        for m in turns["method"].values
+        str(m): "plan_execute" if bool(switched.sel(method_name=m)) else "flat"
+        for m in turns["method_name"].values
     }
 
 
@@ -301,7 +301,7 @@ def study_facts(tree: xr.DataTree) -> dict[str, Any]:
     out: dict[str, Any] = {}
     models: dict[str, str] = {}
     for method in configs:
-        ids = sorted({str(m) for m in np.ravel(root["model_id"].sel({"method": method}).values) if str(m)})
+        ids = sorted({str(m) for m in np.ravel(root["model_id"].sel(method_name=method).values) if str(m)})
         described = [model_text(describe_model(m)) for m in ids]
         models[method] = "; ".join(described)
         out[f"study.format.{method}"] = formats.get(method, "unknown")

@@ -1,14 +1,12 @@
 """Combining runs: `open_run`, `open_runs` and the core `merge_runs`.
 
-A merged DataTree has the groups of a run, each variable with leading dims ``(method, env, horizon,
+A merged DataTree has the groups of a run, each variable with leading dims ``(method_name, env, horizon,
 seed)`` whose coordinates live at the root (children inherit them). Cells of runs that do not exist,
 and iterations a run does not have, take the schema fills (NaN, -1, False, ""). Per-run provenance
 (`created`, `git_commit`, `config`, `config_hash`, ...) becomes root coordinates along the run dims,
 next to `run`, a label ``env/h{horizon}/{method}/seed{seed}`` ("" where no run exists). Root attrs
-are set explicitly (`schema.MERGED_ATTRS`) rather than copied from any one run.
-
-Select methods with ``ds.sel({"method": "hiper"})``: ``ds.sel(method="hiper")`` passes xarray's
-fill-method argument and, with no other indexer, silently selects nothing.
+are set explicitly (`schema.MERGED_ATTRS`) rather than copied from any one run. Select a method with
+``ds.sel(method_name="hiper")``.
 """
 
 from __future__ import annotations
@@ -34,7 +32,12 @@ from hiper_repro.traces.schema import (
 from hiper_repro.traces.store import UnreadableTraceFile, read_tree, trace_path
 from hiper_repro.traces.validate import validate
 
-RUN_LONG_NAMES = {"method": "method", "env": "environment", "horizon": "horizon (subtasks)", "seed": "seed"}
+RUN_LONG_NAMES = {
+    "method_name": "method",
+    "env": "environment",
+    "horizon": "horizon (subtasks)",
+    "seed": "seed",
+}
 
 
 def run_label(method: str, env: str, horizon: int, seed: int) -> str:
@@ -163,7 +166,7 @@ def _axis(values: Iterable) -> list:
 
 
 def merge_runs(trees: Sequence[xr.DataTree], *, created: str | None = None) -> xr.DataTree:
-    """Merge validated run trees along (method, env, horizon, seed); see the module docstring.
+    """Merge validated run trees along (method_name, env, horizon, seed); see the module docstring.
 
     Run-dim coordinates are sorted; `created` (UTC ISO) defaults to now.
     """

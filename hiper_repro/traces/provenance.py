@@ -176,7 +176,8 @@ def make_provenance(
 
     Adds `created` (UTC ISO 8601, seconds; pass it to make synthetic data reproducible),
     `hiper_repro_version`, `git_commit`, `library_versions` (JSON), `config` (canonical JSON),
-    `config_hash` and `schema_version` to the caller's identity fields.
+    `config_hash` and `schema_version` to the caller's identity fields; `method` becomes the attr
+    ``method_name``.
     """
     for name, value in (("method", method), ("env", env), ("model_id", model_id), ("device", device)):
         if not isinstance(value, str) or not value:
@@ -190,7 +191,7 @@ def make_provenance(
         )
     config_json = canonical_json(config)
     return {
-        "method": method,
+        "method_name": method,
         "env": env,
         "horizon": horizon,
         "seed": seed,

@@ -16,7 +16,9 @@ group      dims                               one entry per
 /iterations (iteration)                       training iteration: diagnostics of the update and critic
 ========== ================================== ==========================================================
 
-Merged datasets (`open_runs`) put the run dims ``(method, env, horizon, seed)`` in front of every variable.
+Merged datasets (`open_runs`) put the run dims ``(method_name, env, horizon, seed)`` in front of every variable.
+The method's dim is ``method_name``, not ``method``, because xarray reserves ``method=`` in ``.sel`` (its
+fill-method argument).
 
 Padding rule (episodes, turns and segments differ in number between iterations and runs): floats are NaN,
 integer indices -1, flags False, strings "". Measured quantities that one averages (success, length,
@@ -33,8 +35,9 @@ import numpy as np
 
 # 2: evaluation before the first update, /evaluation_secondary, /iterations. 3: an evaluation is labelled by
 # the number of updates completed (0: the starting policy); 2 labelled it by the last update's iteration, -1
-# the start, one less. `traces.upgrade` reads version 2 files.
-SCHEMA_VERSION = "3"
+# the start, one less. 4: the run dim and root attr ``method`` is ``method_name`` (``.sel(method=...)`` is
+# xarray's fill-method argument, so it could not select a method). `traces.upgrade` reads versions 2 and 3.
+SCHEMA_VERSION = "4"
 
 # Dimension names with a fixed meaning (ArviZ calls them reserved). Every one has an integer coordinate.
 DIMS: dict[str, str] = {
@@ -48,8 +51,8 @@ DIMS: dict[str, str] = {
 }
 
 # Leading dims of merged datasets; their coordinates hold the run's identity.
-RUN_DIMS: tuple[str, ...] = ("method", "env", "horizon", "seed")
-RUN_DIM_DTYPES: dict[str, str] = {"method": "str", "env": "str", "horizon": "int", "seed": "int"}
+RUN_DIMS: tuple[str, ...] = ("method_name", "env", "horizon", "seed")
+RUN_DIM_DTYPES: dict[str, str] = {"method_name": "str", "env": "str", "horizon": "int", "seed": "int"}
 
 
 @dataclass(frozen=True)
@@ -214,7 +217,7 @@ START_EVAL = 0  # eval_iteration of the starting policy: no update completed
 
 # Root attributes of a run (the provenance), with their Python type.
 ROOT_ATTRS: dict[str, type] = {
-    "method": str,
+    "method_name": str,  # the training method (config key method.name)
     "env": str,
     "horizon": int,
     "seed": int,

@@ -135,7 +135,7 @@ def _group_problems(gname: str, ds: xr.Dataset, merged: bool) -> list[str]:
         c = ds[d]
         if c.dims != (d,):
             problems.append(f"coordinate {d!r} has dims {c.dims}, expected ({d!r},)")
-        elif d in RUN_DIMS and d in ("method", "env"):
+        elif d in RUN_DIMS and d in ("method_name", "env"):
             if c.dtype.kind not in "UO":
                 problems.append(f"coordinate {d!r} should hold strings, got {c.dtype}")
         elif c.dtype.kind not in "iu":

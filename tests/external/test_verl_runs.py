@@ -51,7 +51,10 @@ class TestMerge:
         assert merged["run"].values.tolist() == [
             "flat_ppo_trimmed", "hiper_seed5_trimmed", "hiper_two_heads_trimmed"
         ]  # fmt: skip
-        assert merged["method"].values.tolist() == ["ppo", "hiper", "hiper"]
+        assert (
+            merged["method_name"].values.tolist() == ["ppo", "hiper", "hiper"]
+            and "method" not in merged.coords
+        )
         assert merged["seed"].values.tolist() == [0, 5, 2]
         assert merged["env"].values.tolist() == ["alfworld"] * 3
         assert merged["val_episodes"].values.tolist() == [128] * 3
@@ -79,6 +82,11 @@ class TestMerge:
         with pytest.raises(FileNotFoundError, match="hiper-repro import-verl"):
             load_runs(tmp_path / "none.nc")
 
+    def test_a_file_imported_with_the_coordinate_method_reads_with_method_name(self, merged, tmp_path):
+        path = save_runs(merged.rename({"method_name": "method"}), tmp_path / "old.nc")
+        back = load_runs(path, merged=True)
+        xr.testing.assert_identical(back, merged)
+
 
 @pytest.mark.parametrize(
     ("source", "name"),
@@ -98,7 +106,7 @@ class TestImportCommand:
             "merged.nc",
         ]
         merged = load_runs(out / "merged.nc")
-        assert merged.sizes["run"] == 2 and merged["method"].values.tolist() == ["ppo", "hiper"]
+        assert merged.sizes["run"] == 2 and merged["method_name"].values.tolist() == ["ppo", "hiper"]
         one = load_runs(out / "hiper_seed5_trimmed.nc")
         assert one.attrs["seed"] == 5 and float(one["val/success_rate"].sel(step=5)) == float(
             merged["val/success_rate"].sel(run="hiper_seed5_trimmed", step=5)

@@ -28,7 +28,7 @@ def smoke_run(tmp_path_factory):
 def test_merged_traces_hold_every_run(smoke_run):
     tree = xr.open_datatree(smoke_run / RESULTS / "merged/traces.nc", engine="h5netcdf")
     episodes = tree["episodes"].dataset
-    assert set(episodes["method"].values) == {"hiper", "ppo"}
+    assert set(episodes["method_name"].values) == {"hiper", "ppo"}
     assert sorted(episodes["horizon"].values.tolist()) == [1, 2]
     assert sorted(episodes["seed"].values.tolist()) == [0, 1]
     assert episodes["success"].notnull().any()

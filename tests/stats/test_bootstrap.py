@@ -21,18 +21,17 @@ class TestAggregate:
     def test_point_estimates_pool_runs(self, make_scores):
         s = make_scores({("a", "e", 1): [0.1, 0.2, 0.3], ("a", "e", 2): [0.5, 0.7], ("b", "e", 1): [1.0]})
         out = aggregate(s, "mean", reps=200)
-        assert float(out["estimate"].sel(dict(method="a"))) == pytest.approx(
+        assert float(out["estimate"].sel(method_name="a")) == pytest.approx(
             np.mean([0.1, 0.2, 0.3, 0.5, 0.7])
         )
         assert (
-            out["n_runs"].sel(dict(method="a")).item() == 5
-            and out["n_runs"].sel(dict(method="b")).item() == 1
+            out["n_runs"].sel(method_name="a").item() == 5 and out["n_runs"].sel(method_name="b").item() == 1
         )
 
     def test_stratification_keeps_cells_apart(self, make_scores):
         # Cell h=1 is all 0, cell h=2 all 1: every stratified replicate has mean exactly 0.5.
         s = make_scores({("a", "e", 1): [0.0, 0.0, 0.0], ("a", "e", 2): [1.0, 1.0, 1.0]})
-        out = aggregate(s, "mean", reps=500).sel(dict(method="a"))
+        out = aggregate(s, "mean", reps=500).sel(method_name="a")
         assert float(out["ci_low"]) == float(out["ci_high"]) == 0.5
 
     def test_ci_brackets_estimate_and_is_deterministic(self, make_scores):
@@ -46,7 +45,7 @@ class TestAggregate:
     def test_percentile_interval_agrees_with_scipy(self, make_scores):
         x = np.random.default_rng(2).normal(size=12)
         s = make_scores({("a", "e", 1): list(x)}, n_seeds=12)
-        ours = aggregate(s, "mean", reps=20000, seed=0).sel(dict(method="a"))
+        ours = aggregate(s, "mean", reps=20000, seed=0).sel(method_name="a")
         ref = sps.bootstrap(
             (x,), np.mean, n_resamples=20000, method="percentile", rng=np.random.default_rng(0)
         )
@@ -55,8 +54,8 @@ class TestAggregate:
 
     def test_keep_per_cell(self, make_scores):
         s = make_scores({("a", "e", 1): [0.2, 0.4], ("a", "e", 2): [0.9, 0.9]})
-        out = aggregate(s, keep=("method", "horizon"), reps=100)
-        np.testing.assert_allclose(out["estimate"].sel(dict(method="a")).values, [0.3, 0.9])
+        out = aggregate(s, keep=("method_name", "horizon"), reps=100)
+        np.testing.assert_allclose(out["estimate"].sel(method_name="a").values, [0.3, 0.9])
 
     def test_bad_input(self, make_scores):
         s = make_scores({("a", "e", 1): [0.2, 0.4]})

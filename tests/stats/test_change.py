@@ -10,11 +10,11 @@ from hiper_repro.stats.change import change_difference, change_from_start, paire
 
 
 def evaluations(success: np.ndarray, iterations=(0, 5, 10), methods=("hiper", "ppo-pe")) -> xr.Dataset:
-    """success: (method, seed, eval_iteration, eval_episode) -> a merged-like /evaluation dataset."""
+    """success: (method_name, seed, eval_iteration, eval_episode) -> a merged-like /evaluation dataset."""
     data = success[:, None, None]  # env, horizon
-    dims = ("method", "env", "horizon", "seed", "eval_iteration", "eval_episode")
+    dims = ("method_name", "env", "horizon", "seed", "eval_iteration", "eval_episode")
     coords = {
-        "method": list(methods),
+        "method_name": list(methods),
         "env": ["household"],
         "horizon": [1],
         "seed": np.arange(success.shape[1]),
@@ -35,7 +35,7 @@ def test_change_is_the_paired_mean_difference():
     s[1, 2, 2] = 1 - start  # ppo-pe seed 2 flips every task
     ds = evaluations(s)
     out = change_from_start(ds, reps=500)
-    hiper = out.sel({"method": "hiper"}).squeeze()
+    hiper = out.sel(method_name="hiper").squeeze()
     expected = (s[0, :, 2] - start).mean()
     assert float(hiper["change"]) == pytest.approx(expected)
     assert float(hiper["start"]) == pytest.approx(start.mean())

@@ -8,8 +8,8 @@ from hiper_repro.stats.dynamics import settling, switch_rate
 
 
 def _turns(switch: np.ndarray, mask: np.ndarray) -> xr.Dataset:
-    dims = ("method", "iteration", "episode", "turn")
-    coords = {"method": ["pe", "flat"], "iteration": [0, 1], "turn": np.arange(switch.shape[-1])}
+    dims = ("method_name", "iteration", "episode", "turn")
+    coords = {"method_name": ["pe", "flat"], "iteration": [0, 1], "turn": np.arange(switch.shape[-1])}
     return xr.Dataset({"switch": (dims, switch), "mask": (dims, mask)}, coords=coords)
 
 
@@ -21,8 +21,8 @@ def test_hand_computed_rate_excludes_turn_zero_and_flat_runs():
     switch[0, 0, 0, 1] = switch[0, 0, 1, 1] = True  # iteration 0: 2 of 3 later turns switch
     switch[0, 1, 0, 2] = True  # iteration 1: 1 of 3
     rate = switch_rate(_turns(switch, mask))
-    np.testing.assert_allclose(rate.sel(dict(method="pe")).values, [2 / 3, 1 / 3])
-    assert bool(rate.sel(dict(method="flat")).isnull().all())
+    np.testing.assert_allclose(rate.sel(method_name="pe").values, [2 / 3, 1 / 3])
+    assert bool(rate.sel(method_name="flat").isnull().all())
 
 
 def test_settling():

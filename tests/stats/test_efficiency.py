@@ -50,8 +50,8 @@ def test_time_to_threshold_reports_env_steps():
 def test_speedup_hand_computed():
     t = xr.DataArray(
         [[[2.0, 4.0]], [[6.0, 6.0]]],
-        dims=("method", "horizon", "seed"),
-        coords={"method": ["fast", "slow"], "horizon": [1]},
+        dims=("method_name", "horizon", "seed"),
+        coords={"method_name": ["fast", "slow"], "horizon": [1]},
     )
     out = speedup(t, "fast", "slow", reps=200)
     assert out["estimate"] == pytest.approx(2.0)

@@ -44,11 +44,11 @@ def test_merged_tree_scores_match_a_direct_computation(merged):
     scores = run_scores(merged, k=2)
     ev = merged["evaluation"].to_dataset()
     for m, e, h, s in [("hiper", "shop", 3, 1), ("ppo", "household", 1, 0)]:
-        run = ev["success"].sel(dict(method=m, env=e, horizon=h, seed=s)).values
+        run = ev["success"].sel(method_name=m, env=e, horizon=h, seed=s).values
         per_eval = np.nanmean(run, axis=1)
-        assert float(scores["final"].sel(dict(method=m, env=e, horizon=h, seed=s))) == pytest.approx(
+        assert float(scores["final"].sel(method_name=m, env=e, horizon=h, seed=s)) == pytest.approx(
             per_eval[-1]
         )
-        assert float(scores["last_k"].sel(dict(method=m, env=e, horizon=h, seed=s))) == pytest.approx(
+        assert float(scores["last_k"].sel(method_name=m, env=e, horizon=h, seed=s)) == pytest.approx(
             per_eval[-2:].mean()
         )

@@ -40,7 +40,7 @@ def stats_dir(merged, tmp_path_factory):
 def test_numbers_match_run_scores(stats_dir, merged):
     numbers = json.loads((stats_dir / "numbers.json").read_text())
     final = run_scores(merged)["final"]
-    expect = float(final.sel(dict(method="hiper", env="shop", horizon=3)).mean())
+    expect = float(final.sel(method_name="hiper", env="shop", horizon=3).mean())
     assert numbers["final_success.shop.h3.hiper.mean"] == pytest.approx(expect)
     assert (
         numbers["final_success.shop.h3.hiper.ci_low"]
@@ -48,7 +48,7 @@ def test_numbers_match_run_scores(stats_dir, merged):
         <= numbers["final_success.shop.h3.hiper.ci_high"]
     )
     assert numbers["aggregate.final.mean.hiper.estimate"] == pytest.approx(
-        float(final.sel(dict(method="hiper")).mean())
+        float(final.sel(method_name="hiper").mean())
     )
     assert numbers["meta.methods"] == ["grpo", "hiper", "ppo"]
     for name in CLAIMS:

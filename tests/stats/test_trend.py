@@ -16,11 +16,11 @@ SEEDS, TASKS = 3, 100
 
 
 def evaluations(end: np.ndarray, methods=("a", "b")) -> xr.Dataset:
-    """end: (method, horizon, seed, eval_episode) successes after training; every start is 0."""
+    """end: (method_name, horizon, seed, eval_episode) successes after training; every start is 0."""
     success = np.stack([np.zeros_like(end), end], axis=3)[:, None]  # env; eval_iteration start, 30
-    dims = ("method", "env", "horizon", "seed", "eval_iteration", "eval_episode")
+    dims = ("method_name", "env", "horizon", "seed", "eval_iteration", "eval_episode")
     coords = {
-        "method": list(methods),
+        "method_name": list(methods),
         "env": ["household"],
         "horizon": list(HORIZONS),
         "seed": np.arange(SEEDS),
@@ -81,7 +81,7 @@ def test_zero_slope():
 def test_a_contrast_at_one_horizon_has_no_trend():
     end = noisy_ends(np.random.default_rng(2))
     ds = evaluations(end)
-    ds["success"][{"method": 1, "horizon": [0, 1]}] = np.nan  # b ran at the longest horizon only
+    ds["success"][{"method_name": 1, "horizon": [0, 1]}] = np.nan  # b ran at the longest horizon only
     trend = horizon_trend(ds, "a", "b", reps=50).sel(env="household")
     assert np.isnan(float(trend["estimate"])) and int(trend["n_horizons"]) == 1
 

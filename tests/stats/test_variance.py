@@ -47,12 +47,10 @@ def test_bootstrap_matches_an_explicit_two_level_resampler():
 
 def test_ci_and_keep_dims():
     adv, mask = _adv()
-    two = xr.concat([adv, 2 * adv], dim=xr.DataArray(["a", "b"], dims="method", name="method"))
-    out = advantage_variance(two, mask, keep=("method",), reps=200)
-    assert out["variance"].dims == ("method", "turn")
-    np.testing.assert_allclose(
-        out["variance"].sel(dict(method="b")), 4 * out["variance"].sel(dict(method="a"))
-    )
+    two = xr.concat([adv, 2 * adv], dim=xr.DataArray(["a", "b"], dims="method_name", name="method_name"))
+    out = advantage_variance(two, mask, keep=("method_name",), reps=200)
+    assert out["variance"].dims == ("method_name", "turn")
+    np.testing.assert_allclose(out["variance"].sel(method_name="b"), 4 * out["variance"].sel(method_name="a"))
     assert bool(((out["ci_low"] <= out["variance"]) & (out["variance"] <= out["ci_high"])).all())
 
 
@@ -65,8 +63,8 @@ def test_paired_ratio_is_exact_for_a_scaled_copy():
 
 def test_bad_input():
     adv, mask = _adv()
-    with pytest.raises(ValueError, match="no dim 'method'"):
-        advantage_variance(adv, mask, keep=("method",))
+    with pytest.raises(ValueError, match="no dim 'method_name'"):
+        advantage_variance(adv, mask, keep=("method_name",))
     with pytest.raises(ValueError, match="share dims"):
         variance_ratio(adv, adv.isel(turn=slice(0, 2)), mask)
     with pytest.raises(ValueError, match="no run has a turn"):

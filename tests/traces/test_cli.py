@@ -19,7 +19,9 @@ def test_aggregate_merges_a_results_folder(run_dirs, tmp_path, capsys):
     assert merged.attrs["n_runs"] == 3
     # The ppo cell is the run the fixture wrote (same generator, same arguments).
     ppo = synthetic_writer("ppo", 1, 0, iterations=3, episodes=4).tree()["episodes"]["success"]
-    cell = merged["episodes"]["success"].sel({"method": "ppo", "horizon": 1, "seed": 0, "env": "household"})
+    cell = merged["episodes"]["success"].sel(
+        {"method_name": "ppo", "horizon": 1, "seed": 0, "env": "household"}
+    )
     np.testing.assert_array_equal(cell.values[:, : ppo.sizes["episode"]], ppo.values)
     printed = capsys.readouterr().out
     assert printed.count("kB/iteration") == 3 and "3 runs" in printed

@@ -20,19 +20,23 @@ def run(method, horizon, seed, iterations=2, **kw):
 def test_open_runs_aligns_runs_and_fills_missing_cells(run_dirs):
     merged = open_runs(run_dirs, created=CREATED)
     assert schema_problems(merged) == []
-    assert list(merged["method"].values) == ["hiper", "ppo"] and list(merged["horizon"].values) == [1, 2]
+    assert list(merged["method_name"].values) == ["hiper", "ppo"] and list(merged["horizon"].values) == [1, 2]
     # ppo at horizon 2 was not run: every cell takes the fill.
-    missing = merged["episodes"].to_dataset().sel({"method": "ppo", "horizon": 2})
+    missing = merged["episodes"].to_dataset().sel({"method_name": "ppo", "horizon": 2})
     assert (
         missing["success"].isnull().all()
         and (missing["task_id"] == "").all()
         and (missing["group"] == -1).all()
     )
-    assert not merged["turns"]["mask"].sel({"method": "ppo", "horizon": 2}).any()
-    assert merged["run"].sel({"method": "ppo", "horizon": 2}).item() == ""
+    assert not merged["turns"]["mask"].sel({"method_name": "ppo", "horizon": 2}).any()
+    assert merged["run"].sel({"method_name": "ppo", "horizon": 2}).item() == ""
     # Each present run is its file, padded.
     one = open_run(run_dirs[1])
-    cell = merged["turns"].to_dataset().sel({"method": "hiper", "horizon": 2, "env": "household", "seed": 0})
+    cell = (
+        merged["turns"]
+        .to_dataset()
+        .sel({"method_name": "hiper", "horizon": 2, "env": "household", "seed": 0})
+    )
     sizes = one["turns"].sizes
     sub = cell.isel(episode=slice(0, sizes["episode"]), turn=slice(0, sizes["turn"]))
     np.testing.assert_array_equal(sub["adv_low"].values, one["turns"]["adv_low"].values)
@@ -42,7 +46,7 @@ def test_provenance_becomes_coords_and_attrs_are_set_explicitly():
     trees = [run("hiper", 1, 0), run("hiper", 1, 1)]
     trees[1].attrs["git_commit"] = "abc123"
     merged = merge_runs(trees, created=CREATED)
-    cell = {"method": "hiper", "env": "household", "horizon": 1}
+    cell = {"method_name": "hiper", "env": "household", "horizon": 1}
     assert list(merged["git_commit"].sel(cell).values) == [trees[0].attrs["git_commit"], "abc123"]
     assert merged["config_hash"].dims == RUN_DIMS
     assert merged["run"].sel(cell).values.tolist() == ["household/h1/hiper/seed0", "household/h1/hiper/seed1"]
@@ -55,7 +59,7 @@ def test_provenance_becomes_coords_and_attrs_are_set_explicitly():
 def test_runs_of_different_lengths_are_aligned_on_iteration():
     short, long = run("ppo", 1, 0, iterations=2), run("ppo", 1, 1, iterations=5, keep_every=2)
     merged = merge_runs([short, long], created=CREATED)
-    episodes = merged["episodes"].to_dataset().isel(method=0, env=0, horizon=0)
+    episodes = merged["episodes"].to_dataset().isel(method_name=0, env=0, horizon=0)
     assert list(episodes["iteration"].values) == [0, 1, 2, 4]
     assert episodes["success"].sel(seed=0, iteration=[2, 4]).isnull().all()
     assert episodes["success"].sel(seed=1, iteration=1).isnull().all()

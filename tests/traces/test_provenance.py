@@ -26,7 +26,7 @@ def prov(**kw):
 def test_has_every_root_attr_but_keep_every():
     attrs = prov()
     assert set(attrs) == set(ROOT_ATTRS) - {"keep_every"}
-    assert attrs["method"] == "hiper" and attrs["horizon"] == 3 and attrs["seed"] == 1
+    assert attrs["method_name"] == "hiper" and attrs["horizon"] == 3 and attrs["seed"] == 1
     assert dt.datetime.fromisoformat(attrs["created"]).utcoffset() == dt.timedelta(0)
     assert json.loads(attrs["library_versions"])["xarray"]
     assert json.loads(attrs["config"]) == {"a": [1, 2], "b": 1}

@@ -1,10 +1,8 @@
-"""Synthetic traces: valid, reproducible, and shaped like real training (for stats and figure tests).
-
-Note `.sel({"method": ...})`: `.sel(method=...)` is xarray's fill-method argument, not the dim.
-"""
+"""Synthetic traces: valid, reproducible, and shaped like real training (for stats and figure tests)."""
 
 import numpy as np
 import pytest
+import xarray as xr
 from xarray.testing import assert_identical
 
 from hiper_repro.traces.synthetic import (
@@ -25,9 +23,9 @@ def merged():
 
 def test_merged_is_valid_and_has_the_run_dims(merged):
     assert schema_problems(merged) == []
-    assert list(merged["method"].values) == ["grpo", "hiper", "ppo"]
+    assert list(merged["method_name"].values) == ["grpo", "hiper", "ppo"]
     assert list(merged["horizon"].values) == [1, 3] and list(merged["seed"].values) == [0, 1, 2]
-    assert merged["turns"]["reward"].dims[:4] == ("method", "env", "horizon", "seed")
+    assert merged["turns"]["reward"].dims[:4] == ("method_name", "env", "horizon", "seed")
 
 
 def test_same_arguments_same_data():
@@ -38,15 +36,29 @@ def test_same_arguments_same_data():
     assert not c["episodes"].to_dataset().identical(a["episodes"].to_dataset())
 
 
+def test_selecting_a_method_by_keyword_selects_it_and_nothing_else(merged):
+    # The dim was named `method`, so `.sel(method="hiper")` went to xarray's fill-method argument and
+    # returned every method; `method_name` is an ordinary indexer.
+    assert "method" not in merged.dims and "method" not in merged["turns"].dims
+    adv = merged["turns"]["adv_low"].sel(method_name="hiper")
+    assert "method_name" not in adv.dims and adv["method_name"].item() == "hiper"
+    assert adv.shape == merged["turns"]["adv_low"].shape[1:]
+    both = merged["turns"].to_dataset().sel(method_name=["hiper", "ppo"], horizon=3)
+    assert list(both["method_name"].values) == ["hiper", "ppo"]
+    xr.testing.assert_identical(
+        adv, merged["turns"]["adv_low"].isel(method_name=list(merged["method_name"].values).index("hiper"))
+    )
+
+
 def test_hierarchical_methods_have_every_quantity_flat_ones_do_not(merged):
     turns = merged["turns"].to_dataset().isel(env=0)
     mask = turns["mask"]
-    hiper, ppo, grpo = (turns.sel({"method": m}) for m in ("hiper", "ppo", "grpo"))
-    real = mask.sel({"method": "hiper"})
+    hiper, ppo, grpo = (turns.sel(method_name=m) for m in ("hiper", "ppo", "grpo"))
+    real = mask.sel(method_name="hiper")
     for name in ("value_low", "value_high", "value_term", "adv_low", "adv_switch", "adv_flat", "adv_action"):
         assert hiper[name].where(real).notnull().sum() == real.sum(), name
     # ppo (flat GAE): critic quantities only.
-    real_ppo = mask.sel({"method": "ppo"})
+    real_ppo = mask.sel(method_name="ppo")
     assert ppo["value_low"].where(real_ppo).notnull().sum() == real_ppo.sum()
     assert ppo["adv_flat"].where(real_ppo).notnull().sum() == real_ppo.sum()
     for name in ("value_high", "value_term", "adv_low", "adv_high", "adv_switch"):
@@ -55,19 +67,19 @@ def test_hierarchical_methods_have_every_quantity_flat_ones_do_not(merged):
     # grpo: no critic at all, but action advantages.
     assert grpo["value_low"].isnull().all() and grpo["adv_flat"].isnull().all()
     assert (
-        grpo["adv_action"].where(mask.sel({"method": "grpo"})).notnull().sum()
-        == mask.sel({"method": "grpo"}).sum()
+        grpo["adv_action"].where(mask.sel(method_name="grpo")).notnull().sum()
+        == mask.sel(method_name="grpo").sum()
     )
     segments = merged["segments"].to_dataset()
-    assert (segments["start_turn"].sel({"method": "hiper"}) >= 0).any()
-    assert (segments["start_turn"].sel({"method": ["ppo", "grpo"]}) == -1).all()
+    assert (segments["start_turn"].sel(method_name="hiper") >= 0).any()
+    assert (segments["start_turn"].sel({"method_name": ["ppo", "grpo"]}) == -1).all()
 
 
 def test_advantages_follow_the_recursions(merged):
     # gamma = lam = 1 and a terminal bootstrap of 0: flat GAE equals reward-to-go minus V (Sutton & Barto).
-    t = merged["turns"].to_dataset().sel({"method": "ppo"})
+    t = merged["turns"].to_dataset().sel(method_name="ppo")
     np.testing.assert_allclose(t["adv_flat"], t["returns"] - t["value_low"], atol=1e-5)
-    h = merged["turns"].to_dataset().sel({"method": "hiper"})
+    h = merged["turns"].to_dataset().sel(method_name="hiper")
     np.testing.assert_allclose(h["ret_low"], h["adv_low"] + h["value_low"], atol=1e-5)
     # adv_high on a turn is the adv_high of the segment starting there, and only there.
     assert (h["adv_high"].notnull() == h["switch"]).all()
@@ -79,9 +91,9 @@ def test_estimator_parameters_are_the_trainers_defaults():
 
 
 def test_segments_tile_each_episode(merged):
-    seg = merged["segments"].to_dataset().sel({"method": "hiper"})
-    ep = merged["episodes"].to_dataset().sel({"method": "hiper"})
-    turns = merged["turns"].to_dataset().sel({"method": "hiper"})
+    seg = merged["segments"].to_dataset().sel(method_name="hiper")
+    ep = merged["episodes"].to_dataset().sel(method_name="hiper")
+    turns = merged["turns"].to_dataset().sel(method_name="hiper")
     np.testing.assert_array_equal(seg["length"].sum("segment"), ep["length"].fillna(0))
     np.testing.assert_array_equal((seg["start_turn"] >= 0).sum("segment"), turns["switch"].sum("turn"))
     assert (turns["switch"].isel(turn=0) == (ep["task_id"] != "")).all()
@@ -94,8 +106,8 @@ def test_success_grows_and_depends_on_method_and_horizon(merged):
         success.isel(iteration=slice(-3, None)).mean("iteration"),
     )
     assert (last > first).all()
-    assert last.sel({"method": "hiper", "horizon": 3}) > last.sel({"method": "ppo", "horizon": 3})
-    assert last.sel({"method": "ppo", "horizon": 1}) > last.sel({"method": "ppo", "horizon": 3})
+    assert last.sel({"method_name": "hiper", "horizon": 3}) > last.sel({"method_name": "ppo", "horizon": 3})
+    assert last.sel({"method_name": "ppo", "horizon": 1}) > last.sel({"method_name": "ppo", "horizon": 3})
     curve = success_probability("hiper", 3, np.arange(8), 8)
     assert (np.diff(curve) > 0).all() and success_probability("hiper", 3, 7, 8) > success_probability(
         "ppo", 3, 7, 8
@@ -111,8 +123,8 @@ def test_evaluation_every_two_iterations_on_a_fixed_split(merged):
     ids = ev["task_id"].values.reshape(-1, ev.sizes["eval_episode"])
     by_horizon = ev["task_id"].sel(horizon=3).values.reshape(-1, ev.sizes["eval_episode"])
     assert (by_horizon == by_horizon[0]).all() and ids.shape[0] > 1
-    assert ev["switch_rate"].sel({"method": "ppo"}).isnull().all()
-    assert ev["switch_rate"].sel({"method": "hiper"}).notnull().all()
+    assert ev["switch_rate"].sel(method_name="ppo").isnull().all()
+    assert ev["switch_rate"].sel(method_name="hiper").notnull().all()
 
 
 def test_bad_arguments_raise():

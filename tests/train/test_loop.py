@@ -48,10 +48,10 @@ def test_every_method_runs_and_learns_something(tiny_models, tmp_path, method):
     assert df["grad_norm"].gt(0).all() and df["turns"].gt(0).all()
     assert (out / "done").is_file() and (out / "config.yaml").is_file()
     run = json.loads((out / "run.json").read_text())
-    assert run["provenance"]["method"] == method and run["peak_rss_mb"] > 0
+    assert run["provenance"]["method_name"] == method and run["peak_rss_mb"] > 0
     tree = open_run(out / "traces.nc")
     validate(tree)
-    assert tree.attrs["method"] == method and tree["turns"].sizes["iteration"] == 2
+    assert tree.attrs["method_name"] == method and tree["turns"].sizes["iteration"] == 2
     # the policy's LM weights moved (tokens of every method carry a loss) ...
     start = load_file(str(tiny_models[cfg.fmt] / "model.safetensors"))
     end = load_file(str(out / "checkpoints" / "iter_000001" / "weights.safetensors"))
