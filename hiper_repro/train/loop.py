@@ -129,11 +129,10 @@ def _pool_diagnostics(parts: list[dict[str, Any]], update: dict[str, float]) -> 
     statistics, the update's cross-process means (`update`) for its own quantities."""
     weights = np.array([p["turns"] for p in parts], dtype=float)
     out: dict[str, Any] = {"turns": int(weights.sum()), "policy_updated": bool(parts[0]["policy_updated"])}
-    for key in ("success", "invalid_rate", "adv_switch_abs", "adv_action_std", *EXPLAINED_VARIANCE):
+    for key in ("success", "invalid_turn_rate", "adv_switch_abs", "adv_action_std", *EXPLAINED_VARIANCE):
         out[key] = _weighted([p[key] for p in parts], weights)
-    update_names = {"kl_ref": "kl", "approx_kl": "approx_kl", "clip_fraction": "clip_fraction"}
-    for key in (*update_names, "entropy", "grad_norm"):
-        out[key] = float(update.get(update_names.get(key, key), float("nan")))
+    for key in ("kl_ref", "approx_kl", "clip_fraction", "entropy", "grad_norm"):  # the metrics' names
+        out[key] = float(update.get(key, float("nan")))
     out["optimizer_steps"] = int(update.get("optimizer_steps", 0))
     return out
 

@@ -108,7 +108,7 @@ def diagnostics(rollout: Rollout, credit: Credit, cfg: TrainConfig, policy_updat
     return {
         "turns": int(mask.sum()),
         "success": float(rollout.won.float().mean()),
-        "invalid_rate": float((~rollout.valid & mask).sum() / mask.sum().clamp(min=1)),
+        "invalid_turn_rate": float((~rollout.valid & mask).sum() / mask.sum().clamp(min=1)),
         "explained_variance_low": (
             explained_variance(rollout.value_low, returns, mask) if cfg.has_critic else NAN
         ),
@@ -166,7 +166,7 @@ def rollout_summary(rec: dict[str, dict[str, Any]], fmt: str) -> dict[str, float
         "return": float(np.mean(e["return"])),
         "shaped_return": float(np.where(mask, t["reward"], 0).sum(1).mean()),
         "episode_length": float(np.mean(e["length"])),
-        "invalid_rate": float(1.0 - t["valid"][mask].mean()) if mask.any() else NAN,
+        "invalid_turn_rate": float(1.0 - t["valid"][mask].mean()) if mask.any() else NAN,
         "turns": float(mask.sum()),
         "switch_rate": NAN,
         "segment_length": NAN,

@@ -146,7 +146,7 @@ def test_determinism_and_resume_after_a_crash(tiny_models, tmp_path, monkeypatch
     c = open_run(train(cfg, tmp_path / "c") / "traces.nc")
     xr.testing.assert_identical(_strip(a), _strip(c))
     ma, mc = (pd.read_csv(tmp_path / d / "metrics.csv") for d in ("a", "c"))
-    cols = ["iteration", "success", "loss_policy", "loss_value_low", "kl", "eval_success"]
+    cols = ["iteration", "success", "loss_policy", "loss_value_low", "kl_ref", "eval_success"]
     pd.testing.assert_frame_equal(ma[cols], mc[cols])
     assert len(json.loads((tmp_path / "c" / "run.json").read_text())["starts"]) == 2
 
