@@ -45,8 +45,8 @@ METRICS: dict[str, str] = {
     "loss_value_high": "clipped value loss of V_high (hiper, ppo-pe with Plan-Execute heads)",
     "loss_value_term": "clipped value loss of V_term (hiper, switch_form=code)",
     "loss_value_low_prev": "clipped value loss of V_low(s_t, o_{t-1}) on KEEP turns (hiper, switch_form=paper)",
-    "kl_ref": "k3 estimate of KL(pi_theta || pi_ref), pi_ref the reference (starting) policy, token mean"
-    " over minibatches during the update (0 when ppo.kl_coef is 0: not computed)",
+    "kl_ref": "k3 estimate of KL(pi_theta || pi_ref), pi_ref the reference (starting) policy: token mean"
+    " per minibatch during the update, mean over minibatches (0 when ppo.kl_coef is 0: not computed)",
     "entropy": "policy entropy per loss-carrying token",
     "grad_norm": "global gradient norm before clipping (mean over minibatches)",
     "clip_fraction": "share of tokens where the clipped PPO term was active",
