@@ -64,7 +64,9 @@ def _nest(flat: dict) -> dict:
 @st.composite
 def train_yaml(draw, missing_model: str) -> bytes:
     """A config that looks like a real one: known keys (and a typo now and then) with random values."""
-    keys = draw(st.lists(st.sampled_from([*train_keys(), "ppo.lrr", "preset"]), max_size=4, unique=True))
+    keys = draw(
+        st.lists(st.sampled_from([*train_keys(), "ppo.lrr", "preset", "recipe"]), max_size=4, unique=True)
+    )
     flat = {k: draw(config_values) for k in keys} | {"model.path": missing_model}
     return yaml.safe_dump(_nest(flat), allow_unicode=True).encode()
 

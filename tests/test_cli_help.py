@@ -84,10 +84,22 @@ def test_show_config_is_the_config_as_commented_yaml(tmp_path, capsys):
     text = capsys.readouterr().out
     assert yaml.safe_load(text) == TrainConfig().to_dict()
     assert "  # PPO ratio clip epsilon\n  clip: 0.2" in text
-    (tmp_path / "c.yaml").write_text("preset: cpu-tiny\nmethod: {name: grpo}\n")
+    (tmp_path / "c.yaml").write_text("recipe: cpu-tiny\nmethod: {name: grpo}\n")
     assert main(["--show-config", "--config", str(tmp_path / "c.yaml"), "--set", "run.seed=3"]) == 0
     shown = yaml.safe_load(capsys.readouterr().out)
     assert shown == load_config(tmp_path / "c.yaml", ["run.seed=3"]).to_dict()
     with pytest.raises(SystemExit):  # training needs --out
         main(["--config", str(tmp_path / "c.yaml")])
     assert "--config and --out are required to train" in capsys.readouterr().err
+
+
+def test_bench_train_refuses_the_old_preset_flag(capsys):
+    """`bench train --preset` (the flag's old name) stops naming --recipe, before anything trains."""
+    from hiper_repro.train.bench import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--model", "m", "--preset", "smollm2"])
+    assert stop.value.code == 2
+    assert (
+        "--preset was renamed --recipe (a training recipe): use --recipe smollm2" in capsys.readouterr().err
+    )

@@ -108,15 +108,24 @@ def _mean(values: list[float | None]) -> float | None:
     return sum(finite) / len(finite) if finite else None  # None: JSON null (flat format switch rate)
 
 
+def _pooled_invalid(rows: list[dict]) -> float | None:
+    """Invalid turns / turns over `rows` (each episode's count is its rate x its length); None: no turns."""
+    turns = sum(r["length"] for r in rows)
+    return sum(round(r["invalid_rate"] * r["length"]) for r in rows) / turns if turns > 0 else None
+
+
 def summarize(episodes: list[dict]) -> dict:
-    """Means of METRICS overall, per horizon and per (task_type, horizon); ``n`` counts episodes.
+    """Means of METRICS over episodes overall, per horizon and per (task_type, horizon); ``n`` counts
+    episodes. The invalid-turn rate is pooled over turns instead (``invalid_turn_rate``: invalid turns /
+    turns, as training's metrics define it), not a mean of the per-episode ``invalid_rate``.
 
     Missing entries (None or NaN: switch rate of flat-format or one-turn episodes) are left out of a mean;
     a mean with no finite entry is None.
     """
 
     def mean(rows: list[dict]) -> dict:
-        return {"n": len(rows), **{m: _mean([r[m] for r in rows]) for m in METRICS}}
+        means = {m: _mean([r[m] for r in rows]) for m in METRICS if m != "invalid_rate"}
+        return {"n": len(rows), **means, "invalid_turn_rate": _pooled_invalid(rows)}
 
     by_h: dict[int, list[dict]] = defaultdict(list)
     by_th: dict[str, list[dict]] = defaultdict(list)
@@ -227,6 +236,6 @@ def main(argv: list[str]) -> int:
     )
     print(
         f"{len(tasks)} episodes, {how}, noise seed {args.seed}: success {overall['success']:.3f}, "
-        f"invalid rate {overall['invalid_rate']:.3f}"
+        f"invalid-turn rate {overall['invalid_turn_rate']:.3f}"
     )
     return 0

@@ -13,7 +13,7 @@ from hiper_repro.figures.style import label, order, palette, require, styled
 
 # Rows of the figure, in this order, with their axis labels.
 ROWS = {
-    "invalid_rate": "invalid-turn rate",
+    "invalid_turn_rate": "invalid-turn rate",
     "explained_variance_low": "expl. var. V_low (flat: V)",
     "explained_variance_high": "expl. var. V_high",
     "explained_variance_term": "expl. var. V_term",
@@ -21,7 +21,7 @@ ROWS = {
     "approx_kl": "KL(old || new), nats",
     "clip_fraction": "clip fraction",
 }
-SHARES = ("invalid_rate",)  # a share of turns that can be anything: drawn on [0, 1]
+SHARES = ("invalid_turn_rate",)  # a share of turns that can be anything: drawn on [0, 1]
 
 
 @styled

@@ -252,7 +252,7 @@ def horizon_trend_table(trend: pd.DataFrame) -> pd.DataFrame:
 
 
 DIAGNOSTIC_COLUMNS = {  # diagnostic -> (column, format of one value)
-    "invalid_rate": ("invalid turns, training (%)", lambda v: f"{100 * v:.1f}"),
+    "invalid_turn_rate": ("invalid turns, training (%)", lambda v: f"{100 * v:.1f}"),
     "explained_variance_low": ("expl. var. V_low", lambda v: f"{v:.2f}"),
     "explained_variance_high": ("expl. var. V_high", lambda v: f"{v:.2f}"),
     "explained_variance_term": ("expl. var. V_term", lambda v: f"{v:.2f}"),

@@ -3,11 +3,12 @@
 Each run logs, per iteration, how its update and its critics behaved. The ones the paper reports
 (:data:`DIAGNOSTICS`) say whether a method failed for a reason other than its credit assignment::
 
-    invalid_rate              share of training turns whose reply was invalid (unparseable or inadmissible)
+    invalid_turn_rate         share of training turns whose reply was invalid (unparseable or inadmissible),
+                              pooled over the batch's episodes
     explained_variance_{h}    1 - Var(G - V_h) / Var(G) of value head h against the observed reward-to-go G,
                               before the update: 1 a perfect critic, 0 no better than a constant, < 0 worse
     adv_switch_abs            mean |A_switch| before whitening: how much signal the switch decision gets
-    approx_kl                 KL(old || new) after the update: how far one update moved the policy
+    approx_kl                 KL(old || new) measured after the update: how far one update moved the policy
     clip_fraction             share of tokens where PPO's clipped term was active
 
 :func:`phases` summarises each run by its mean over the first and the last ``fraction`` of its
@@ -23,7 +24,7 @@ import xarray as xr
 from hiper_repro.stats.scores import group
 
 DIAGNOSTICS: dict[str, str] = {
-    "invalid_rate": "invalid-turn rate (training)",
+    "invalid_turn_rate": "invalid-turn rate (training, pooled over turns)",
     "explained_variance_low": "explained variance of V_low (flat methods: V)",
     "explained_variance_high": "explained variance of V_high",
     "explained_variance_term": "explained variance of V_term",

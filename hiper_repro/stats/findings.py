@@ -376,7 +376,8 @@ def _extreme(nb: Numbers, name: str, phase: str, largest: bool = True) -> tuple[
 def diagnostics(nb: Numbers) -> str:
     """Invalid-turn rate, critic quality, update size and switch signal, late in training."""
     parts = []
-    hi, lo = _extreme(nb, "invalid_rate", "late"), _extreme(nb, "invalid_rate", "late", largest=False)
+    hi = _extreme(nb, "invalid_turn_rate", "late")
+    lo = _extreme(nb, "invalid_turn_rate", "late", largest=False)
     if hi and lo and hi[0] - lo[0] < 5e-4:
         parts.append(
             f"Over the last quarter of training the invalid-turn rate is {pct(hi[0])} for every method and cell"

@@ -18,7 +18,8 @@ method, ``{b}`` another method, ``{est}`` an advantage estimator ``flat``/``low`
     horizon_trend.{env}.{a}_vs_{b}.{estimate,ci_low,ci_high,n_horizons,h_min,h_max}   stats.trend: slope
                                                                           per unit of horizon, ref vs
                                                                           every b and Options.contrasts
-    invalid_change.{env}.h{h}.{method}.{start,end,change,ci_low,ci_high}  evaluation invalid-turn rate
+    invalid_change.{env}.h{h}.{method}.{start,end,change,ci_low,ci_high}  evaluation invalid-turn rate,
+                                                                          per task (episode), paired
     change_secondary.{env}.h{h}.{method}.{start,end,change,ci_low,ci_high}  at rollout.eval_temperature
     final_vs.{ref}_vs_{b}.{estimate,ci_low,ci_high,n_cells}              mean final success ref - b, pooled
     improvement.{ref}_vs_{b}.{estimate,ci_low,ci_high}                    P(ref > b) on final success

@@ -36,7 +36,9 @@ import numpy as np
 # 2: evaluation before the first update, /evaluation_secondary, /iterations. 3: an evaluation is labelled by
 # the number of updates completed (0: the starting policy); 2 labelled it by the last update's iteration, -1
 # the start, one less. 4: the run dim and root attr ``method`` is ``method_name`` (``.sel(method=...)`` is
-# xarray's fill-method argument, so it could not select a method). `traces.upgrade` reads versions 2 and 3.
+# xarray's fill-method argument, so it could not select a method), and /iterations' invalid_rate is
+# invalid_turn_rate (pooled over the batch's turns, unlike the per-episode invalid_rate of /episodes and
+# /evaluation). `traces.upgrade` reads versions 2 and 3.
 SCHEMA_VERSION = "4"
 
 # Dimension names with a fixed meaning (ArviZ calls them reserved). Every one has an integer coordinate.
@@ -154,7 +156,7 @@ _EPISODES = {
     "score": Var("float", "environment score in [0, 1]", "1", RATE),
     "length": Var("float", "episode length", "turn", COUNT),
     "return": Var("float", "undiscounted sum of environment rewards", "1", COUNT),
-    "invalid_rate": Var("float", "fraction of invalid turns", "1", RATE),
+    "invalid_rate": Var("float", "the episode's invalid turns / its turns", "1", RATE),
 }
 _EVALUATION = {
     "task_id": Var("str", "task identifier", ""),
@@ -162,7 +164,7 @@ _EVALUATION = {
     "success": Var("float", "success (1 won, 0 not)", "1", RATE),
     "score": Var("float", "environment score in [0, 1]", "1", RATE),
     "length": Var("float", "episode length", "turn", COUNT),
-    "invalid_rate": Var("float", "fraction of invalid turns", "1", RATE),
+    "invalid_rate": Var("float", "the episode's invalid turns / its turns", "1", RATE),
     "switch_rate": Var(
         "float", "fraction of turns after the first that SWITCH (NaN: flat format)", "1", RATE
     ),
@@ -171,7 +173,9 @@ _EVALUATION = {
 _ITERATIONS = {
     "turns": Var("int", "real turns in the iteration's batch", "turn", (0, None)),
     "success": Var("float", "share of training episodes won", "1", RATE),
-    "invalid_rate": Var("float", "share of real turns whose output was invalid", "1", RATE),
+    "invalid_turn_rate": Var(
+        "float", "invalid turns / real turns of the batch, pooled over its episodes", "1", RATE
+    ),
     # Explained variance can be any value <= 1 (a critic worse than the mean is negative).
     "explained_variance_low": Var(
         "float",
@@ -193,8 +197,19 @@ _ITERATIONS = {
     ),
     "adv_switch_abs": Var("float", "mean |A_switch| before whitening, over decision turns", "1", COUNT),
     "adv_action_std": Var("float", "standard deviation of the action advantage before whitening", "1", COUNT),
-    "kl_ref": Var("float", "k3 KL to the reference policy, token mean, during the update", "nat", COUNT),
-    "approx_kl": Var("float", "KL(old || new) over response tokens, measured after the update", "nat", COUNT),
+    "kl_ref": Var(
+        "float",
+        "k3 KL(pi_theta || pi_ref) to the reference (starting) policy, token mean, during the update (0 when"
+        " ppo.kl_coef is 0: not computed)",
+        "nat",
+        COUNT,
+    ),
+    "approx_kl": Var(
+        "float",
+        "k3 KL(pi_old || pi_new) of the iteration's update, response tokens, measured after it",
+        "nat",
+        COUNT,
+    ),
     "clip_fraction": Var("float", "share of tokens where the clipped PPO term was active", "1", RATE),
     "entropy": Var("float", "policy entropy per loss-carrying token", "nat", COUNT),
     "grad_norm": Var("float", "global gradient norm before clipping, mean over optimizer steps", "1", COUNT),

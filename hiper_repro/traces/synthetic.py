@@ -275,7 +275,7 @@ def _diagnostics(
     return {
         "turns": int(episodes * (2 + 3 * horizon)),
         "success": float(np.clip(p + rng.normal(0, 0.05), 0, 1)),
-        "invalid_rate": float(np.clip(0.25 - 0.2 * progress + rng.normal(0, 0.02), 0, 1)),
+        "invalid_turn_rate": float(np.clip(0.25 - 0.2 * progress + rng.normal(0, 0.02), 0, 1)),
         "explained_variance_low": ev if m.critic else nan,
         "explained_variance_high": ev - 0.1 if m.critic and m.hae else nan,
         "explained_variance_term": nan,

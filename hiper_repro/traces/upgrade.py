@@ -7,7 +7,9 @@ Each step converts one version to the next; a file goes through every step from 
   ``eval_iteration_3 = eval_iteration_2 + 1`` (0: the starting policy; 15: after 15 updates).
 - 3 -> 4: the run dim and root attr ``method`` is ``method_name`` (``.sel(method=...)`` is xarray's
   fill-method argument, so it could not select a method): a merged file's dim, its coordinate and every
-  variable along it are renamed; a run's root attr is renamed.
+  variable along it are renamed; a run's root attr is renamed. And the `/iterations` variable
+  ``invalid_rate`` is ``invalid_turn_rate`` (the same number: invalid turns / turns, pooled over the batch's
+  episodes; the per-episode ``invalid_rate`` of `/episodes` and `/evaluation` keeps its name).
 
 Nothing else changed between these versions. Other versions are left as they are for `validate` to report.
 """
@@ -21,6 +23,7 @@ import xarray as xr
 from hiper_repro.traces.schema import EVALUATION_GROUPS
 
 OLD_METHOD, METHOD = "method", "method_name"  # the run dim and root attr before and from version 4
+ITERATION_RENAMES = {"invalid_rate": "invalid_turn_rate"}  # /iterations variables renamed in version 4
 
 
 def relabel_evaluations(tree: xr.DataTree) -> xr.DataTree:
@@ -36,11 +39,14 @@ def relabel_evaluations(tree: xr.DataTree) -> xr.DataTree:
 
 
 def rename_method(tree: xr.DataTree) -> xr.DataTree:
-    """Version 3 -> 4: dim, coordinate and root attr ``method`` -> ``method_name`` in every node."""
+    """Version 3 -> 4: dim, coordinate and root attr ``method`` -> ``method_name`` in every node, and
+    `/iterations`' ``invalid_rate`` -> ``invalid_turn_rate``."""
     nodes = {}
     for node in tree.subtree:
         ds = node.to_dataset(inherit=False)
         names = {OLD_METHOD: METHOD} if OLD_METHOD in ds.dims or OLD_METHOD in ds.variables else {}
+        if node.path == "/iterations":
+            names |= {old: new for old, new in ITERATION_RENAMES.items() if old in ds.data_vars}
         nodes[node.path] = ds.rename(names)
     out = xr.DataTree.from_dict(nodes)
     attrs = dict(tree.attrs)

@@ -10,7 +10,7 @@ backward at twice its forward). Per phase the summary gives the useful GFLOPs (r
 the padded tensors executed, the achieved GFLOP/s (useful / seconds) and that as a share of this CPU's
 float32 matmul peak, measured in the same process at the same thread count before training starts.
 
-    hiper-repro bench train --model DIR [--preset cpu-tiny] [--method hiper] [--iterations 3] [--set k=v ...]
+    hiper-repro bench train --model DIR [--recipe cpu-tiny] [--method hiper] [--iterations 3] [--set k=v ...]
 
 `--model` is a policy or base-model folder (a warm start; `{env}`/`{format}` placeholders allowed).
 """
@@ -31,7 +31,7 @@ COUNTED = ("rollout", "credit", "update", "eval")  # phases that run the policy 
 
 
 def bench_train(
-    model: str, preset: str, method: str, iterations: int, overrides: list[str], out: Path
+    model: str, recipe: str, method: str, iterations: int, overrides: list[str], out: Path
 ) -> dict:
     """Train `iterations` iterations into `out`; return the timing summary (see module docstring)."""
     import pandas as pd
@@ -43,7 +43,7 @@ def bench_train(
 
     cfg = build_config(
         {
-            "preset": preset,
+            "recipe": recipe,
             "model": {"path": model},
             "method": {"name": method},
             "run": {
@@ -63,7 +63,7 @@ def bench_train(
     steady = df.iloc[1:] if len(df) > 1 else df
     run = json.loads((out / "run.json").read_text())
     summary = {
-        "preset": preset,
+        "recipe": recipe,
         "method": method,
         "model": model,
         "episodes": cfg.rollout.episodes,
@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0],
     )
     p.add_argument("--model", required=True, help="policy or base-model folder ({env}/{format} allowed)")
-    p.add_argument("--preset", default="cpu-tiny", help="training preset (train/presets/*.yaml)")
+    p.add_argument("--recipe", default="cpu-tiny", help="training recipe (train/recipes/*.yaml)")
+    p.add_argument("--preset", help=argparse.SUPPRESS)  # the flag's old name, refused naming the new one
     p.add_argument(
         "--method", default="hiper", help=f"a registered method: {', '.join(methods_registry.names())}"
     )
@@ -125,12 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="run folder to keep (default: a temporary one)")
     p.add_argument("--json", default=None, help="also write the summary to this JSON file")
     args = p.parse_args(argv)
+    if args.preset is not None:
+        p.error(f"--preset was renamed --recipe (a training recipe): use --recipe {args.preset}")
     if args.iterations < 1:
         p.error(f"--iterations must be >= 1, got {args.iterations}")
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         out = Path(args.out) if args.out else Path(tmp) / "run"
         try:
-            summary = bench_train(args.model, args.preset, args.method, args.iterations, args.set, out)
+            summary = bench_train(args.model, args.recipe, args.method, args.iterations, args.set, out)
         except ValueError as err:
             print(f"hiper-repro bench train: {err}", file=sys.stderr)
             return 2

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from hiper_repro import methods_registry
 from hiper_repro.cli_help import DefaultsFormatter
-from hiper_repro.train.config import METHODS, TrainConfig, load_config, preset_names
+from hiper_repro.train.config import METHODS, TrainConfig, load_config, recipe_names
 
 CRITIC_METHODS = tuple(s.name for s in methods_registry.specs() if s.family != "group")
 GROUP_METHODS = tuple(s.name for s in methods_registry.specs() if s.family == "group")
@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=epilog(),
     )
     p.add_argument(
-        "--config", help=f"YAML config (may start from `preset:` {preset_names()}); required to train"
+        "--config",
+        help=f"YAML config (may start from a training recipe, `recipe:` {recipe_names()}); required to train",
     )
     p.add_argument(
         "--show-config",

@@ -1,14 +1,15 @@
-"""One dataclass tree for a training run: defaults, YAML loading, `--set` overrides, presets.
+"""One dataclass tree for a training run: defaults, YAML loading, `--set` overrides, training recipes.
 
-A config file is YAML mirroring the tree (`ppo: {clip: 0.2}`); an optional top-level `preset: NAME` key
-starts from a shipped preset (`cpu-tiny`, `smollm2`, `gpu-1.5b`, `gpu-7b`, files in `train/presets/`)
-before the file's own keys apply. Unknown keys are rejected naming the dotted key. `--set a.b=value`
-overrides parse `value` as YAML (so `1e-5`, `true`, `[1, 2]` work). Derived sizes are computed once by
-`TrainConfig.derived()`.
+A config file is YAML mirroring the tree (`ppo: {clip: 0.2}`); an optional top-level `recipe: NAME` key
+starts from a shipped training recipe (`cpu-tiny`, `smollm2`, `gpu-1.5b`, `gpu-7b`, files in
+`train/recipes/`) before the file's own keys apply ("preset" names the pipeline's presets,
+`config/presets/`; a training config's old `preset:` key is refused naming `recipe`). Unknown keys are
+rejected naming the dotted key. `--set a.b=value` overrides parse `value` as YAML (so `1e-5`, `true`,
+`[1, 2]` work). Derived sizes are computed once by `TrainConfig.derived()`.
 
 Relative paths (`PATH_KEYS`: the model folders and task files) written in a config file are relative to
 that file's folder, so a config and the files beside it move together and work from any working
-directory; `--set` overrides and presets stay relative to the working directory, where they are typed.
+directory; `--set` overrides and recipes stay relative to the working directory, where they are typed.
 `load_config` rewrites the file's relative paths to paths from the working directory (`a/b.yaml` holding
 `model.path: ../m` gives `m`), so a resolved config and its hash say where the files are as seen from the
 process that trains; `relative_paths` is the inverse, for tools that write config files.
@@ -35,7 +36,7 @@ from hiper_repro.yamlfile import safe_load
 # The methods as this module loads; the registry itself is the authority (a method registered later, such as
 # a test's toy method, is valid too): `methods_registry.names()`.
 METHODS = methods_registry.names()
-PRESET_DIR = Path(__file__).with_name("presets")
+RECIPE_DIR = Path(__file__).with_name("recipes")
 TRACKERS = ("tensorboard", "wandb")
 # One value check: (passes, dotted key, the value seen, what is expected).
 Check = tuple[bool, str, Any, str]
@@ -54,7 +55,7 @@ class ModelConfig:
     lora_alpha: int = 16
     """LoRA alpha (scaling alpha / rank)"""
     gradient_checkpointing: bool = False
-    """recompute activations in backward to save memory (GPU presets)"""
+    """recompute activations in backward to save memory (GPU recipes)"""
     critic: str = "shared"
     """where the value heads read their features: 'shared' (the policy's hidden states; value gradients
     reach the policy trunk), 'detached' (the policy's hidden states, detached: only the heads learn) or
@@ -573,18 +574,20 @@ def _coerce(current: Any, value: Any, dotted: str) -> Any:
     return value
 
 
-def preset_names() -> list[str]:
-    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+def recipe_names() -> list[str]:
+    """The shipped training recipes (`train/recipes/NAME.yaml`), sorted."""
+    return sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
 
 
-def load_preset(name: str) -> dict[str, Any]:
-    path = PRESET_DIR / f"{name}.yaml"
-    if not path.is_file():
-        raise ValueError(f"unknown preset {name!r}; known: {preset_names()}")
+def load_recipe(name: str) -> dict[str, Any]:
+    """The mapping of training recipe `name`; ValueError naming `recipe` when there is no such file."""
+    if name not in recipe_names():  # by name only: a path such as ../x would read any YAML file
+        raise ValueError(f"config recipe={name!r}: unknown training recipe; known: {recipe_names()}")
+    path = RECIPE_DIR / f"{name}.yaml"
     try:
         return safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise ValueError(f"preset file {path}: not valid YAML ({_yaml_problem(err)})") from None
+        raise ValueError(f"recipe file {path}: not valid YAML ({_yaml_problem(err)})") from None
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -629,13 +632,18 @@ def apply_variant(cfg: TrainConfig) -> TrainConfig:
 
 
 def build_config(data: dict[str, Any] | None = None, overrides: list[str] = ()) -> TrainConfig:
-    """Defaults <- preset (if `data['preset']`) <- data <- overrides <- the method variant's overrides
-    (`apply_variant`); validated."""
+    """Defaults <- training recipe (if `data['recipe']`) <- data <- overrides <- the method variant's
+    overrides (`apply_variant`); validated."""
     data = dict(data or {})
+    if "preset" in data:  # the key's old name: refused, so a renamed key never passes silently
+        raise ValueError(
+            f"config key preset={data['preset']!r} was renamed recipe: write `recipe: {data['preset']}` "
+            f"(training recipes: {recipe_names()})"
+        )
     cfg = TrainConfig()
-    preset = data.pop("preset", None)
-    if preset is not None:
-        _merge(cfg, load_preset(preset), "")
+    recipe = data.pop("recipe", None)
+    if recipe is not None:
+        _merge(cfg, load_recipe(recipe), "")
     _merge(cfg, data, "")
     _merge(cfg, parse_overrides(list(overrides)), "")
     return apply_variant(cfg).validate()
@@ -695,7 +703,7 @@ def load_config(path: str | os.PathLike, overrides: list[str] = ()) -> TrainConf
 
 
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:
-    """Rebuild a resolved config (as saved by `save_config`) without presets or overrides."""
+    """Rebuild a resolved config (as saved by `save_config`) without recipes or overrides."""
     cfg = TrainConfig()
     _merge(cfg, data, "")
     return cfg.validate()

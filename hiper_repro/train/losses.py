@@ -45,8 +45,9 @@ def ppo_clip_loss(
 
     rho = exp(logp - logp_old);  L = -min(rho * A, clip(rho, 1 - eps, 1 + eps) * A).
 
-    Returns (loss, clip_fraction, approx_kl_old) where clip_fraction is the share of masked tokens whose
-    clipped term was the active one and approx_kl_old = mean(logp_old - logp) (detached diagnostics).
+    Returns (loss, clip_fraction, drift_k1) where clip_fraction is the share of masked tokens whose
+    clipped term was the active one and drift_k1 = mean(logp_old - logp), the k1 estimate of
+    KL(pi_old || pi_theta) (detached diagnostics; the metric of that name).
     """
     for name, x in (("logprobs", logprobs), ("old_logprobs", old_logprobs), ("advantages", advantages)):
         _check(name, x, mask)

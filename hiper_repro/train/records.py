@@ -28,22 +28,16 @@ NAN = float("nan")
 # (`pool_diagnostics`); the metrics row takes them too, except those it reads from the global records.
 BATCH_STATS = (
     "success",
-    "invalid_rate",
+    "invalid_turn_rate",
     "adv_switch_abs",
     "adv_action_std",
     "explained_variance_low",
     "explained_variance_high",
     "explained_variance_term",
 )
-FROM_RECORDS = ("success", "invalid_rate")
-# The update's cross-process means the `/iterations` group keeps: its name -> `ppo_update`'s.
-UPDATE_STATS = {
-    "kl_ref": "kl",
-    "approx_kl": "approx_kl",
-    "clip_fraction": "clip_fraction",
-    "entropy": "entropy",
-    "grad_norm": "grad_norm",
-}
+FROM_RECORDS = ("success", "invalid_turn_rate")
+# The update's cross-process means the `/iterations` group keeps, under `ppo_update`'s names.
+UPDATE_STATS = ("kl_ref", "approx_kl", "clip_fraction", "entropy", "grad_norm")
 
 
 def _np(x: torch.Tensor) -> np.ndarray:
@@ -177,7 +171,7 @@ def diagnostics(rollout: Rollout, assigned: Credit, cfg: TrainConfig, policy_upd
     return {
         "turns": int(mask.sum()),
         "success": float(rollout.won.float().mean()),
-        "invalid_rate": float((~rollout.valid & mask).sum() / mask.sum().clamp(min=1)),
+        "invalid_turn_rate": float((~rollout.valid & mask).sum() / mask.sum().clamp(min=1)),
         "explained_variance_low": (
             explained_variance(rollout.value_low, returns, mask) if cfg.has_critic else NAN
         ),
@@ -204,8 +198,8 @@ def pool_diagnostics(parts: list[dict[str, Any]], update: dict[str, float], lr: 
     out: dict[str, Any] = {"turns": int(weights.sum()), "policy_updated": bool(parts[0]["policy_updated"])}
     for key in BATCH_STATS:
         out[key] = _weighted([p[key] for p in parts], weights)
-    for key, name in UPDATE_STATS.items():
-        out[key] = float(update.get(name, NAN))
+    for key in UPDATE_STATS:
+        out[key] = float(update.get(key, NAN))
     out["optimizer_steps"] = int(update.get("optimizer_steps", 0))
     out["lr"] = lr
     return out
@@ -256,7 +250,7 @@ def rollout_summary(rec: dict[str, dict[str, Any]], fmt: str) -> dict[str, float
         "return": float(np.mean(e["return"])),
         "shaped_return": float(np.where(mask, t["reward"], 0).sum(1).mean()),
         "episode_length": float(np.mean(e["length"])),
-        "invalid_rate": float(1.0 - t["valid"][mask].mean()) if mask.any() else NAN,
+        "invalid_turn_rate": float(1.0 - t["valid"][mask].mean()) if mask.any() else NAN,
         "turns": float(mask.sum()),
         "switch_rate": NAN,
         "segment_length": NAN,

@@ -87,11 +87,11 @@ def minibatch_loss(
         total = pg + ppo.kl_coef * kl - ppo.entropy_coef * ent
     stats = {
         "loss_policy": pg.item(),
-        "kl": kl.item(),
+        "kl_ref": kl.item(),
         "entropy": ent.item(),
         "clip_fraction": clip_frac.item(),
     }
-    stats["approx_kl_old"] = approx_kl.item()
+    stats["drift_k1"] = approx_kl.item()
     with torch.no_grad():  # the same drift as a k3 estimate, never negative: what ppo.target_kl compares
         log_ratio = torch.where(tok, out["logprobs"] - mb["old_logprobs"], torch.zeros_like(adv))
         stats["drift_k3"] = float(k3_terms(log_ratio)[tok].sum() / tok.sum().clamp_min(1))
@@ -165,7 +165,7 @@ def _select(batch: TurnBatch, idx: Tensor, device: Any) -> tuple[list[Any], dict
 
 # Diagnostics that are means over the micro-batch's own tokens (or turns), not sums over a shared
 # denominator: across micro-batches they combine weighted by those counts.
-_TOKEN_MEANS = ("clip_fraction", "approx_kl_old", "drift_k3")
+_TOKEN_MEANS = ("clip_fraction", "drift_k1", "drift_k3")
 _TURN_MEANS = ("value_clip_fraction",)
 
 

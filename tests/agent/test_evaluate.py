@@ -68,6 +68,10 @@ def test_episode_metrics_by_hand():
     assert flat[0]["switch_rate"] is None and flat[0]["segment_length"] is None
     summary = summarize(episodes)
     assert summary["overall"]["n"] == 2 and summary["overall"]["success"] == 0.5
+    # pooled over turns: 1 invalid turn of episode 0's 4 and none of episode 1's, over all their turns
+    turns = episodes[0]["length"] + episodes[1]["length"]
+    assert summary["overall"]["invalid_turn_rate"] == pytest.approx(1 / turns)
+    assert "invalid_rate" not in summary["overall"]
     assert set(summary["by_horizon"]) == {"1", "2"} and set(summary["by_task_type"]) == {"pick/h1", "cool/h2"}
     assert summarize(flat)["overall"]["switch_rate"] is None
 
@@ -100,7 +104,7 @@ def test_evaluate_untrained_policy(tiny_base):
     assert len(result.episodes) == 3
     overall = result.summary["overall"]
     # Random weights never write the format: every turn invalid, no success, turn 0 is a switch.
-    assert overall["success"] == 0.0 and overall["invalid_rate"] == 1.0 and overall["length"] == 2.0
+    assert overall["success"] == 0.0 and overall["invalid_turn_rate"] == 1.0 and overall["length"] == 2.0
     assert overall["switch_rate"] == 0.0  # turn 1 of each has no switch word: KEEP
     with pytest.raises(ValueError, match="batch_size"):
         evaluate(policy, tasks, "plan_execute", batch_size=0)

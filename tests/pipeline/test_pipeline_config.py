@@ -25,7 +25,7 @@ def test_schema_documents_every_key():
     """Every key has type, description and default; every fixed object rejects unknown keys.
 
     Keys below train.overrides name their trainer default in the description instead: a schema default
-    would be filled in and override the train preset's value (hiper_repro/train/config_schema.py).
+    would be filled in and override the training recipe's value (hiper_repro/train/config_schema.py).
     """
     for where, obj in _objects(SCHEMA):
         if "properties" in obj:
@@ -53,6 +53,16 @@ def test_schema_documents_every_key():
             id="wrong-type",
         ),
         pytest.param("preset=huge", "invalid config at preset: 'huge' is not one of", id="unknown-preset"),
+        pytest.param(
+            "train={preset: cpu-tiny}",
+            "invalid config at train.preset: renamed train.recipe",
+            id="old-train-preset-key",
+        ),
+        pytest.param(
+            "train={recipe: cpu-huge}",
+            "invalid config at train.recipe: 'cpu-huge' is not one of",
+            id="unknown-recipe",
+        ),
         pytest.param(
             "methods=[hiper, a2c]", "invalid config at methods.1: 'a2c' is not one of", id="unknown-method"
         ),

@@ -206,10 +206,12 @@ def test_diagnostics_and_change_numbers(stats_dir):
     numbers = json.loads((stats_dir / "numbers.json").read_text())
     phases = pd.read_csv(stats_dir / "diagnostics_phases.csv")
     row = phases.query(
-        "method == 'hiper' and env == 'shop' and horizon == 3 and diagnostic == 'invalid_rate'"
+        "method == 'hiper' and env == 'shop' and horizon == 3 and diagnostic == 'invalid_turn_rate'"
     )
     late = row[row["phase"] == "late"].iloc[0]
-    assert numbers["diagnostics.shop.h3.hiper.invalid_rate.late.estimate"] == pytest.approx(late["estimate"])
+    assert numbers["diagnostics.shop.h3.hiper.invalid_turn_rate.late.estimate"] == pytest.approx(
+        late["estimate"]
+    )
     assert 0 <= numbers["critic.hiper.low.estimate"] <= 1 and numbers["critic.hiper.low.n_runs"] == 12
     assert "V_low explains" in numbers["claims.hae_lower_variance.note"]
     assert set(numbers["claims.sample_efficiency.n_at_first"]) <= {"grpo", "hiper", "ppo"}

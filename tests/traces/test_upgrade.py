@@ -1,5 +1,6 @@
 """Trace files of older schema versions read as the current version: version 2 (evaluations labelled one
-less: -1 the start) and version 3 (the run dim and root attr were named ``method``)."""
+less: -1 the start) and version 3 (the run dim and root attr were named ``method``, `/iterations`'
+invalid_turn_rate was named invalid_rate)."""
 
 import numpy as np
 import pytest
@@ -14,11 +15,15 @@ from hiper_repro.traces.writer import TraceWriter
 
 
 def as_version_3(tree: xr.DataTree) -> xr.DataTree:
-    """``tree`` as version 3 wrote it: dim, coordinate and root attr ``method``, schema_version "3"."""
+    """``tree`` as version 3 wrote it: dim, coordinate and root attr ``method``, `/iterations`'
+    invalid_turn_rate named invalid_rate, schema_version "3"."""
     nodes = {}
     for node in tree.subtree:
         ds = node.to_dataset(inherit=False)
-        nodes[node.path] = ds.rename({"method_name": "method"}) if "method_name" in ds.dims else ds
+        ds = ds.rename({"method_name": "method"}) if "method_name" in ds.dims else ds
+        nodes[node.path] = (
+            ds.rename_vars({"invalid_turn_rate": "invalid_rate"}) if node.path == "/iterations" else ds
+        )
     old = xr.DataTree.from_dict(nodes)
     old.attrs = {("method" if k == "method_name" else k): v for k, v in tree.attrs.items()}
     old.attrs["schema_version"] = "3"
@@ -55,6 +60,18 @@ def test_a_version_3_run_reads_with_the_attr_method_name(tmp_path):
         xr.testing.assert_identical(read[group].to_dataset(), tree[group].to_dataset())
     merged = open_runs([tmp_path / "v3.nc"])
     assert list(merged["method_name"].values) == ["hiper"]
+
+
+def test_version_3_iterations_invalid_rate_reads_as_invalid_turn_rate(tmp_path):
+    """The same values under the new name; the per-episode invalid_rate of /episodes and /evaluation keeps
+    its name."""
+    tree = synthetic_writer("hiper", 1, 0, iterations=4, episodes=3, eval_every=2).tree()
+    write_tree(as_version_3(tree), tmp_path / "v3.nc")
+    assert "invalid_rate" in xr.open_datatree(tmp_path / "v3.nc")["iterations"].data_vars
+    read = open_run(tmp_path / "v3.nc")
+    assert "invalid_rate" not in read["iterations"].data_vars
+    xr.testing.assert_identical(read["iterations"].to_dataset(), tree["iterations"].to_dataset())
+    assert "invalid_rate" in read["episodes"].data_vars and "invalid_rate" in read["evaluation"].data_vars
 
 
 def test_a_version_3_merged_file_reads_with_the_dim_method_name(tmp_path):

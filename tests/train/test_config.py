@@ -1,4 +1,4 @@
-"""Config tree: presets, YAML, overrides, rejection of unknown keys and bad values."""
+"""Config tree: training recipes, YAML, overrides, rejection of unknown keys and bad values."""
 
 from pathlib import Path
 
@@ -10,28 +10,44 @@ from hiper_repro.train.config import (
     build_config,
     config_from_dict,
     load_config,
-    preset_names,
+    recipe_names,
     save_config,
 )
 
 
-def test_presets_exist_and_load():
-    assert {"cpu-tiny", "smollm2", "gpu-1.5b", "gpu-7b"} <= set(preset_names())
-    for name in preset_names():
-        cfg = build_config({"preset": name})
+def test_recipes_exist_and_load():
+    assert {"cpu-tiny", "smollm2", "gpu-1.5b", "gpu-7b"} <= set(recipe_names())
+    for name in recipe_names():
+        cfg = build_config({"recipe": name})
         assert cfg.run.iterations >= 1
-    gpu = build_config({"preset": "gpu-1.5b"})
+    gpu = build_config({"recipe": "gpu-1.5b"})
     assert (gpu.ppo.lr, gpu.ppo.critic_lr, gpu.rollout.episodes, gpu.run.iterations) == (1e-6, 1e-5, 128, 150)
     assert gpu.run.mixed_precision == "bf16"
 
 
+def test_old_preset_key_is_refused_naming_recipe(tmp_path):
+    """A training config's `preset:` (the key's old name) is an error naming `recipe`, in a dict and in a
+    file, never a silent default; an unknown recipe or a path in its place is named too."""
+    with pytest.raises(
+        ValueError, match=r"config key preset='cpu-tiny' was renamed recipe: write `recipe: cpu-tiny`"
+    ):
+        build_config({"preset": "cpu-tiny"})
+    path = tmp_path / "c.yaml"
+    path.write_text("preset: smollm2\nmethod: {name: ppo}\n")
+    with pytest.raises(ValueError, match="renamed recipe"):
+        load_config(path)
+    for bad in ("cpu-huge", "../recipes/cpu-tiny"):
+        with pytest.raises(ValueError, match=rf"config recipe={bad!r}: unknown training recipe; known: \["):
+            build_config({"recipe": bad})
+
+
 def test_yaml_file_and_overrides(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump({"preset": "cpu-tiny", "method": {"name": "ppo"}, "run": {"seed": 3}}))
+    path.write_text(yaml.safe_dump({"recipe": "cpu-tiny", "method": {"name": "ppo"}, "run": {"seed": 3}}))
     cfg = load_config(path, ["ppo.lr=1e-5", "run.seed=4", "method.switch_form=code"])
     assert cfg.method.name == "ppo" and cfg.fmt == "flat"
     assert cfg.ppo.lr == 1e-5 and cfg.run.seed == 4 and cfg.method.switch_form == "code"
-    assert cfg.rollout.episodes == 32 and cfg.model.critic == "detached"  # from the preset
+    assert cfg.rollout.episodes == 32 and cfg.model.critic == "detached"  # from the recipe
 
 
 def test_unknown_key_named():
@@ -90,34 +106,36 @@ def test_variant_overrides_win_and_survive_a_reload(tmp_path, monkeypatch):
     save_config(cfg, tmp_path / "c.yaml")
     again = load_config(tmp_path / "c.yaml")
     assert again.to_dict() == cfg.to_dict() and again.method.name == "hiper-keep"
-    paper = build_config({"preset": "cpu-tiny", "model": {"path": "m"}, "method": {"name": "hiper-paper"}})
-    assert paper.method.lam_boundary == 0.0  # the preset's 1.0 is overridden
+    paper = build_config({"recipe": "cpu-tiny", "model": {"path": "m"}, "method": {"name": "hiper-paper"}})
+    assert paper.method.lam_boundary == 0.0  # the recipe's 1.0 is overridden
 
 
-def test_preset_model_paths_follow_the_results_layout():
-    """A training preset's default model under results/ is the warm start a pipeline preset that trains with
-    it writes: results/<pipeline preset>/models/{env}/{format}/warmstart (docs/ARCHITECTURE.md)."""
+def test_recipe_model_paths_follow_the_results_layout():
+    """A training recipe's default model under results/ is the warm start a pipeline preset that trains with
+    it writes: results/<pipeline preset>/models/{env}/{format}/warmstart (docs/ARCHITECTURE.md), never the
+    old layout without the preset's folder (results/models/...)."""
     pipeline = Path(__file__).parents[2] / "config" / "presets"
-    users = {}  # training preset -> the pipeline presets that train with it
+    users = {}  # training recipe -> the pipeline presets that train with it
     for path in pipeline.glob("*.yaml"):
-        users.setdefault(yaml.safe_load(path.read_text())["train"]["preset"], set()).add(path.stem)
+        users.setdefault(yaml.safe_load(path.read_text())["train"]["recipe"], set()).add(path.stem)
     checked = 0
-    for name in preset_names():
-        model_path = build_config({"preset": name}).model.path
+    for name in recipe_names():
+        model_path = build_config({"recipe": name}).model.path
+        assert not model_path.startswith("results/models/"), f"recipe {name}: stale model.path {model_path}"
         if not model_path.startswith("results/"):
-            continue  # a local folder of downloaded weights (the GPU presets)
+            continue  # a local folder of downloaded weights (the GPU recipes)
         expected = {f"results/{p}/models/{{env}}/{{format}}/warmstart" for p in users.get(name, ())}
         assert model_path in expected, (
-            f"train preset {name}: model.path {model_path}, expected one of {expected}"
+            f"training recipe {name}: model.path {model_path}, expected one of {expected}"
         )
         checked += 1
-    assert checked >= 2, "no preset's model.path lies under results/"
+    assert checked >= 2, "no recipe's model.path lies under results/"
 
 
 def test_paths_in_a_config_file_are_relative_to_the_file(tmp_path, monkeypatch):
     """A file's relative paths resolve from its folder, whatever the working directory and however the
     file's own path was spelled; --set paths stay relative to the working directory; absolute paths and
-    presets are untouched."""
+    recipes are untouched."""
     folder = tmp_path / "study" / "configs"
     folder.mkdir(parents=True)
     path = folder / "run.yaml"
@@ -140,8 +158,8 @@ def test_paths_in_a_config_file_are_relative_to_the_file(tmp_path, monkeypatch):
     monkeypatch.chdir(folder)  # a path outside the working directory becomes absolute
     assert load_config("run.yaml").model.path == str(tmp_path / "study" / "models" / "{format}")
     monkeypatch.chdir(tmp_path)
-    (folder / "preset.yaml").write_text(yaml.safe_dump({"preset": "gpu-1.5b"}))
-    assert load_config(folder / "preset.yaml").model.path == build_config({"preset": "gpu-1.5b"}).model.path
+    (folder / "recipe.yaml").write_text(yaml.safe_dump({"recipe": "gpu-1.5b"}))
+    assert load_config(folder / "recipe.yaml").model.path == build_config({"recipe": "gpu-1.5b"}).model.path
 
 
 def test_relative_paths_inverts_the_file_resolution(tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""The pipeline schema's train.overrides block is the TrainConfig tree; train presets set the discounting."""
+"""The pipeline schema's train.overrides block is the TrainConfig tree; training recipes set the discounting."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from hiper_repro.train import config_schema
-from hiper_repro.train.config import PRESET_DIR, TrainConfig, build_config, preset_names
+from hiper_repro.train.config import RECIPE_DIR, TrainConfig, build_config, recipe_names
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -32,7 +32,7 @@ def test_every_field_is_typed_and_described_with_its_default():
     for name, section in sections.items():
         assert set(section["properties"]) == set(defaults[name]), name
         for key, entry in section["properties"].items():
-            assert "default" not in entry, f"{name}.{key}: a schema default would override the preset"
+            assert "default" not in entry, f"{name}.{key}: a schema default would override the recipe"
 
 
 def test_writing_replaces_only_the_block():
@@ -61,12 +61,12 @@ def test_a_field_without_a_docstring_or_a_json_type_is_an_error():
         config_schema.section_schema(Untyped, "x")
 
 
-@pytest.mark.parametrize("preset", preset_names())
-def test_presets_set_the_discounting_and_leave_the_horizon_to_the_pipeline(preset):
-    data = yaml.safe_load((PRESET_DIR / f"{preset}.yaml").read_text())
-    assert {"gamma", "lam", "lam_low", "lam_high"} <= set(data["method"]), preset
-    assert "horizon" not in data.get("env", {}), f"{preset}: the pipeline sets env.horizon per run"
-    assert build_config({"preset": preset, "model": {"path": "m"}}).env.horizon == TrainConfig().env.horizon
+@pytest.mark.parametrize("recipe", recipe_names())
+def test_recipes_set_the_discounting_and_leave_the_horizon_to_the_pipeline(recipe):
+    data = yaml.safe_load((RECIPE_DIR / f"{recipe}.yaml").read_text())
+    assert {"gamma", "lam", "lam_low", "lam_high"} <= set(data["method"]), recipe
+    assert "horizon" not in data.get("env", {}), f"{recipe}: the pipeline sets env.horizon per run"
+    assert build_config({"recipe": recipe, "model": {"path": "m"}}).env.horizon == TrainConfig().env.horizon
 
 
 def test_methods_axis_is_the_registry():

@@ -1,4 +1,4 @@
-"""End-to-end runs of the real loop on a tiny preset: every method, traces, determinism, resume.
+"""End-to-end runs of the real loop on a tiny model: every method, traces, determinism, resume.
 
 Tiny: tiny-xs policies fitted to the format for a few seconds (conftest), household horizon 1,
 4 episodes of at most 3 turns, 2 iterations.
@@ -74,10 +74,10 @@ def test_every_method_runs_and_learns_something(tiny_models, tmp_path, method):
 
 @pytest.mark.slow
 def test_hgigpo_trains_two_iterations_from_the_smoke_preset(tiny_models, tmp_path):
-    """The pipeline's smoke preset (config/presets/smoke.yaml: train preset cpu-tiny and its overrides) with
+    """The pipeline's smoke preset (config/presets/smoke.yaml: training recipe cpu-tiny and its overrides) with
     method hgigpo, on the tiny fixture model and 8 household tasks: two iterations, every block trained."""
     smoke = yaml.safe_load((Path(__file__).parents[2] / "config" / "presets" / "smoke.yaml").read_text())
-    data = {"preset": smoke["train"]["preset"], **smoke["train"]["overrides"]}
+    data = {"recipe": smoke["train"]["recipe"], **smoke["train"]["overrides"]}
     data["model"] = {"path": str(tiny_models["plan_execute"])}
     data["env"] = {"name": "household", "horizon": 1, "n_train_tasks": 8}
     data["method"] = {"name": "hgigpo", "group_size": 2}
@@ -146,7 +146,7 @@ def test_determinism_and_resume_after_a_crash(tiny_models, tmp_path, monkeypatch
     c = open_run(train(cfg, tmp_path / "c") / "traces.nc")
     xr.testing.assert_identical(_strip(a), _strip(c))
     ma, mc = (pd.read_csv(tmp_path / d / "metrics.csv") for d in ("a", "c"))
-    cols = ["iteration", "success", "loss_policy", "loss_value_low", "kl", "eval_success"]
+    cols = ["iteration", "success", "loss_policy", "loss_value_low", "kl_ref", "eval_success"]
     pd.testing.assert_frame_equal(ma[cols], mc[cols])
     assert len(json.loads((tmp_path / "c" / "run.json").read_text())["starts"]) == 2
 

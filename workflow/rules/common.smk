@@ -116,6 +116,11 @@ check_config_files(getattr(workflow, "configfiles", ()))
 _user = retype(dict(config), SCHEMA_DATA)
 config.clear()
 config.update(_user)
+if isinstance(config.get("train"), dict) and "preset" in config["train"]:  # the key's old name: refused naming the new one
+    raise WorkflowError(
+        f"invalid config at train.preset: renamed train.recipe (the training recipe, a file in"
+        f" hiper_repro/train/recipes/): write train: {{recipe: {config['train']['preset']}}}"
+    )
 validate_config(config, set_default=False)
 _resolved = deep_merge(load_preset(config.get("preset", "quick")), config)
 config.clear()
@@ -181,12 +186,12 @@ def all_runs() -> list[str]:
 
 
 def train_config(wildcards) -> dict:
-    """The run's resolved training config: train preset <- train.overrides <- the run's cell.
+    """The run's resolved training config: training recipe <- train.overrides <- the run's cell.
 
     The cell (environment, horizon, method, seed, task files, starting model) comes from the wildcards and
     wins over `train.overrides`, so a run's folder always names what it trained. Resolved with the
-    trainer's own loader (`hiper_repro.train.build_config`: defaults, preset file, checks), so a change of
-    any effective value, a preset file's included, changes this rule's params and reruns the run.
+    trainer's own loader (`hiper_repro.train.build_config`: defaults, recipe file, checks), so a change of
+    any effective value, a recipe file's included, changes this rule's params and reruns the run.
     """
     env, horizon = wildcards.env, int(wildcards.horizon)
     cell = {
@@ -201,7 +206,7 @@ def train_config(wildcards) -> dict:
         "method": {"name": wildcards.method},
         "run": {"seed": int(wildcards.seed)},
     }
-    data = {"preset": config["train"]["preset"], **deep_merge(config["train"]["overrides"], cell)}
+    data = {"recipe": config["train"]["recipe"], **deep_merge(config["train"]["overrides"], cell)}
     return build_train_config(data).to_dict()
 
 
@@ -217,8 +222,8 @@ def check_train_configs() -> None:
                 raise WorkflowError(f"invalid config at train.overrides: {error}") from None
             if resolved["run"]["eval_episodes"] > config["tasks"]["n_eval"]:
                 raise WorkflowError(
-                    f"invalid config: run.eval_episodes={resolved['run']['eval_episodes']} (train preset"
-                    f" {config['train']['preset']!r} / train.overrides) exceeds tasks.n_eval="
+                    f"invalid config: run.eval_episodes={resolved['run']['eval_episodes']} (training recipe"
+                    f" {config['train']['recipe']!r} / train.overrides) exceeds tasks.n_eval="
                     f"{config['tasks']['n_eval']}, the size of the fixed eval split"
                 )
 
