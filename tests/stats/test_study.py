@@ -100,7 +100,7 @@ def test_models_are_described_by_name_and_size_never_by_path(model_folder):
         "demonstrations (20% of their actions random) for 1500 supervised steps"
     )
     assert "/" not in text and "results" not in text
-    missing = describe_model("results/quick/models/household/flat/warmstart")
+    missing = describe_model("results/no-such-preset/models/household/flat/warmstart")  # not on any disk
     assert not missing["found"] and "results" not in missing["name"]
     assert describe_model("tiny-s") == {"name": "tiny-s", "found": False}
 
