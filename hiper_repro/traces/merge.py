@@ -111,16 +111,18 @@ def evaluation_only(tree: xr.DataTree) -> xr.DataTree:
 
 
 def open_evaluation(path: str | os.PathLike) -> xr.DataTree:
-    """Read a file written from :func:`evaluation_only` (or a whole merged file) and check its root and
-    /evaluation group against the schema: ValueError naming the file otherwise."""
-    from hiper_repro.traces.validate import evaluation_problems
+    """Read a file written from :func:`evaluation_only` and check its root and its one group, /evaluation,
+    against the schema: ValueError naming the file otherwise (a whole merged file has groups too many)."""
+    from hiper_repro.traces.validate import is_merged, schema_problems
 
     file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(f"no evaluation file at {file}")
     tree = read_tree(file)
     not_traces(tree, file)
-    problems = evaluation_problems(tree)
+    if not is_merged(tree):
+        raise ValueError(f"{file} holds one run's traces, not a merged dataset's evaluation group")
+    problems = schema_problems(tree, groups=(EVALUATION_GROUP,))
     if problems:
         raise TraceSchemaError(problems, where=str(file))
     return tree

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
@@ -53,36 +54,21 @@ def is_merged(tree: xr.DataTree) -> bool:
     return all(d in tree.dims for d in RUN_DIMS)
 
 
-def schema_problems(tree: xr.DataTree) -> list[str]:
-    """Every schema violation of `tree`, one readable line each (empty: valid)."""
+def schema_problems(tree: xr.DataTree, groups: Sequence[str] = tuple(GROUPS)) -> list[str]:
+    """Every schema violation of `tree`, one readable line each (empty: valid). `groups`: the schema groups
+    the tree must hold and may hold (all of them by default; an evaluation file, `traces.merge.evaluation_only`,
+    holds ``("evaluation",)``)."""
     merged = is_merged(tree)
     problems = _root_problems(tree, merged)
     children = set(tree.children)
-    problems += [f"group /{g} missing" for g in GROUPS if g not in children]
+    problems += [f"group /{g} missing" for g in groups if g not in children]
     problems += [
-        f"unexpected group /{g} (schema groups: {list(GROUPS)})" for g in sorted(children - set(GROUPS))
+        f"unexpected group /{g} (schema groups: {list(groups)})" for g in sorted(children - set(groups))
     ]
-    for gname in GROUPS:
+    for gname in groups:
         if gname in children:
             problems += [f"/{gname}: {p}" for p in _group_problems(gname, tree[gname].to_dataset(), merged)]
     return problems
-
-
-def evaluation_problems(tree: xr.DataTree) -> list[str]:
-    """Schema violations of a merged tree cut to its root and /evaluation group
-    (`traces.merge.evaluation_only`): the root's and that group's checks, and no other group."""
-    if not is_merged(tree):
-        return ["not a merged dataset (the run dims are not at its root)"]
-    problems = _root_problems(tree, merged=True)
-    if "evaluation" not in tree.children:
-        return [*problems, "group /evaluation missing"]
-    problems += [
-        f"unexpected group /{g} (an evaluation file holds /evaluation only)"
-        for g in sorted(set(tree.children) - {"evaluation"})
-    ]
-    return problems + [
-        f"/evaluation: {p}" for p in _group_problems("evaluation", tree["evaluation"].to_dataset(), True)
-    ]
 
 
 def _root_problems(tree: xr.DataTree, merged: bool) -> list[str]:
