@@ -102,3 +102,14 @@ def tiny_config(models, name: str = "hiper", **sections):
     for section, values in sections.items():
         data.setdefault(section, {}).update(values)
     return build_config(data)
+
+
+@pytest.fixture(scope="module")
+def setup():
+    """A tiny policy with a synthetic batch of turns and their credit (the batch and update tests)."""
+    from .ddp_worker import synthetic_batch, tiny_policy
+
+    torch.manual_seed(0)
+    policy = tiny_policy()
+    turns, credit = synthetic_batch(len(policy.tokenizer))
+    return policy, turns, credit

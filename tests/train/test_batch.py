@@ -7,16 +7,6 @@ import torch
 
 from hiper_repro.train.batch import VALUE_SLOTS, TurnScorer, prepare_batch, token_advantages
 
-from .ddp_worker import synthetic_batch, tiny_policy
-
-
-@pytest.fixture(scope="module")
-def setup():
-    torch.manual_seed(0)
-    policy = tiny_policy()
-    turns, credit = synthetic_batch(len(policy.tokenizer))
-    return policy, turns, credit
-
 
 def test_token_advantages_follow_blocks():
     turns = [

@@ -11,15 +11,7 @@ from hiper_repro.train.config import PPOConfig
 from hiper_repro.train.update import minibatch_loss
 
 from .ddp_worker import run as one_update
-from .ddp_worker import synthetic_batch, tiny_policy
-
-
-@pytest.fixture(scope="module")
-def setup():
-    torch.manual_seed(0)
-    policy = tiny_policy()
-    turns, credit = synthetic_batch(len(policy.tokenizer))
-    return policy, turns, credit
+from .ddp_worker import tiny_policy
 
 
 def test_only_block_tokens_get_gradients(setup):
