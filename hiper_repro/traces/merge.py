@@ -70,19 +70,28 @@ def open_run(path: str | os.PathLike) -> xr.DataTree:
 def open_merged(path: str | os.PathLike) -> xr.DataTree:
     """Read a merged trace file (`hiper-repro aggregate` output) into memory and check it: ValueError naming
     the file when it is missing, unreadable, one run's traces instead, or breaks the schema."""
+    file = trace_path(path)
+    return _read_merged(
+        file,
+        missing="merged trace file",
+        one_run=f"a merged dataset: merge runs first (`hiper-repro aggregate --runs {file} --out merged.nc`) "
+        "or read it with open_run",
+        groups=tuple(GROUPS),
+    )
+
+
+def _read_merged(file: Path, *, missing: str, one_run: str, groups: tuple[str, ...]) -> xr.DataTree:
+    """Read `file`, a merged tree holding the schema `groups`, and check it: FileNotFoundError naming
+    `missing` when absent, ValueError ending in `one_run` when it holds one run, TraceSchemaError otherwise."""
     from hiper_repro.traces.validate import is_merged, schema_problems
 
-    file = trace_path(path)
     if not file.is_file():
-        raise FileNotFoundError(f"no merged trace file at {file}")
+        raise FileNotFoundError(f"no {missing} at {file}")
     tree = read_tree(file)
     not_traces(tree, file)
     if not is_merged(tree):
-        raise ValueError(
-            f"{file} holds one run's traces, not a merged dataset: merge runs first "
-            f"(`hiper-repro aggregate --runs {file} --out merged.nc`) or read it with open_run"
-        )
-    problems = schema_problems(tree)
+        raise ValueError(f"{file} holds one run's traces, not {one_run}")
+    problems = schema_problems(tree, groups=groups)
     if problems:
         raise TraceSchemaError(problems, where=str(file))
     return tree
@@ -113,19 +122,12 @@ def evaluation_only(tree: xr.DataTree) -> xr.DataTree:
 def open_evaluation(path: str | os.PathLike) -> xr.DataTree:
     """Read a file written from :func:`evaluation_only` and check its root and its one group, /evaluation,
     against the schema: ValueError naming the file otherwise (a whole merged file has groups too many)."""
-    from hiper_repro.traces.validate import is_merged, schema_problems
-
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"no evaluation file at {file}")
-    tree = read_tree(file)
-    not_traces(tree, file)
-    if not is_merged(tree):
-        raise ValueError(f"{file} holds one run's traces, not a merged dataset's evaluation group")
-    problems = schema_problems(tree, groups=(EVALUATION_GROUP,))
-    if problems:
-        raise TraceSchemaError(problems, where=str(file))
-    return tree
+    return _read_merged(
+        Path(path),
+        missing="evaluation file",
+        one_run="a merged dataset's evaluation group",
+        groups=(EVALUATION_GROUP,),
+    )
 
 
 def open_runs(paths: Iterable[str | os.PathLike], *, created: str | None = None) -> xr.DataTree:
